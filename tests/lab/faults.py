@@ -1,0 +1,86 @@
+"""The lab's fault registry: faults armed per host, consumed by the host's servers.
+
+Faults live in `DIR/faults/<host>.json` so that the command line, the tests and the host
+process (a different process) share them. Every change holds an exclusive `flock`.
+A fault fires for the next call (or the next N calls) whose subject contains `match`
+(empty match: any call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+# name -> what it does; the server that consumes it is the prefix.
+FAULTS: dict[str, str] = {
+    "winrm_timeout": "the next WinRM request gets no answer until the client gives up",
+    "winrm_500": "the next WinRM request answers HTTP 500 with a SOAP fault",
+    "command_hang": "the next command never ends (Receive keeps answering OperationTimeout)",
+    "aximport_crash": "aximport deletes the target folder's jobs, then dies before re-inserting them",
+    "aximport_fail": "aximport exits non-zero before changing anything",
+    "axexport_truncated": "axexport writes a truncated export file (and exits 0)",
+    "axexport_corrupt": "axexport writes an export file with a flipped byte (and exits 0)",
+    "sql_drop": "the SQL connection is dropped in the middle of the next batch",
+    "sql_drop_before_commit": "the SQL connection is dropped when COMMIT is reached, before it runs",
+    "sql_drop_after_commit": "COMMIT runs, then the connection is dropped before the reply",
+    "sql_hang": "the next SQL batch hangs (as on a lock wait) until the client cancels or leaves",
+    "smb_disconnect": "the SMB connection is closed in the middle of the next transfer",
+    "smb_stall": "the SMB server stops answering without closing the connection",
+    "share_full": "writes to the share fail with disk full",
+}
+
+
+def _path(lab_dir: str | Path, host: str) -> Path:
+    return Path(lab_dir) / "faults" / f"{host}.json"
+
+
+@contextlib.contextmanager
+def _locked(lab_dir: str | Path, host: str) -> Iterator[list[dict]]:
+    path = _path(lab_dir, host)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        faults = json.loads(path.read_text()) if path.exists() else []
+        yield faults
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(faults))
+        tmp.replace(path)
+
+
+def arm(lab_dir: str | Path, host: str, name: str, times: int = 1, match: str = "") -> None:
+    """Arm fault `name` on `host` for the next `times` calls whose subject contains `match`."""
+    if name not in FAULTS:
+        raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}")
+    if times < 1:
+        raise ValueError(f"--times must be at least 1, not {times}")
+    with _locked(lab_dir, host) as faults:
+        faults.append({"name": name, "times": times, "match": match})
+
+
+def armed(lab_dir: str | Path, host: str) -> list[dict]:
+    """The faults still armed on `host`."""
+    with _locked(lab_dir, host) as faults:
+        return [dict(f) for f in faults]
+
+
+def take(lab_dir: str | Path, host: str, name: str, subject: str = "") -> bool:
+    """Consume one firing of fault `name` if it is armed for `subject`; True when it fires."""
+    path = _path(lab_dir, host)
+    if not path.exists():  # the common case, without taking the lock
+        return False
+    with _locked(lab_dir, host) as faults:
+        for fault in faults:
+            if fault["name"] == name and fault["match"].lower() in subject.lower():
+                fault["times"] -= 1
+                if fault["times"] <= 0:
+                    faults.remove(fault)
+                return True
+    return False
+
+
+def clear(lab_dir: str | Path, host: str) -> None:
+    with _locked(lab_dir, host) as faults:
+        faults.clear()
