@@ -1,0 +1,73 @@
+"""The T-SQL templates in include/sql, rendered with what the catalog said."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ds_replication.catalog import HistoryTable
+from ds_replication.sql import quote_name
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
+HISTORY_SCRIPTS = ("backup_history.sql", "restore_history.sql", "verify_history.sql")
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(SQL_DIR),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - T-SQL, not HTML; values are validated identifiers and ints
+        keep_trailing_newline=True,
+        trim_blocks=True,
+    )
+
+
+def render(name: str, *, database: str, tables: list[HistoryTable], **context: Any) -> str:
+    for fingerprint in context.get("fingerprints", {}).values():
+        if len(fingerprint) != 64 or not all(c in "0123456789abcdef" for c in fingerprint):
+            raise ValueError(f"not a sha256 hex digest: {fingerprint!r}")
+    return _environment().get_template(name).render(database=quote_name(database), tables=tables, **context)
+
+
+def sample_tables(identity: bool) -> list[HistoryTable]:
+    """History tables as a DS database has them; for lint and tests of the rendered SQL."""
+    return [
+        HistoryTable(
+            "event_schedule",
+            "event",
+            "event_id",
+            ("schedule_id", "computer_id", "event_id", "status", "start_time", "end_time"),
+            ("schedule_id",),
+            "schedule_id" if identity else None,
+        ),
+        HistoryTable(
+            "event_schedule_info",
+            "event_schedule",
+            "schedule_id",
+            ("schedule_id", "info_id", "status_code", "message", "logged_at"),
+            ("schedule_id", "info_id"),
+            None,
+        ),
+    ]
+
+
+def render_samples(out_dir: Path) -> list[Path]:
+    """Render every history script for a sample catalog, with and without IDENTITY."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for identity in (False, True):
+        for name in HISTORY_SCRIPTS:
+            sql = render(
+                name,
+                database="express",
+                tables=sample_tables(identity),
+                fingerprints={2020549: "ab" * 32},
+                changed_event_ids=[2020549],
+                restore_changed_jobs=identity,
+            )
+            path = out_dir / f"{Path(name).stem}{'_identity' if identity else ''}.sql"
+            path.write_text(sql)
+            written.append(path)
+    return written
