@@ -46,7 +46,7 @@ SELECT
     ) AS job_gone_rows,
     (
         SELECT COUNT(*) FROM {{ tables[0].q(tables[0].backup) }} AS b
-        INNER JOIN [ds_replication_fingerprint] AS f ON f.[event_id] = b.[event_id]
+        INNER JOIN [ds_replication_fingerprint] AS f ON b.[event_id] = f.[event_id]
         WHERE f.[changed] = 1
     ) AS changed_job_rows,
     (SELECT COUNT(*) FROM {{ tables[0].q(tables[0].backup) }}) AS held_rows;
