@@ -1,0 +1,1 @@
+"""Operators of the replication DAG, one module per step."""

@@ -1,0 +1,78 @@
+"""`export_jobs`: axexport of the slave's folders on the master, one file per folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from ds_replication import sql
+from ds_replication.catalog import folder_job_counts
+from ds_replication.cmd_quote import quote_arg
+from ds_replication.remote import in_ds_folder, run_command
+from ds_replication.run_files import export_file_names, selected_folders
+
+
+def axexport_command(ds_path: str, folder: str, subfolders: bool, file_name: str) -> str:
+    switches = " /s" if subfolders else ""
+    return in_ds_folder(ds_path, f"axexport /f {quote_arg(folder)}{switches} {quote_arg(file_name)}")
+
+
+class ExportJobsOperator(BaseOperator):
+    """Export the job folders on the master with axexport into per-run files in its DS folder.
+
+    Job counts are read from the master's database before the export (never parsed from the
+    tool's output) so that `wait_for_import` can check the slave against them.
+    """
+
+    template_fields: Sequence[str] = ("winrm_conn_id", "mssql_conn_id", "ds_path")
+    ui_color = "#d9ead3"
+
+    def __init__(
+        self,
+        *,
+        slave_name: str,
+        winrm_conn_id: str,
+        mssql_conn_id: str,
+        ds_path: str,
+        folders: list[dict[str, Any]],
+        command_timeout_seconds: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.slave_name = slave_name
+        self.winrm_conn_id = winrm_conn_id
+        self.mssql_conn_id = mssql_conn_id
+        self.ds_path = ds_path
+        self.folders = folders
+        self.command_timeout_seconds = command_timeout_seconds
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        folders = selected_folders(self.folders, context["params"])
+        files = export_file_names(self.slave_name, context["run_id"], folders)
+        with sql.connect(self.mssql_conn_id) as conn:
+            counts = folder_job_counts(conn, [(f["name"], f["subfolders"]) for f in folders])
+        missing = [name for name, n in counts.items() if n is None]
+        if missing:
+            raise AirflowException(f"job folders not found on the master: {missing}")
+        seconds = 0.0
+        for folder, file_name in zip(folders, files, strict=True):
+            command = axexport_command(self.ds_path, folder["name"], folder["subfolders"], file_name)
+            result = run_command(self.winrm_conn_id, command, self.command_timeout_seconds)
+            seconds += result.seconds
+            if result.return_code != 0:
+                raise AirflowException(
+                    f"axexport of folder {folder['name']!r} failed with exit code {result.return_code}: "
+                    f"{(result.stdout + result.stderr).strip()}"
+                )
+        self.log.info(
+            "exported %s into %s; master job counts %s", [f["name"] for f in folders], files, counts
+        )
+        return {
+            "folders": folders,
+            "files": files,
+            "master_jobs": counts,
+            "seconds": round(seconds, 3),
+        }

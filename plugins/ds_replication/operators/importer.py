@@ -1,0 +1,51 @@
+"""`import_jobs`: aximport of the copied files on the slave, from its own DS folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from ds_replication.cmd_quote import quote_arg
+from ds_replication.remote import in_ds_folder, run_command
+
+
+def aximport_command(ds_path: str, file_name: str) -> str:
+    # A local path on the slave: reading the master's share from a WinRM shell would be a
+    # credential double hop.
+    return in_ds_folder(ds_path, f"aximport {quote_arg(file_name)} /o")
+
+
+class ImportJobsOperator(BaseOperator):
+    """Import each exported file on the slave with `aximport <file> /o`."""
+
+    template_fields: Sequence[str] = ("winrm_conn_id", "ds_path")
+    ui_color = "#fce5cd"
+
+    def __init__(
+        self, *, winrm_conn_id: str, ds_path: str, command_timeout_seconds: float, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.winrm_conn_id = winrm_conn_id
+        self.ds_path = ds_path
+        self.command_timeout_seconds = command_timeout_seconds
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if context["params"].get("dry_run"):
+            raise AirflowSkipException("dry run: the slave's jobs are not imported")
+        export = context["ti"].xcom_pull(task_ids="export_jobs")
+        seconds = 0.0
+        for folder, file_name in zip(export["folders"], export["files"], strict=True):
+            result = run_command(
+                self.winrm_conn_id, aximport_command(self.ds_path, file_name), self.command_timeout_seconds
+            )
+            seconds += result.seconds
+            if result.return_code != 0:
+                raise AirflowException(
+                    f"aximport of {file_name} (folder {folder['name']!r}) failed with exit code "
+                    f"{result.return_code}: {(result.stdout + result.stderr).strip()}; the history backup "
+                    "is kept and restore_history will put it back after a successful import"
+                )
+        return {"files": export["files"], "seconds": round(seconds, 3)}

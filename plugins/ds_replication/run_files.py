@@ -1,0 +1,36 @@
+"""Names of the files one run puts on the shares, derived from the run so retries reuse them."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+
+def run_key(run_id: str) -> str:
+    return hashlib.sha1(run_id.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def export_file_names(slave: str, run_id: str, folders: list[dict[str, Any]]) -> list[str]:
+    """One export file per folder: `dsrepl_<slave>_<run key>_<n>.bin`."""
+    key = run_key(run_id)
+    return [f"dsrepl_{slave}_{key}_{n}.bin" for n in range(1, len(folders) + 1)]
+
+
+def partial_name(name: str) -> str:
+    """Where a copy is written before it is verified and renamed."""
+    return f"{name}.part"
+
+
+def selected_folders(configured: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The configured folders a manual run asked for (all of them when it asked for none)."""
+    wanted = params.get("folders") or []
+    if not wanted:
+        return list(configured)
+    by_name = {f["name"].lower(): f for f in configured}
+    unknown = [w for w in wanted if str(w).lower() not in by_name]
+    if unknown:
+        raise ValueError(
+            f"params.folders: {unknown} not configured for this slave; "
+            f"choose from {[f['name'] for f in configured]}"
+        )
+    return [by_name[str(w).lower()] for w in wanted]

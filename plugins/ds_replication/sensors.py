@@ -1,0 +1,97 @@
+"""Sensors that gate each step on what the servers really hold, not on what a tool printed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from ds_replication import history, sql
+from ds_replication.catalog import folder_job_counts
+from ds_replication.operators.share_copy import _samba
+
+
+class ExportFileSensor(BaseSensorOperator):
+    """The run's export files exist on the master's share, are not empty and no longer grow."""
+
+    template_fields: Sequence[str] = ("smb_conn_id", "share")
+
+    def __init__(self, *, smb_conn_id: str, share: str, settle_seconds: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.smb_conn_id = smb_conn_id
+        self.share = share
+        self.settle_seconds = settle_seconds
+
+    def _sizes(self, hook: Any, files: list[str]) -> dict[str, int]:
+        present = set(hook.listdir(""))
+        return {name: hook.lstat(name).st_size for name in files if name in present}
+
+    def poke(self, context: Any) -> PokeReturnValue | bool:
+        files = context["ti"].xcom_pull(task_ids="export_jobs")["files"]
+        # A poke that raises would bypass the sensor's timeout in reschedule mode: report
+        # the problem and poke again instead.
+        try:
+            with _samba(self.smb_conn_id, self.share) as hook:
+                first = self._sizes(hook, files)
+                time.sleep(self.settle_seconds)
+                second = self._sizes(hook, files)
+        except Exception as error:
+            self.log.warning("master share not readable yet: %s", error)
+            return False
+        missing = [f for f in files if f not in second]
+        if missing or first != second or 0 in second.values():
+            self.log.info("waiting for export files: missing %s, sizes %s then %s", missing, first, second)
+            return False
+        return PokeReturnValue(is_done=True, xcom_value={"sizes": second})
+
+
+class ImportedJobsSensor(BaseSensorOperator):
+    """Each imported folder on the slave holds as many jobs as the master exported."""
+
+    template_fields: Sequence[str] = ("mssql_conn_id",)
+
+    def __init__(self, *, mssql_conn_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mssql_conn_id = mssql_conn_id
+
+    def poke(self, context: Any) -> PokeReturnValue | bool:
+        export = context["ti"].xcom_pull(task_ids="export_jobs")
+        try:
+            with sql.connect(self.mssql_conn_id) as conn:
+                slave = folder_job_counts(conn, [(f["name"], f["subfolders"]) for f in export["folders"]])
+        except Exception as error:
+            self.log.warning("slave database not readable yet: %s", error)
+            return False
+        if slave != export["master_jobs"]:
+            self.log.info("slave jobs %s, master exported %s: waiting", slave, export["master_jobs"])
+            return False
+        return PokeReturnValue(is_done=True, xcom_value={"slave_jobs": slave})
+
+
+class BackupCompleteSensor(BaseSensorOperator):
+    """The slave's backup tables hold every live history row (by primary key)."""
+
+    template_fields: Sequence[str] = ("mssql_conn_id",)
+
+    def __init__(self, *, mssql_conn_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mssql_conn_id = mssql_conn_id
+
+    def poke(self, context: Any) -> PokeReturnValue | bool:
+        try:
+            with sql.connect(self.mssql_conn_id) as conn:
+                missing = history.live_rows_not_in_backup(conn)
+        except Exception as error:
+            self.log.warning("slave database not readable yet: %s", error)
+            return False
+        if missing != 0:
+            self.log.info(
+                "backup incomplete: %s live rows not in it", "no backup" if missing is None else missing
+            )
+            return False
+        backup = context["ti"].xcom_pull(task_ids="backup_history")
+        return PokeReturnValue(
+            is_done=True, xcom_value={"held_rows": backup["held_rows"] if backup else None}
+        )
