@@ -28,7 +28,8 @@ install: $(STAMP) system-deps
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint include/sql
+	PYTHONPATH=plugins $(BIN)/python -m ds_replication.templates build/sql >/dev/null
+	$(BIN)/sqlfluff lint build/sql
 
 test: lint
 	$(BIN)/python -m pytest

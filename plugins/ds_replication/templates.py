@@ -25,6 +25,10 @@ def _environment() -> jinja2.Environment:
 
 
 def render(name: str, *, database: str, tables: list[HistoryTable], **context: Any) -> str:
+    # Values written into the SQL as literals: integers and hex digests only.
+    for event_id in [*context.get("changed_event_ids", []), *context.get("fingerprints", {})]:
+        if type(event_id) is not int:
+            raise ValueError(f"not an integer event_id: {event_id!r}")
     for fingerprint in context.get("fingerprints", {}).values():
         if len(fingerprint) != 64 or not all(c in "0123456789abcdef" for c in fingerprint):
             raise ValueError(f"not a sha256 hex digest: {fingerprint!r}")
@@ -71,3 +75,10 @@ def render_samples(out_dir: Path) -> list[Path]:
             path.write_text(sql)
             written.append(path)
     return written
+
+
+if __name__ == "__main__":  # make lint: render the scripts for sqlfluff
+    import sys
+
+    for written in render_samples(Path(sys.argv[1])):
+        print(written)

@@ -1,0 +1,86 @@
+"""Alerts that say what is held where and how to recover; sent through the smtp provider."""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from ds_replication import history, sql
+
+log = logging.getLogger(__name__)
+
+RECOVERY = (
+    "The history backup table event_schedule_backup (and event_schedule_info_backup) on the slave is kept "
+    "with every row: do not drop it by hand. Fix the cause, then trigger the DAG again (or clear the failed "
+    "task). The next run's preflight puts back the rows whose jobs exist, the next successful import and "
+    "restore put back the rest, and verify_history drops the backup only when every row is live again or "
+    "archived in event_schedule_archive. See README, 'Recovering from a failed night'."
+)
+
+
+def _held_rows(mssql_conn_id: str) -> str:
+    try:
+        with sql.connect(mssql_conn_id) as conn:
+            return str(history.held_rows(conn))
+    except Exception as error:  # the alert must go out even when the slave is unreachable
+        return f"unknown (slave database not reachable: {type(error).__name__})"
+
+
+def send_alert(*, smtp_conn_id: str, from_email: str, to: list[str], subject: str, lines: list[str]) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    body = "<br>\n".join(html.escape(line) for line in lines)
+    with SmtpHook(smtp_conn_id=smtp_conn_id) as hook:
+        hook.send_email_smtp(to=to, subject=subject, html_content=body, from_email=from_email)
+    log.info("alert sent to %s: %s", to, subject)
+
+
+class HistoryAlertNotifier(BaseNotifier):
+    """On failure of a step that has the slave's history at stake: which slave, which run,
+    how many history rows the backup holds, and how to recover."""
+
+    template_fields = ("slave_name",)
+
+    def __init__(
+        self,
+        *,
+        slave_name: str,
+        mssql_conn_id: str,
+        database: str,
+        to: list[str],
+        smtp_conn_id: str,
+        from_email: str,
+    ) -> None:
+        super().__init__()
+        self.slave_name = slave_name
+        self.mssql_conn_id = mssql_conn_id
+        self.database = database
+        self.to = to
+        self.smtp_conn_id = smtp_conn_id
+        self.from_email = from_email
+
+    def notify(self, context: Any) -> None:
+        if not self.to:
+            log.warning("no alert_emails configured for slave %s: alert not sent", self.slave_name)
+            return
+        ti = context["ti"]
+        held = _held_rows(self.mssql_conn_id)
+        error = context.get("exception")
+        lines = [
+            f"Slave: {self.slave_name} (database {self.database}, connection {self.mssql_conn_id})",
+            f"DAG: {ti.dag_id}  run: {context['run_id']}  task: {ti.task_id}  try: {ti.try_number}",
+            f"Error: {type(error).__name__ + ': ' + str(error) if error else 'see the task log'}",
+            f"History rows held in event_schedule_backup: {held}",
+            "",
+            RECOVERY,
+        ]
+        send_alert(
+            smtp_conn_id=self.smtp_conn_id,
+            from_email=self.from_email,
+            to=self.to,
+            subject=f"[DS replication] {self.slave_name}: {ti.task_id} failed, {held} history rows held",
+            lines=lines,
+        )

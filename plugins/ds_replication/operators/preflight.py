@@ -1,0 +1,93 @@
+"""`preflight`: reach every server, and deal with a history backup left by a failed night."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from ds_replication import history, sql
+from ds_replication.alerts import RECOVERY, send_alert
+from ds_replication.operators.share_copy import _samba
+from ds_replication.remote import run_command
+
+REACH_TIMEOUT_SECONDS = 120
+
+
+class PreflightOperator(BaseOperator):
+    """Check that master and slave answer on WinRM, SQL and SMB; then, if the slave still holds
+    a history backup from an earlier run, alert and restore now the rows whose jobs exist.
+    The backup itself is kept until a later import, restore and verification succeed."""
+
+    template_fields: Sequence[str] = ("slave_name",)
+    ui_color = "#fff2cc"
+
+    def __init__(
+        self,
+        *,
+        slave_name: str,
+        hosts: dict[str, dict[str, str]],
+        slave_database: str,
+        restore_changed_jobs: bool,
+        alert: dict[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.slave_name = slave_name
+        self.hosts = hosts  # {"master": {winrm_conn_id, mssql_conn_id, smb_conn_id, share}, "slave": {...}}
+        self.slave_database = slave_database
+        self.restore_changed_jobs = restore_changed_jobs
+        self.alert = alert  # smtp_conn_id, from_email, to
+
+    def _reach(self, role: str, host: dict[str, str]) -> None:
+        problems = []
+        try:
+            with sql.connect(host["mssql_conn_id"]) as conn:
+                sql.query(conn, "SELECT 1 AS ok")
+        except Exception as error:
+            problems.append(f"SQL ({host['mssql_conn_id']}): {error}")
+        try:
+            result = run_command(host["winrm_conn_id"], "ver", REACH_TIMEOUT_SECONDS)
+            if result.return_code != 0:
+                problems.append(f"WinRM ({host['winrm_conn_id']}): 'ver' exited {result.return_code}")
+        except Exception as error:
+            problems.append(f"WinRM ({host['winrm_conn_id']}): {error}")
+        try:
+            with _samba(host["smb_conn_id"], host["share"]) as hook:
+                hook.listdir("")
+        except Exception as error:
+            problems.append(f"SMB ({host['smb_conn_id']}, share {host['share']}): {error}")
+        if problems:
+            raise AirflowException(f"{role} not reachable: " + "; ".join(problems))
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        for role, host in self.hosts.items():
+            self._reach(role, host)
+        with sql.connect(self.hosts["slave"]["mssql_conn_id"]) as conn:
+            leftover = history.held_rows(conn)
+            if not leftover:
+                return {"leftover_rows": 0, "restored_rows": 0}
+            self.log.warning("slave %s holds %d history rows from an earlier run", self.slave_name, leftover)
+            restored = 0
+            if not context["params"].get("dry_run"):
+                wanted = context["params"].get("restore_changed_jobs")
+                figures = history.restore(
+                    conn, self.slave_database, self.restore_changed_jobs if wanted is None else bool(wanted)
+                )
+                restored = figures["restored_rows"]
+        send_alert(
+            subject=f"[DS replication] {self.slave_name}: {leftover} history rows held from an earlier run",
+            lines=[
+                f"Slave: {self.slave_name}  DAG: {context['ti'].dag_id}  run: {context['run_id']}",
+                f"The slave still held {leftover} history rows in event_schedule_backup from a run that did "
+                "not finish (a failure, or a worker killed before its alert could go out).",
+                f"Rows put back now (their jobs exist): {restored}. This run goes on and keeps the backup "
+                "until its import and restore succeed.",
+                "",
+                RECOVERY,
+            ],
+            **self.alert,
+        )
+        return {"leftover_rows": leftover, "restored_rows": restored}
