@@ -1,0 +1,6 @@
+"""DS job replication: one DAG per slave server, built from include/config/replication.yaml
+(or the file named by DS_REPLICATION_CONFIG). All logic lives in plugins/ds_replication."""
+
+from ds_replication.factory import build_dags
+
+globals().update(build_dags())
