@@ -1,0 +1,81 @@
+"""Independent accounting of a slave's job history, straight from its tables.
+
+Used by the end-to-end tests and the demo to check what the DAG reports: every history row
+of the slave before a run must afterwards be live (unchanged) or in the archive table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.labctl import Lab
+
+SCHEDULE_KEY = ("schedule_id",)
+INFO_KEY = ("schedule_id", "info_id")
+
+
+def _keyed(rows: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple, dict[str, Any]]:
+    return {tuple(r[k] for k in key): r for r in rows}
+
+
+@dataclass
+class HistorySnapshot:
+    schedule: dict[tuple, dict[str, Any]]
+    info: dict[tuple, dict[str, Any]]
+    archive: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    info_archive: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tables: set[str] = field(default_factory=set)
+
+
+def snapshot(lab: Lab, host: str) -> HistorySnapshot:
+    tables = {str(r["name"]).lower() for r in lab.sql(host, "SELECT name FROM sys.tables")}
+
+    def rows(table: str, key: tuple[str, ...]) -> dict[tuple, dict[str, Any]]:
+        return _keyed(lab.sql(host, f"SELECT * FROM [{table}]"), key) if table in tables else {}
+
+    return HistorySnapshot(
+        schedule=rows("event_schedule", SCHEDULE_KEY),
+        info=rows("event_schedule_info", INFO_KEY),
+        archive=rows("event_schedule_archive", SCHEDULE_KEY),
+        info_archive=rows("event_schedule_info_archive", INFO_KEY),
+        jobs={int(r["event_id"]): r for r in lab.sql(host, "SELECT event_id, folder_id, name FROM event")},
+        tables=tables,
+    )
+
+
+@dataclass(frozen=True)
+class Accounting:
+    before: int
+    live: int  # still live, unchanged
+    archived: int  # moved to the archive, unchanged
+    lost: int  # neither
+    detail_before: int
+    detail_lost: int
+    lost_keys: tuple = ()
+
+
+def account(before: HistorySnapshot, after: HistorySnapshot) -> Accounting:
+    """Where each history row of `before` is in `after`."""
+    live = archived = 0
+    lost = []
+    for key, row in before.schedule.items():
+        if after.schedule.get(key) == row:
+            live += 1
+        elif after.archive.get(key) == row:
+            archived += 1
+        else:
+            lost.append(key)
+    detail_lost = [
+        k for k, r in before.info.items() if after.info.get(k) != r and after.info_archive.get(k) != r
+    ]
+    return Accounting(
+        before=len(before.schedule),
+        live=live,
+        archived=archived,
+        lost=len(lost),
+        detail_before=len(before.info),
+        detail_lost=len(detail_lost),
+        lost_keys=tuple(lost[:20]),
+    )

@@ -1,0 +1,76 @@
+"""Driving a DS lab from tests and the demo, through its command line (tests/lab/README.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.airflow_env import PYTHON, REPO
+
+
+class Lab:
+    def __init__(self, lab_dir: Path) -> None:
+        self.dir = Path(lab_dir)
+
+    def _run(self, *args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [PYTHON, "-m", "tests.lab", args[0], "--dir", str(self.dir), *args[1:]],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"lab {args[0]} failed ({proc.returncode}): {proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def up(self, slaves: int = 2, identity: bool = False, seed: bool = True) -> Lab:
+        args = ["up", "--slaves", str(slaves)]
+        if identity:
+            args.append("--identity")
+        if seed:
+            args.append("--seed")
+        self._run(*args, timeout=180)
+        return self
+
+    def down(self) -> None:
+        self._run("down", timeout=120)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return json.loads((self.dir / "lab.json").read_text())
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "replication.yaml"
+
+    @property
+    def connections_path(self) -> Path:
+        return self.dir / "connections.env"
+
+    def slaves(self) -> list[str]:
+        return [h for h in self.info["hosts"] if h != "master"]
+
+    def sql(self, host: str, batch: str) -> list[dict[str, Any]]:
+        return json.loads(self._run("sql", host, batch).stdout or "[]")
+
+    def scalar(self, host: str, batch: str) -> Any:
+        rows = self.sql(host, batch)
+        return next(iter(rows[0].values())) if rows else None
+
+    def shell(self, host: str, command: str) -> subprocess.CompletedProcess:
+        return self._run("shell", host, command, check=False, timeout=300)
+
+    def fault(self, host: str, name: str, times: int = 1, match: str = "") -> None:
+        args = ["fault", host, name, "--times", str(times)]
+        if match:
+            args += ["--match", match]
+        self._run(*args)
+
+    def mail(self) -> list[dict[str, Any]]:
+        return json.loads(self._run("mail").stdout or "[]")
+
+    def table_exists(self, host: str, table: str) -> bool:
+        return bool(self.scalar(host, f"SELECT COUNT(*) AS n FROM sys.tables WHERE name = '{table}'"))
