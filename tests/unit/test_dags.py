@@ -1,0 +1,146 @@
+"""The DAG file as Airflow loads it: one DAG per slave, eleven gated tasks, sensors, alerts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "include" / "config" / "replication.yaml"
+
+TASK_IDS = [
+    "preflight",
+    "export_jobs",
+    "wait_for_export",
+    "copy_to_slave",
+    "backup_history",
+    "wait_for_backup",
+    "import_jobs",
+    "wait_for_import",
+    "restore_history",
+    "verify_history",
+    "cleanup",
+]
+
+
+def estate_yaml(slaves: int) -> str:
+    config = yaml.safe_load(EXAMPLE.read_text())
+    config["slaves"] = [{"name": f"site_{n}"} for n in range(1, slaves + 1)]
+    return yaml.safe_dump(config)
+
+
+@pytest.fixture
+def load_dagbag(tmp_path, monkeypatch):
+    """Load dags/ with Airflow's own DagBag, for an estate file written by the test."""
+
+    def load(config_text: str):
+        from airflow.dag_processing.dagbag import DagBag
+
+        config = tmp_path / "replication.yaml"
+        config.write_text(config_text)
+        monkeypatch.setenv("DS_REPLICATION_CONFIG", str(config))
+        return DagBag(dag_folder=str(REPO / "dags"))
+
+    return load
+
+
+@pytest.mark.parametrize("slaves", [1, 3])
+def test_dagbag_loads_one_dag_per_slave(load_dagbag, slaves):
+    bag = load_dagbag(estate_yaml(slaves))
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == [f"replicate_site_{n}" for n in range(1, slaves + 1)]
+
+
+def test_tasks_run_in_order_each_gated_by_the_one_before(load_dagbag):
+    dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
+    assert [t.task_id for t in dag.topological_sort()] == TASK_IDS
+    for before, after in zip(TASK_IDS, TASK_IDS[1:], strict=False):
+        assert dag.get_task(after).upstream_task_ids == {before}
+    assert dag.max_active_runs == 1
+    assert dag.doc_md and all(dag.get_task(t).doc_md for t in TASK_IDS)
+    assert "ds-replication" in dag.tags
+    assert dag.get_task("cleanup").trigger_rule == "all_done"
+
+
+def test_sensors_hold_no_worker_slot(load_dagbag):
+    from airflow.sdk import BaseSensorOperator
+
+    dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
+    sensors = [t for t in dag.tasks if isinstance(t, BaseSensorOperator)]
+    assert sorted(t.task_id for t in sensors) == ["wait_for_backup", "wait_for_export", "wait_for_import"]
+    for sensor in sensors:
+        assert sensor.mode == "reschedule" or getattr(sensor, "deferrable", False)
+        assert sensor.timeout > 0
+
+
+def test_restore_and_verify_alert_on_failure(load_dagbag):
+    from ds_replication.alerts import HistoryAlertNotifier
+
+    dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
+    for task_id in ("import_jobs", "restore_history", "verify_history"):
+        callbacks = dag.get_task(task_id).on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        notifiers = [c for c in callbacks if isinstance(c, HistoryAlertNotifier)]
+        assert notifiers and notifiers[0].to == ["ds-admins@example.com"]
+
+
+def test_params_form_has_described_fields(load_dagbag):
+    dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
+    params = dag.params
+    assert set(params.keys()) == {"folders", "dry_run", "restore_changed_jobs"}
+    for name in params.keys():
+        assert params.get_param(name).description
+    assert params["dry_run"] is False
+    assert params.get_param("folders").schema["items"]["enum"] == ["Global"]
+
+
+def test_export_runs_in_the_master_pool(load_dagbag):
+    dag = load_dagbag(estate_yaml(3)).get_dag("replicate_site_2")
+    assert dag.get_task("export_jobs").pool == "ds_export_master"
+
+
+def test_invalid_config_is_the_dag_files_import_error(load_dagbag):
+    bag = load_dagbag("master: {name: master}\nslaves:\n  - name: 'bad name'\n")
+    assert bag.dag_ids == []
+    (message,) = bag.import_errors.values()
+    assert "slaves[0].name" in message
+
+
+def test_templated_sql_renders_for_the_slaves_catalog():
+    from ds_replication.templates import render_samples
+
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"ds-sql-{os.getpid()}"
+    try:
+        written = render_samples(out)
+        assert len(written) == 6 and all(p.read_text().startswith("--") for p in written)
+    finally:
+        for p in out.glob("*.sql"):
+            p.unlink()
+        out.rmdir()
+
+
+def test_dag_file_does_no_io_beyond_reading_its_config(tmp_path):
+    """Parsing the DAG file opens no socket: hosts may be down when the scheduler parses."""
+    config = tmp_path / "replication.yaml"
+    config.write_text(estate_yaml(2))
+    script = textwrap.dedent(
+        f"""
+        import socket, runpy
+        def refuse(*a, **k):
+            raise AssertionError("network I/O while parsing the DAG file")
+        socket.socket.connect = refuse
+        socket.create_connection = refuse
+        ns = runpy.run_path({str(REPO / "dags" / "ds_replication.py")!r})
+        print(sorted(k for k in ns if k.startswith("replicate_")))
+        """
+    )
+    env = os.environ | {"DS_REPLICATION_CONFIG": str(config), "PYTHONPATH": str(REPO / "plugins")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "['replicate_site_1', 'replicate_site_2']" in out.stdout
