@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def test_dagbag_loads_one_dag_per_slave(load_dagbag, slaves):
 def test_tasks_run_in_order_each_gated_by_the_one_before(load_dagbag):
     dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
     assert [t.task_id for t in dag.topological_sort()] == TASK_IDS
-    for before, after in zip(TASK_IDS, TASK_IDS[1:], strict=False):
+    for before, after in itertools.pairwise(TASK_IDS):
         assert dag.get_task(after).upstream_task_ids == {before}
     assert dag.max_active_runs == 1
     assert dag.doc_md and all(dag.get_task(t).doc_md for t in TASK_IDS)
@@ -94,7 +95,7 @@ def test_params_form_has_described_fields(load_dagbag):
     dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
     params = dag.params
     assert set(params.keys()) == {"folders", "dry_run", "restore_changed_jobs"}
-    for name in params.keys():
+    for name in params:
         assert params.get_param(name).description
     assert params["dry_run"] is False
     assert params.get_param("folders").schema["items"]["enum"] == ["Global"]
