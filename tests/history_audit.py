@@ -79,3 +79,26 @@ def account(before: HistorySnapshot, after: HistorySnapshot) -> Accounting:
         detail_lost=len(detail_lost),
         lost_keys=tuple(lost[:20]),
     )
+
+
+def jobs_in_folders(lab: Lab, host: str, folders: list[dict[str, Any]]) -> set[int]:
+    """event_ids of the jobs in the given folder trees (paths from the root, `\\` between levels)."""
+    tree = lab.sql(host, "SELECT folder_id, parent_id, name FROM event_folder")
+    by_id = {r["folder_id"]: r for r in tree}
+
+    def path(folder: dict[str, Any]) -> str:
+        parts = [folder["name"]]
+        while folder["parent_id"] is not None and folder["parent_id"] in by_id:
+            folder = by_id[folder["parent_id"]]
+            parts.append(folder["name"])
+        return "\\".join(reversed(parts)).lower()
+
+    paths = {r["folder_id"]: path(r) for r in tree}
+    wanted: set[int] = set()
+    for spec in folders:
+        root = spec["name"].lower()
+        for folder_id, p in paths.items():
+            if p == root or (spec.get("subfolders", True) and p.startswith(root + "\\")):
+                wanted.add(folder_id)
+    jobs = lab.sql(host, "SELECT event_id, folder_id FROM event")
+    return {int(j["event_id"]) for j in jobs if j["folder_id"] in wanted}

@@ -1,0 +1,158 @@
+"""A nightly run on the DS lab: jobs replicated, every history row of every surviving job kept.
+
+Real Airflow (`dag.test()`), real providers, the lab's real TDS, WinRM and SMB servers.
+Figures the DAG pushes to XCom are checked against counts taken independently with SQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.history_audit import account, jobs_in_folders, snapshot
+
+HISTORY_TABLES_OF_A_RUN = (
+    "event_schedule_backup",
+    "event_schedule_info_backup",
+    "ds_replication_fingerprint",
+)
+
+
+def folders_of(estate, slave: str) -> list[dict]:
+    config = yaml.safe_load(estate.config_path.read_text())
+    for entry in config["slaves"]:
+        if entry["name"] == slave and entry.get("folders"):
+            return entry["folders"]
+    return config["defaults"]["folders"]
+
+
+def job_rows(lab, host: str, event_ids: set[int]) -> dict[str, list]:
+    """Each job's rows in the job tables, for comparing master and slave."""
+    if not event_ids:
+        return {}
+    ids = ", ".join(str(i) for i in sorted(event_ids))
+    out = {}
+    for table, order in (("event", "event_id"), ("install_task", "task_id"), ("script_task", "task_id")):
+        out[table] = lab.sql(host, f"SELECT * FROM [{table}] WHERE event_id IN ({ids}) ORDER BY {order}")
+    return out
+
+
+def run_and_audit(estate, slave: str, conf: dict | None = None):
+    lab = estate.lab
+    folders = folders_of(estate, slave)
+    before = snapshot(lab, slave)
+    synced_before = jobs_in_folders(lab, slave, folders)
+    result = estate.run(slave, conf)
+    after = snapshot(lab, slave)
+    return before, after, synced_before, result
+
+
+@pytest.fixture(scope="module")
+def first_night(estate):
+    """Both slaves replicated once; what each looked like before and after."""
+    return {slave: run_and_audit(estate, slave) for slave in estate.lab.slaves()}
+
+
+def test_every_task_succeeds(first_night):
+    for _before, _after, _synced, result in first_night.values():
+        states = {t: s["state"] for t, s in result["tasks"].items()}
+        assert result["state"] == "success", (states, result["log"][-4000:])
+        assert set(states.values()) == {"success"}
+
+
+def test_slave_jobs_match_the_master(estate, first_night):
+    lab = estate.lab
+    for slave in first_night:
+        folders = folders_of(estate, slave)
+        master_jobs = jobs_in_folders(lab, "master", folders)
+        slave_jobs = jobs_in_folders(lab, slave, folders)
+        assert master_jobs and slave_jobs == master_jobs
+        assert job_rows(lab, slave, slave_jobs) == job_rows(lab, "master", master_jobs)
+
+
+def test_local_folders_are_untouched(estate, first_night):
+    for _slave, (before, after, synced_before, _result) in first_night.items():
+        local = {i: row for i, row in before.jobs.items() if i not in synced_before}
+        assert local, "the seed gives each slave local jobs"
+        assert {i: after.jobs.get(i) for i in local} == local
+        local_history = {k: r for k, r in before.schedule.items() if r["event_id"] in local}
+        assert local_history and all(after.schedule.get(k) == r for k, r in local_history.items())
+
+
+def test_no_history_row_is_lost(first_night):
+    for slave, (before, after, _synced, _result) in first_night.items():
+        audit = account(before, after)
+        assert audit.lost == 0 and audit.detail_lost == 0, (slave, audit)
+        assert audit.before > 0 and audit.detail_before > 0
+
+
+def test_history_of_surviving_jobs_is_live_and_of_removed_jobs_archived(first_night):
+    for slave, (before, after, synced_before, _result) in first_night.items():
+        removed = {i for i in synced_before if i not in after.jobs}
+        assert removed, f"the seed removes a job on the master that {slave} still had"
+        for key, row in before.schedule.items():
+            if row["event_id"] in removed:
+                assert key not in after.schedule and after.archive[key] == row
+            else:
+                assert after.schedule[key] == row
+        # detail rows follow their parent row
+        for key, row in before.info.items():
+            parent = (row["schedule_id"],)
+            home = after.info if parent in after.schedule else after.info_archive
+            assert home[key] == row
+
+
+def test_backup_tables_are_gone_and_files_cleaned_up(estate, first_night):
+    lab = estate.lab
+    for _slave, (_before, after, _synced, _result) in first_night.items():
+        assert not set(HISTORY_TABLES_OF_A_RUN) & after.tables
+        assert {"event_schedule_archive", "event_schedule_info_archive"} <= after.tables
+    for host, info in lab.info["hosts"].items():
+        leftovers = [p.name for p in Path(info["share_dir"]).iterdir() if p.name.startswith("dsrepl_")]
+        assert leftovers == [], host
+
+
+def test_xcom_figures_match_independent_counts(estate, first_night):
+    lab = estate.lab
+    for slave, (before, after, synced_before, result) in first_night.items():
+        x = result["xcom"]
+        removed = {i for i in synced_before if i not in after.jobs}
+        deleted_by_import = [r for r in before.schedule.values() if r["event_id"] in synced_before]
+        assert x["backup_history"]["backed_up_rows"] == len(before.schedule)
+        assert x["backup_history"]["leftover_rows"] == 0
+        assert x["restore_history"]["restored_rows"] == sum(
+            1 for r in deleted_by_import if r["event_id"] not in removed
+        )
+        assert x["restore_history"]["job_gone_rows"] == sum(
+            1 for r in deleted_by_import if r["event_id"] in removed
+        )
+        assert x["verify_history"]["archived_rows"] == x["restore_history"]["job_gone_rows"]
+        assert x["verify_history"]["lost_rows"] == 0
+        folders = folders_of(estate, slave)
+        expected = {f["name"]: len(jobs_in_folders(lab, "master", [f])) for f in folders}
+        assert x["export_jobs"]["master_jobs"] == expected
+        assert x["wait_for_import"]["slave_jobs"] == expected
+        copied = x["copy_to_slave"]
+        assert copied["bytes"] == sum(f["bytes"] for f in copied["files"].values()) > 0
+        assert x["preflight"] == {"leftover_rows": 0, "restored_rows": 0}
+
+
+def test_edited_jobs_are_reported_as_changed(estate, first_night):
+    for _slave, (before, after, synced_before, result) in first_night.items():
+        restore = result["xcom"]["restore_history"]
+        edited = [i for i in synced_before if i in after.jobs and after.jobs[i] != before.jobs[i]]
+        assert edited, "the seed edits a job on the master"
+        assert set(edited) <= set(restore["changed_event_ids"])
+        assert restore["changed_jobs"] == len(restore["changed_event_ids"])
+
+
+def test_a_second_run_changes_nothing_and_loses_nothing(estate, first_night):
+    slave = estate.lab.slaves()[0]
+    before, after, _synced, result = run_and_audit(estate, slave)
+    assert result["state"] == "success"
+    assert after.schedule == before.schedule and after.info == before.info
+    assert after.archive == before.archive and after.jobs == before.jobs
+    assert result["xcom"]["restore_history"]["changed_jobs"] == 0
+    assert result["xcom"]["verify_history"]["archived_rows"] == 0
