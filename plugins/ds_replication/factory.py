@@ -214,7 +214,6 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             CleanupSharesOperator(
                 task_id="cleanup",
                 slave_name=slave.name,
-                folders=folders,
                 master_smb_conn_id=master.smb_conn_id,
                 master_share=master.share,
                 slave_smb_conn_id=slave.smb_conn_id,

@@ -13,7 +13,12 @@ def run_key(run_id: str) -> str:
 def export_file_names(slave: str, run_id: str, folders: list[dict[str, Any]]) -> list[str]:
     """One export file per folder: `dsrepl_<slave>_<run key>_<n>.bin`."""
     key = run_key(run_id)
-    return [f"dsrepl_{slave}_{key}_{n}.bin" for n in range(1, len(folders) + 1)]
+    return [f"{slave_file_prefix(slave)}{key}_{n}.bin" for n in range(1, len(folders) + 1)]
+
+
+def slave_file_prefix(slave: str) -> str:
+    """Every file a run of this slave's DAG writes starts with this."""
+    return f"dsrepl_{slave}_"
 
 
 def partial_name(name: str) -> str:

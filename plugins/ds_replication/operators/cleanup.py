@@ -8,14 +8,15 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from ds_replication.operators.share_copy import _samba
-from ds_replication.run_files import export_file_names, partial_name, selected_folders
+from ds_replication.run_files import slave_file_prefix
 
 
 class CleanupSharesOperator(BaseOperator):
-    """Delete this run's export files (and partial copies) on the master's and the slave's share.
+    """Delete this slave's export files (and partial copies) on the master's and the slave's share.
 
-    The names are derived from the run, not read from XCom, so a run that failed half-way
-    is cleaned up too. Missing files are fine: the step is safe to repeat.
+    Files are found by the slave's name prefix, not read from XCom, so files of a run that
+    failed half-way, or whose own cleanup failed, go too (`max_active_runs=1`: no other run
+    of this slave can be using them). Missing files are fine: the step is safe to repeat.
     """
 
     template_fields: Sequence[str] = ("master_smb_conn_id", "slave_smb_conn_id")
@@ -24,7 +25,6 @@ class CleanupSharesOperator(BaseOperator):
         self,
         *,
         slave_name: str,
-        folders: list[dict[str, Any]],
         master_smb_conn_id: str,
         master_share: str,
         slave_smb_conn_id: str,
@@ -33,30 +33,23 @@ class CleanupSharesOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.slave_name = slave_name
-        self.folders = folders
         self.master_smb_conn_id = master_smb_conn_id
         self.master_share = master_share
         self.slave_smb_conn_id = slave_smb_conn_id
         self.slave_share = slave_share
 
-    def _remove(self, conn_id: str, share: str, names: list[str]) -> list[str]:
-        removed = []
+    def _remove(self, conn_id: str, share: str) -> list[str]:
+        prefix = slave_file_prefix(self.slave_name)
         with _samba(conn_id, share) as hook:
-            present = set(hook.listdir(""))
+            names = sorted(n for n in hook.listdir("") if n.startswith(prefix))
             for name in names:
-                if name in present:
-                    hook.remove(name)
-                    removed.append(name)
-        return removed
+                hook.remove(name)
+        return names
 
     def execute(self, context: Any) -> dict[str, Any]:
-        folders = selected_folders(self.folders, context["params"])
-        files = export_file_names(self.slave_name, context["run_id"], folders)
         removed = {
-            "master": self._remove(self.master_smb_conn_id, self.master_share, files),
-            "slave": self._remove(
-                self.slave_smb_conn_id, self.slave_share, files + [partial_name(f) for f in files]
-            ),
+            "master": self._remove(self.master_smb_conn_id, self.master_share),
+            "slave": self._remove(self.slave_smb_conn_id, self.slave_share),
         }
         self.log.info("removed %s", removed)
         return removed
