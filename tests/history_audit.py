@@ -25,6 +25,8 @@ class HistorySnapshot:
     info: dict[tuple, dict[str, Any]]
     archive: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     info_archive: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    backup: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    info_backup: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
     tables: set[str] = field(default_factory=set)
 
@@ -40,6 +42,8 @@ def snapshot(lab: Lab, host: str) -> HistorySnapshot:
         info=rows("event_schedule_info", INFO_KEY),
         archive=rows("event_schedule_archive", SCHEDULE_KEY),
         info_archive=rows("event_schedule_info_archive", INFO_KEY),
+        backup=rows("event_schedule_backup", SCHEDULE_KEY),
+        info_backup=rows("event_schedule_info_backup", INFO_KEY),
         jobs={int(r["event_id"]): r for r in lab.sql(host, "SELECT event_id, folder_id, name FROM event")},
         tables=tables,
     )
@@ -50,7 +54,8 @@ class Accounting:
     before: int
     live: int  # still live, unchanged
     archived: int  # moved to the archive, unchanged
-    lost: int  # neither
+    held: int  # only in the backup table (a failed run keeps it)
+    lost: int  # nowhere
     detail_before: int
     detail_lost: int
     lost_keys: tuple = ()
