@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,8 +19,21 @@ FAST_SETTINGS = {
     "retry_delay_minutes": 0.05,
     "sensor_poke_seconds": 2,
     "sensor_timeout_minutes": 1,
-    "command_timeout_minutes": 1,
+    "command_timeout_minutes": 0.3,
+    "task_timeout_minutes": 0.75,
 }
+# A hung SQL batch must end within seconds in tests (pymssql's query timeout).
+SQL_TIMEOUT_SECONDS = 10
+
+
+def fast_connections(connections: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for key, value in connections.items():
+        conn = json.loads(value)
+        if conn.get("conn_type") == "mssql":
+            conn.setdefault("extra", {}).update({"timeout": SQL_TIMEOUT_SECONDS, "login_timeout": 5})
+        out[key] = json.dumps(conn)
+    return out
 
 
 class Estate:
@@ -34,7 +48,9 @@ class Estate:
             self.config_path = root / "replication.yaml"
             self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
             self.env = airflow_env(
-                root / "airflow", self.config_path, read_connections_env(self.lab.connections_path)
+                root / "airflow",
+                self.config_path,
+                fast_connections(read_connections_env(self.lab.connections_path)),
             )
             migrate(self.env)
         except BaseException:
