@@ -145,7 +145,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             "retries": slave.retries,
             "retry_delay": dt.timedelta(minutes=slave.retry_delay_minutes),
             "retry_exponential_backoff": True,
-            "execution_timeout": dt.timedelta(minutes=slave.command_timeout_minutes + 10),
+            "execution_timeout": dt.timedelta(minutes=slave.task_timeout_minutes),
         },
     ) as dag:
         tasks = [
