@@ -59,7 +59,7 @@ def test_dagbag_loads_one_dag_per_slave(load_dagbag, slaves):
 
 
 def test_tasks_run_in_order_each_gated_by_the_one_before(load_dagbag):
-    dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
+    dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
     assert [t.task_id for t in dag.topological_sort()] == TASK_IDS
     for before, after in itertools.pairwise(TASK_IDS):
         assert dag.get_task(after).upstream_task_ids == {before}
@@ -72,7 +72,7 @@ def test_tasks_run_in_order_each_gated_by_the_one_before(load_dagbag):
 def test_sensors_hold_no_worker_slot(load_dagbag):
     from airflow.sdk import BaseSensorOperator
 
-    dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
+    dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
     sensors = [t for t in dag.tasks if isinstance(t, BaseSensorOperator)]
     assert sorted(t.task_id for t in sensors) == ["wait_for_backup", "wait_for_export", "wait_for_import"]
     for sensor in sensors:
@@ -83,7 +83,7 @@ def test_sensors_hold_no_worker_slot(load_dagbag):
 def test_restore_and_verify_alert_on_failure(load_dagbag):
     from ds_replication.alerts import HistoryAlertNotifier
 
-    dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
+    dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
     for task_id in ("import_jobs", "restore_history", "verify_history"):
         callbacks = dag.get_task(task_id).on_failure_callback
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
@@ -92,7 +92,7 @@ def test_restore_and_verify_alert_on_failure(load_dagbag):
 
 
 def test_params_form_has_described_fields(load_dagbag):
-    dag = load_dagbag(estate_yaml(1)).get_dag("replicate_site_1")
+    dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
     params = dag.params
     assert set(params.keys()) == {"folders", "dry_run", "restore_changed_jobs"}
     for name in params:
@@ -102,7 +102,7 @@ def test_params_form_has_described_fields(load_dagbag):
 
 
 def test_export_runs_in_the_master_pool(load_dagbag):
-    dag = load_dagbag(estate_yaml(3)).get_dag("replicate_site_2")
+    dag = load_dagbag(estate_yaml(3)).dags["replicate_site_2"]
     assert dag.get_task("export_jobs").pool == "ds_export_master"
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from ds_replication.cli import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""`python -m ds_replication ...`: commands for DS administrators."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ds_replication.config import ConfigError, load_estate
+
+
+def check_config(path: str) -> int:
+    """Exit 0 with a summary when the estate file is valid, 1 with every problem when not."""
+    try:
+        estate = load_estate(path)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    master = estate.master
+    print(f"{path}: valid")
+    print(f"master {master.name}: export pool {master.export_pool} ({master.export_slots} slots)")
+    for slave in estate.slave_configs():
+        folders = ", ".join(f"{f.name}{' (with sub-folders)' if f.subfolders else ''}" for f in slave.folders)
+        schedule = slave.schedule or "manual runs only"
+        print(
+            f"  {slave.dag_id}: {folders}; schedule {schedule}; "
+            f"alerts to {', '.join(slave.alert_emails) or '-'}"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ds_replication", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check-config", help="validate an estate file and summarise it")
+    check.add_argument("file", help="the estate YAML file")
+    args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return check_config(args.file)
+    return 2  # argparse has refused anything else already
+
+
+if __name__ == "__main__":
+    sys.exit(main())
