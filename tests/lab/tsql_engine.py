@@ -119,11 +119,12 @@ class Session:
             self._run_block(tree, out)
         except _Abort:
             pass
-        finally:
-            yield from out
+        yield from out
 
     def cancel(self) -> None:
+        """From another thread (a client's ATTENTION): stop the batch, also inside a lock wait."""
         self._cancelled.set()
+        self.db.interrupt()
 
     def close(self) -> None:
         try:
@@ -272,7 +273,9 @@ class Session:
 
     def _begin(self) -> None:
         if self.trancount == 0:
-            self.db.execute("BEGIN IMMEDIATE")  # a writer waits here for another's open transaction
+            # Deferred, as SQL Server's reads take no lasting locks; the first write waits for
+            # another session's open write transaction (a lock wait).
+            self.db.execute("BEGIN")
         self.trancount += 1
 
     def _commit(self) -> None:
@@ -427,6 +430,9 @@ class Session:
                 raise invalid_column(message.split(":", 1)[1].strip().split(".")[-1]) from None
             if message.startswith("no such table"):
                 raise invalid_object(message.split(":", 1)[1].strip()) from None
+            if message == "interrupted":
+                self._rollback_if_xact_abort()
+                raise _Abort from None
             if "locked" in message or "busy" in message:
                 raise SqlError(1222, "Lock request time out period exceeded.") from None
             raise unsupported(f"{message} (in {sql[:200]!r})") from None
