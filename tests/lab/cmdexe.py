@@ -1,0 +1,247 @@
+"""A cmd.exe-like interpreter for one command line on a lab host.
+
+Faithful where the project's quoting matters, so that an injection would really run:
+`%VAR%` is expanded first (inside quotes too), `&`, `&&` and `||` outside double quotes
+separate commands, `^` escapes outside quotes. The DS install folder maps to the host's
+share directory; builtins and the simulated DS tools run there. Output is code page 437.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PureWindowsPath
+
+from tests.lab import ax_tools
+
+DS_PATH = r"C:\Program Files\Altiris\eXpress\Deployment Server"
+ENVIRONMENT = {
+    "COMPUTERNAME": "DSLAB",
+    "USERNAME": "lab",
+    "SYSTEMROOT": r"C:\Windows",
+    "PROGRAMFILES": r"C:\Program Files",
+    "COMSPEC": r"C:\Windows\system32\cmd.exe",
+}
+NOT_FOUND_PATH = "The system cannot find the path specified.\r\n"
+Fault = Callable[[str, str], bool]
+
+
+@dataclass
+class Shell:
+    """One WinRM shell's state: its host and current directory."""
+
+    share_dir: Path
+    db_path: str
+    hostname: str = "DSLAB"
+    cwd: str = DS_PATH
+    fault: Fault = field(default=lambda name, subject: False)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, line: str) -> tuple[int, bytes, bytes]:
+        """Run a command line; (exit code, stdout, stderr) in code page 437."""
+        if self.fault("command_hang", line):
+            self.stop.wait()  # until the client's Signal terminate or the server stops
+            return 1, b"", b"^C"
+        out, err = [], []
+        code = 0
+        expanded = _expand(line)
+        for operator, command in _split_commands(expanded):
+            if operator == "&&" and code != 0 or operator == "||" and code == 0:
+                continue
+            code, stdout, stderr = self._one(command, line)
+            out.append(stdout)
+            err.append(stderr)
+            if command.strip().lower().startswith("exit"):
+                break
+        return code, "".join(out).encode("cp437", "replace"), "".join(err).encode("cp437", "replace")
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def _local(self, windows_path: str) -> Path | None:
+        """The share path of a Windows path inside the DS folder, else None."""
+        path = PureWindowsPath(windows_path)
+        if not path.is_absolute():
+            path = PureWindowsPath(self.cwd) / path
+        parts = [p for p in path.parts]
+        root = PureWindowsPath(DS_PATH).parts
+        if [p.lower() for p in parts[: len(root)]] != [p.lower() for p in root]:
+            return None
+        rest = [p for p in parts[len(root) :] if p not in (".",)]
+        if ".." in rest:
+            return None
+        return self.share_dir.joinpath(*rest)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def _one(self, command: str, line: str) -> tuple[int, str, str]:
+        args = _arguments(command)
+        if not args:
+            return 0, "", ""
+        name = PureWindowsPath(args[0]).name.lower().removesuffix(".exe")
+        builtin = getattr(self, f"_cmd_{name}", None)
+        if builtin is None:
+            return 9009, "", f"'{args[0]}' is not recognized as an internal or external command,\r\n" \
+                "operable program or batch file.\r\n"
+        return builtin(args[1:], line)
+
+    def _cmd_cd(self, args: list[str], line: str) -> tuple[int, str, str]:
+        args = [a for a in args if a.lower() != "/d"]
+        if not args:
+            return 0, self.cwd + "\r\n", ""
+        target = " ".join(args)
+        local = self._local(target)
+        if local is None or not local.is_dir():
+            return 1, "", NOT_FOUND_PATH
+        full = PureWindowsPath(target if PureWindowsPath(target).is_absolute() else PureWindowsPath(self.cwd) / target)
+        self.cwd = str(full)
+        return 0, "", ""
+
+    _cmd_chdir = _cmd_cd
+
+    def _cmd_dir(self, args: list[str], line: str) -> tuple[int, str, str]:
+        local = self._local(args[0] if args else ".")
+        if local is None or not local.is_dir():
+            return 1, "", "File Not Found\r\n"
+        names = sorted(p.name for p in local.iterdir())
+        listing = "".join(f"{n}\r\n" for n in names)
+        return 0, f" Directory of {self.cwd}\r\n\r\n{listing}", ""
+
+    def _cmd_del(self, args: list[str], line: str) -> tuple[int, str, str]:
+        for arg in (a for a in args if not a.startswith("/")):
+            local = self._local(arg)
+            if local is None or not local.is_file():
+                return 1, "", f"Could Not Find {arg}\r\n"
+            local.unlink()
+        return 0, "", ""
+
+    _cmd_erase = _cmd_del
+
+    def _cmd_copy(self, args: list[str], line: str) -> tuple[int, str, str]:
+        files = [a for a in args if not a.startswith("/")]
+        if len(files) != 2:
+            return 1, "", "The syntax of the command is incorrect.\r\n"
+        source, target = self._local(files[0]), self._local(files[1])
+        if source is None or target is None or not source.is_file():
+            return 1, "", "The system cannot find the file specified.\r\n"
+        target.write_bytes(source.read_bytes())
+        return 0, "        1 file(s) copied.\r\n", ""
+
+    def _cmd_type(self, args: list[str], line: str) -> tuple[int, str, str]:
+        local = self._local(args[0]) if args else None
+        if local is None or not local.is_file():
+            return 1, "", "The system cannot find the file specified.\r\n"
+        return 0, local.read_bytes().decode("cp437", "replace"), ""
+
+    def _cmd_echo(self, args: list[str], line: str) -> tuple[int, str, str]:
+        return 0, " ".join(args) + "\r\n", ""
+
+    def _cmd_exit(self, args: list[str], line: str) -> tuple[int, str, str]:
+        numbers = [a for a in args if a.lstrip("-").isdigit()]
+        return int(numbers[0]) if numbers else 0, "", ""
+
+    def _cmd_ver(self, args: list[str], line: str) -> tuple[int, str, str]:
+        return 0, "\r\nMicrosoft Windows [Version 10.0.17763.1] (DS lab)\r\n", ""
+
+    def _cmd_hostname(self, args: list[str], line: str) -> tuple[int, str, str]:
+        return 0, self.hostname + "\r\n", ""
+
+    def _cmd_whoami(self, args: list[str], line: str) -> tuple[int, str, str]:
+        return 0, f"{self.hostname.lower()}\\lab\r\n", ""
+
+    def _cmd_axexport(self, args: list[str], line: str) -> tuple[int, str, str]:
+        folder, subfolders, files = None, False, []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg.lower() == "/f" and i + 1 < len(args):
+                folder = args[i + 1]
+                i += 2
+                continue
+            if arg.lower() == "/s":
+                subfolders = True
+            elif arg.startswith("/"):
+                return 1, "", f"axExport: unknown switch {arg}\r\n"
+            else:
+                files.append(arg)
+            i += 1
+        if folder is None or len(files) != 1:
+            return 1, "", 'usage: axexport /f "<job folder>" [/s] <file>\r\n'
+        target = self._local(files[0])
+        if target is None:
+            return 1, "", NOT_FOUND_PATH
+        result = ax_tools.axexport(self.db_path, folder, subfolders, target, self.fault, line)
+        return (result.exit_code, result.output, "") if result.exit_code == 0 else (result.exit_code, "", result.output)
+
+    def _cmd_aximport(self, args: list[str], line: str) -> tuple[int, str, str]:
+        overwrite = any(a.lower() == "/o" for a in args)
+        files = [a for a in args if not a.startswith("/")]
+        unknown = [a for a in args if a.startswith("/") and a.lower() != "/o"]
+        if unknown or len(files) != 1:
+            return 1, "", "usage: aximport <file> [/o]\r\n"
+        source = self._local(files[0])
+        if source is None:
+            return 1, "", NOT_FOUND_PATH
+        result = ax_tools.aximport(self.db_path, source, overwrite, self.fault, line)
+        return (result.exit_code, result.output, "") if result.exit_code == 0 else (result.exit_code, "", result.output)
+
+
+def _expand(line: str) -> str:
+    """%NAME% expansion, before anything else is parsed (undefined names stay as they are)."""
+
+    def value(m: re.Match) -> str:
+        return ENVIRONMENT.get(m.group(1).upper(), m.group(0))
+
+    return re.sub(r"%([^%\s]+)%", value, line)
+
+
+def _split_commands(line: str) -> list[tuple[str, str]]:
+    """(operator before it, command) for each command of the line."""
+    commands, current, operator = [], [], ""
+    quoted, i = False, 0
+    while i < len(line):
+        char = line[i]
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "^" and i + 1 < len(line):
+            current.append(char + line[i + 1])
+            i += 2
+            continue
+        elif not quoted and char in "&|":
+            double = line[i : i + 2] in ("&&", "||")
+            commands.append((operator, "".join(current)))
+            operator = line[i : i + 2] if double else char
+            current = []
+            i += 2 if double else 1
+            continue
+        current.append(char)
+        i += 1
+    commands.append((operator, "".join(current)))
+    return [(op, cmd) for op, cmd in commands if cmd.strip() or op]
+
+
+def _arguments(command: str) -> list[str]:
+    """Arguments as the C runtime splits them: double quotes group, `^` escapes outside quotes."""
+    args, current, quoted, has_arg = [], [], False, False
+    i = 0
+    while i < len(command):
+        char = command[i]
+        if char == '"':
+            quoted = not quoted
+            has_arg = True
+        elif char == "^" and not quoted and i + 1 < len(command):
+            current.append(command[i + 1])
+            has_arg = True
+            i += 1
+        elif char in " \t" and not quoted:
+            if has_arg:
+                args.append("".join(current))
+                current, has_arg = [], False
+        else:
+            current.append(char)
+            has_arg = True
+        i += 1
+    if has_arg:
+        args.append("".join(current))
+    return args
