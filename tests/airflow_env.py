@@ -50,9 +50,7 @@ def airflow_env(home: Path, config: Path, connections: dict[str, str] | None = N
 
 def migrate(env: dict[str, str]) -> None:
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-    )
+    subprocess.run([PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
 
 
 def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None, timeout: int = 900) -> dict:

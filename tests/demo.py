@@ -66,10 +66,8 @@ def _report(slave: str, result: dict, audit, naive_lost: int, seconds: float) ->
         f"  bytes copied            {copy.get('bytes')}",
         f"  history rows before     {audit.before}  (+{audit.detail_before} detail rows)",
         f"  backed up               {backup.get('backed_up_rows')}",
-        f"  restored                {restore.get('restored_rows')}"
-        f"  (+{restore.get('restored_detail_rows')} detail)",
-        f"  skipped, job removed    {restore.get('job_gone_rows')}"
-        f"  -> archived {verify.get('archived_rows')}",
+        f"  restored                {restore.get('restored_rows')}  (+{restore.get('restored_detail_rows')} detail)",
+        f"  skipped, job removed    {restore.get('job_gone_rows')}  -> archived {verify.get('archived_rows')}",
         f"  jobs changed            {restore.get('changed_jobs')}  {restore.get('changed_job_names', [])}",
         f"  lost (DAG's count)      {verify.get('lost_rows')}",
         f"  lost (independent)      {audit.lost}  (+{audit.detail_lost} detail rows)",

@@ -72,9 +72,7 @@ def account(before: HistorySnapshot, after: HistorySnapshot) -> Accounting:
             archived += 1
         else:
             lost.append(key)
-    detail_lost = [
-        k for k, r in before.info.items() if after.info.get(k) != r and after.info_archive.get(k) != r
-    ]
+    detail_lost = [k for k, r in before.info.items() if after.info.get(k) != r and after.info_archive.get(k) != r]
     return Accounting(
         before=len(before.schedule),
         live=live,

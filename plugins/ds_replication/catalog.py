@@ -58,8 +58,7 @@ class HistoryTable:
         """Select list for `SELECT ... INTO`: the IDENTITY column inside an expression, so the
         new table does not inherit the IDENTITY property and takes explicit values."""
         return ", ".join(
-            f"{quote_name(c)} + 0 AS {quote_name(c)}" if c == self.identity else quote_name(c)
-            for c in self.columns
+            f"{quote_name(c)} + 0 AS {quote_name(c)}" if c == self.identity else quote_name(c) for c in self.columns
         )
 
     def match(self, left: str, right: str) -> str:
@@ -94,21 +93,14 @@ def read_history_tables(conn: Any) -> list[HistoryTable]:
         )
         if not columns:
             raise CatalogError(f"table {live} not found in the database (is this a DS 'express' database?)")
-        key = query(
-            conn,
-            "SELECT k.COLUMN_NAME AS name FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS AS t "
-            "INNER JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE AS k "
-            "ON k.CONSTRAINT_NAME = t.CONSTRAINT_NAME AND k.TABLE_NAME = t.TABLE_NAME "
-            f"WHERE t.TABLE_NAME = {_sql_literal(live)} AND t.CONSTRAINT_TYPE = 'PRIMARY KEY' "
-            "ORDER BY k.ORDINAL_POSITION",
-        )
+        key = primary_key(conn, live)
         names = tuple(str(c["name"]) for c in columns)
         for name in names:
             quote_name(name)
         if parent_key not in names:
             raise CatalogError(f"table {live} has no column {parent_key}")
         # Without a declared primary key, a row is identified by all its columns.
-        key_names = tuple(str(k["name"]) for k in key) or names
+        key_names = tuple(key) or names
         identity = next((str(c["name"]) for c in columns if c["is_identity"]), None)
         tables.append(HistoryTable(live, parent, parent_key, names, key_names, identity))
     return tables
@@ -121,17 +113,32 @@ def existing_tables(conn: Any, names: tuple[str, ...]) -> list[str]:
     return [n for n in names if n.lower() in present]
 
 
+def primary_key(conn: Any, table: str) -> list[str]:
+    rows = query(
+        conn,
+        "SELECT k.COLUMN_NAME AS name FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS AS t "
+        "INNER JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE AS k "
+        "ON k.CONSTRAINT_NAME = t.CONSTRAINT_NAME AND k.TABLE_NAME = t.TABLE_NAME "
+        f"WHERE t.TABLE_NAME = {_sql_literal(table)} AND t.CONSTRAINT_TYPE = 'PRIMARY KEY' "
+        "ORDER BY k.ORDINAL_POSITION",
+    )
+    return [str(r["name"]) for r in rows]
+
+
 def job_fingerprints(conn: Any) -> dict[int, str]:
-    """sha256 of every job's rows (job, conditions, tasks), by event_id."""
+    """sha256 of every job's content (job row, conditions, tasks), by event_id.
+
+    Row ids of conditions and tasks are left out: an import may number them anew without
+    changing what the job does."""
     rows_by_job: dict[int, list[str]] = defaultdict(list)
     for table in existing_tables(conn, JOB_TABLES):
+        row_ids = {k.lower() for k in primary_key(conn, table)} - {"event_id"}
         for row in query(conn, f"SELECT * FROM {quote_name(table)}"):
             event_id = int(row["event_id"])
-            cells = sorted((str(k).lower(), repr(v)) for k, v in row.items())
+            cells = sorted((str(k).lower(), repr(v)) for k, v in row.items() if str(k).lower() not in row_ids)
             rows_by_job[event_id].append(f"{table}:{cells}")
     return {
-        event_id: hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
-        for event_id, rows in rows_by_job.items()
+        event_id: hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest() for event_id, rows in rows_by_job.items()
     }
 
 

@@ -181,9 +181,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 slave_smb_conn_id=slave.smb_conn_id,
                 slave_share=slave.share,
             ),
-            BackupHistoryOperator(
-                task_id="backup_history", mssql_conn_id=slave.mssql_conn_id, database=slave.database
-            ),
+            BackupHistoryOperator(task_id="backup_history", mssql_conn_id=slave.mssql_conn_id, database=slave.database),
             BackupCompleteSensor(task_id="wait_for_backup", mssql_conn_id=slave.mssql_conn_id, **sensor_args),
             ImportJobsOperator(
                 task_id="import_jobs",

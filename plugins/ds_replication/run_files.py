@@ -35,7 +35,6 @@ def selected_folders(configured: list[dict[str, Any]], params: dict[str, Any]) -
     unknown = [w for w in wanted if str(w).lower() not in by_name]
     if unknown:
         raise ValueError(
-            f"params.folders: {unknown} not configured for this slave; "
-            f"choose from {[f['name'] for f in configured]}"
+            f"params.folders: {unknown} not configured for this slave; choose from {[f['name'] for f in configured]}"
         )
     return [by_name[str(w).lower()] for w in wanted]

@@ -87,11 +87,7 @@ class BackupCompleteSensor(BaseSensorOperator):
             self.log.warning("slave database not readable yet: %s", error)
             return False
         if missing != 0:
-            self.log.info(
-                "backup incomplete: %s live rows not in it", "no backup" if missing is None else missing
-            )
+            self.log.info("backup incomplete: %s live rows not in it", "no backup" if missing is None else missing)
             return False
         backup = context["ti"].xcom_pull(task_ids="backup_history")
-        return PokeReturnValue(
-            is_done=True, xcom_value={"held_rows": backup["held_rows"] if backup else None}
-        )
+        return PokeReturnValue(is_done=True, xcom_value={"held_rows": backup["held_rows"] if backup else None})

@@ -29,9 +29,7 @@ def main() -> None:
     dag_run = dag.test(run_conf=json.loads(args.conf))
     with create_session() as session:
         tis = session.scalars(
-            select(TaskInstance).where(
-                TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id
-            )
+            select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
         ).all()
         xcoms = session.scalars(
             select(XComModel).where(

@@ -64,9 +64,7 @@ MATRIX = [
     Case("restore_history", SLAVE, "sql_drop_before_commit", 2, "INSERT INTO [event_schedule] (", "failed"),
     Case("restore_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule] (", "retried"),
     Case("verify_history", SLAVE, "sql_drop", 2, "INSERT INTO [event_schedule_archive]", "failed"),
-    Case(
-        "verify_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule_archive]", "retried"
-    ),
+    Case("verify_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule_archive]", "retried"),
 ]
 
 

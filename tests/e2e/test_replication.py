@@ -125,9 +125,7 @@ def test_xcom_figures_match_independent_counts(estate, first_night):
         assert x["restore_history"]["restored_rows"] == sum(
             1 for r in deleted_by_import if r["event_id"] not in removed
         )
-        assert x["restore_history"]["job_gone_rows"] == sum(
-            1 for r in deleted_by_import if r["event_id"] in removed
-        )
+        assert x["restore_history"]["job_gone_rows"] == sum(1 for r in deleted_by_import if r["event_id"] in removed)
         assert x["verify_history"]["archived_rows"] == x["restore_history"]["job_gone_rows"]
         assert x["verify_history"]["lost_rows"] == 0
         folders = folders_of(estate, slave)

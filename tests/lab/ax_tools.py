@@ -189,6 +189,4 @@ def _import(db: sqlite3.Connection, export: dict, overwrite: bool, fault: Fault,
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({_placeholders(cols)})",
                 tuple(row[c] for c in cols),
             )
-    return ToolResult(
-        0, f"axImport: Processed {len(export['jobs'])} jobs in {len(export['folders'])} folders.\r\n"
-    )
+    return ToolResult(0, f"axImport: Processed {len(export['jobs'])} jobs in {len(export['folders'])} folders.\r\n")

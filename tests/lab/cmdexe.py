@@ -48,7 +48,7 @@ class Shell:
         code = 0
         expanded = _expand(line)
         for operator, command in _split_commands(expanded):
-            if operator == "&&" and code != 0 or operator == "||" and code == 0:
+            if (operator == "&&" and code != 0) or (operator == "||" and code == 0):
                 continue
             code, stdout, stderr = self._one(command, line)
             out.append(stdout)
@@ -82,8 +82,12 @@ class Shell:
         name = PureWindowsPath(args[0]).name.lower().removesuffix(".exe")
         builtin = getattr(self, f"_cmd_{name}", None)
         if builtin is None:
-            return 9009, "", f"'{args[0]}' is not recognized as an internal or external command,\r\n" \
-                "operable program or batch file.\r\n"
+            return (
+                9009,
+                "",
+                f"'{args[0]}' is not recognized as an internal or external command,\r\n"
+                "operable program or batch file.\r\n",
+            )
         return builtin(args[1:], line)
 
     def _cmd_cd(self, args: list[str], line: str) -> tuple[int, str, str]:

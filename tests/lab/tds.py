@@ -8,6 +8,7 @@ an ATTENTION can cancel it. Faults (tests/lab/faults.py) drop or stall connectio
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import socket
@@ -97,9 +98,9 @@ def _encoder(column: Column, values: list) -> tuple[bytes, Callable]:
     if kind == "decimal":
         return bytes([0x6A, 17, 38, 4]), _decimal
     if kind == "varbinary":
-        return bytes([0xA5]) + struct.pack("<H", 8000), lambda v: (
-            b"\xff\xff" if v is None else struct.pack("<H", len(v)) + bytes(v)
-        )
+        return bytes([0xA5]) + struct.pack(
+            "<H", 8000
+        ), lambda v: b"\xff\xff" if v is None else struct.pack("<H", len(v)) + bytes(v)
     # strings: nvarchar(4000) when every value fits, else ntext
     texts = [None if v is None else str(v) for v in values]
     if all(t is None or len(t) <= 4000 for t in texts):
@@ -178,10 +179,8 @@ class TdsServer:
         self._server.server_close()
         with self._lock:
             for sock in list(self._connections):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
         self._thread.join(timeout=5)
 
@@ -250,10 +249,8 @@ class _Connection:
                 except Exception:
                     log.exception("closing session")
             self.server._track(self.sock, False)
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
 
     def _serve(self) -> None:
         kind, payload = self._read_message()
@@ -272,12 +269,21 @@ class _Connection:
                 self._reply_attention()
             else:
                 writer = TokenWriter(self.tds_version)
-                writer.error(SqlError(50001, "DS lab: unsupported TDS request (only SQL batches)"), self.server.server_name)
+                writer.error(
+                    SqlError(50001, "DS lab: unsupported TDS request (only SQL batches)"),
+                    self.server.server_name,
+                )
                 writer.done(DONE_ERROR)
                 self._send(REPLY, bytes(writer.buf))
 
     def _prelogin_reply(self, payload: bytes) -> bytes:
-        options = [(0x00, bytes([10, 0, 0x0F, 0xA0, 0, 0])), (0x01, b"\x02"), (0x02, b"\x00"), (0x03, b""), (0x04, b"\x00")]
+        options = [
+            (0x00, bytes([10, 0, 0x0F, 0xA0, 0, 0])),
+            (0x01, b"\x02"),
+            (0x02, b"\x00"),
+            (0x03, b""),
+            (0x04, b"\x00"),
+        ]
         requested = self._prelogin_encryption(payload)
         if requested == 0x03:  # the client requires encryption: the lab cannot give it
             options[1] = (0x01, b"\x02")

@@ -92,9 +92,7 @@ def split_units(batch: str) -> list[tuple[str, str, int]]:
     def flush() -> None:
         if current:
             start, end = current[0].start, current[-1].end
-            units.append(
-                (_keyword(current[0]) or current[0].text.upper(), batch[start : end + 1], current[0].line)
-            )
+            units.append((_keyword(current[0]) or current[0].text.upper(), batch[start : end + 1], current[0].line))
             current.clear()
 
     for n, token in enumerate(tokens):

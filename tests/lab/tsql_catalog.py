@@ -132,9 +132,7 @@ def install(db: sqlite3.Connection) -> None:
     """The catalog functions and views, for this connection only."""
     db.create_function("lab_object_id", -1, object_id, deterministic=True)
     db.create_function("lab_div", 2, _divide, deterministic=True)
-    db.create_function(
-        "lab_object_name", 1, lambda n: n.split(".")[-1].strip("[]") if n else n, deterministic=True
-    )
+    db.create_function("lab_object_name", 1, lambda n: n.split(".")[-1].strip("[]") if n else n, deterministic=True)
     db.create_function("lab_type_id", 1, lambda t: TYPES.get(t, (0, 0))[0], deterministic=True)
     db.create_function("lab_max_length", 2, _max_length, deterministic=True)
     for name, select in VIEWS.items():
@@ -190,9 +188,7 @@ def create_table(db: sqlite3.Connection, table: str, cols: list[dict]) -> None:
         null = "" if col.get("nullable", True) else " NOT NULL"
         default = f" DEFAULT {col['default']}" if col.get("default") is not None else ""
         defs.append(f'"{col["name"]}" {sqlite_type}{null}{default}')
-    if pk and not (
-        len(pk) == 1 and any(c["name"] == pk[0] and SQLITE_TYPES.get(c["type"]) == "INTEGER" for c in cols)
-    ):
+    if pk and not (len(pk) == 1 and any(c["name"] == pk[0] and SQLITE_TYPES.get(c["type"]) == "INTEGER" for c in cols)):
         defs.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in pk) + ")")
     db.execute(f'CREATE TABLE "{table}" ({", ".join(defs)})')
     record_table(db, table, cols)

@@ -11,6 +11,7 @@ IDENTITY and SELECT ... INTO are the interpreter's own.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import sqlite3
@@ -115,10 +116,8 @@ class Session:
             yield error
             return
         out: list[ResultSet | int | SqlError] = []
-        try:
+        with contextlib.suppress(_Abort):
             self._run_block(tree, out)
-        except _Abort:
-            pass
         yield from out
 
     def cancel(self) -> None:
@@ -183,9 +182,7 @@ class Session:
         if keyword == "USE":
             name = words[1].strip("[]") if len(words) == 2 else ""
             if name.lower() != self.engine.database.lower():
-                raise SqlError(
-                    911, f"Database '{name}' does not exist. Make sure that the name is entered correctly."
-                )
+                raise SqlError(911, f"Database '{name}' does not exist. Make sure that the name is entered correctly.")
             self.database = self.engine.database
         elif keyword == "SET":
             self._set(text)
@@ -197,9 +194,7 @@ class Session:
             self._commit()
         elif keyword == "ROLLBACK":
             if not self.trancount:
-                raise SqlError(
-                    3903, "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION."
-                )
+                raise SqlError(3903, "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.")
             self._rollback()
         elif keyword == "RAISERROR":
             self._raiserror(text)
@@ -250,9 +245,7 @@ class Session:
     def _declare(self, text: str) -> None:
         body = text[len("DECLARE") :].strip()
         for part in _split_top_level(body):
-            m = re.match(
-                r"(?is)^@(\w+)\s+(?:AS\s+)?([A-Za-z]+(?:\s*\([^)]*\))?)\s*(?:=\s*(.+))?$", part.strip()
-            )
+            m = re.match(r"(?is)^@(\w+)\s+(?:AS\s+)?([A-Za-z]+(?:\s*\([^)]*\))?)\s*(?:=\s*(.+))?$", part.strip())
             if not m:
                 raise syntax_error(part.strip()[:30])
             self.variables[m.group(1).lower()] = self._scalar(m.group(3)) if m.group(3) else None
@@ -392,9 +385,7 @@ class Session:
             next(c for c in lookup.find_all(exp.Column) if c.name == "x").replace(node.this.copy())
             node.replace(lookup)
         for node in list(tree.find_all(exp.Div)):
-            node.replace(
-                exp.Anonymous(this="lab_div", expressions=[node.this.copy(), node.expression.copy()])
-            )
+            node.replace(exp.Anonymous(this="lab_div", expressions=[node.this.copy(), node.expression.copy()]))
         for node in list(tree.walk()):
             if isinstance(node, exp.National):
                 node.replace(exp.Literal.string(node.this))
@@ -444,9 +435,7 @@ class Session:
         rows = cursor.fetchall()
         types = self._result_types(tree, names, rows)
         columns = [Column(n, t) for n, t in zip(names, types, strict=True)]
-        return ResultSet(
-            columns, [tuple(_convert(v, t) for v, t in zip(r, types, strict=True)) for r in rows]
-        )
+        return ResultSet(columns, [tuple(_convert(v, t) for v, t in zip(r, types, strict=True)) for r in rows])
 
     def _result_types(self, tree: exp.Expression, names: list[str], rows: list[tuple]) -> list[str]:
         known: dict[str, str] = {}
@@ -500,9 +489,7 @@ class Session:
                 continue
             # An expression: no IDENTITY; a numeric type from its columns, else by value later.
             col_types = [
-                sources[c.name.lower()]["type"]
-                for c in inner.find_all(exp.Column)
-                if c.name.lower() in sources
+                sources[c.name.lower()]["type"] for c in inner.find_all(exp.Column) if c.name.lower() in sources
             ]
             out.append(
                 {
@@ -538,9 +525,7 @@ class Session:
         cols = catalog.columns(self.db, target)
         if not cols:
             raise invalid_object(target)
-        listed = (
-            [c.name.lower() for c in tree.this.expressions] if isinstance(tree.this, exp.Schema) else None
-        )
+        listed = [c.name.lower() for c in tree.this.expressions] if isinstance(tree.this, exp.Schema) else None
         identity = next((c["name"] for c in cols if c["identity"]), None)
         identity_on = self.identity_insert is not None and self.identity_insert.lower() == target.lower()
         if identity and identity_on and listed is None:
@@ -552,7 +537,8 @@ class Session:
         if identity and not identity_on and (listed is None or identity.lower() in listed):
             raise SqlError(
                 544,
-                f"Cannot insert explicit value for identity column in table '{target}' when IDENTITY_INSERT is set to OFF.",
+                f"Cannot insert explicit value for identity column in table '{target}' "
+                "when IDENTITY_INSERT is set to OFF.",
             )
         if identity and listed is not None and identity.lower() not in listed:
             pk = [c for c in cols if c["pk"]]
@@ -605,9 +591,7 @@ class Session:
                 cols.append(_column_def(item))
                 if cols[-1].pop("primary", False):
                     pk.append(cols[-1]["name"])
-            elif isinstance(item, exp.PrimaryKey) or (
-                isinstance(item, exp.Constraint) and item.find(exp.PrimaryKey)
-            ):
+            elif isinstance(item, exp.PrimaryKey) or (isinstance(item, exp.Constraint) and item.find(exp.PrimaryKey)):
                 key = item if isinstance(item, exp.PrimaryKey) else item.find(exp.PrimaryKey)
                 pk.extend(e.name for e in key.expressions)
             else:
@@ -667,7 +651,8 @@ def _assignments(tree: exp.Expression) -> list[tuple[str, exp.Expression]]:
     if pairs and len(pairs) != len(tree.expressions):
         raise SqlError(
             141,
-            "A SELECT statement that assigns a value to a variable must not be combined with data-retrieval operations.",
+            "A SELECT statement that assigns a value to a variable must not be combined with "
+            "data-retrieval operations.",
             severity=15,
         )
     return pairs
@@ -789,11 +774,7 @@ def _convert(value: Any, type_name: str) -> Any:
         return dt.datetime.fromisoformat(value.replace("T", " "))
     if type_name == "bit":
         return bool(value)
-    if (
-        type_name in ("int", "bigint", "smallint", "tinyint")
-        and isinstance(value, float)
-        and value.is_integer()
-    ):
+    if type_name in ("int", "bigint", "smallint", "tinyint") and isinstance(value, float) and value.is_integer():
         return int(value)
     if type_name in ("nvarchar", "varchar", "char", "nchar") and not isinstance(value, str):
         return str(value)

@@ -95,9 +95,7 @@ def test_identifiers_are_validated_not_escaped(bad):
 
 
 def test_a_catalog_column_that_is_not_a_safe_identifier_is_refused():
-    table = HistoryTable(
-        "event_schedule", "event", "event_id", ("schedule_id", "x]; DROP"), ("schedule_id",), None
-    )
+    table = HistoryTable("event_schedule", "event", "event_id", ("schedule_id", "x]; DROP"), ("schedule_id",), None)
     with pytest.raises(ValueError, match="not a safe SQL identifier"):
         render(
             "restore_history.sql",

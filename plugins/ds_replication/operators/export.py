@@ -67,9 +67,7 @@ class ExportJobsOperator(BaseOperator):
                     f"axexport of folder {folder['name']!r} failed with exit code {result.return_code}: "
                     f"{(result.stdout + result.stderr).strip()}"
                 )
-        self.log.info(
-            "exported %s into %s; master job counts %s", [f["name"] for f in folders], files, counts
-        )
+        self.log.info("exported %s into %s; master job counts %s", [f["name"] for f in folders], files, counts)
         return {
             "folders": folders,
             "files": files,

@@ -47,9 +47,7 @@ class RestoreHistoryOperator(_SlaveHistoryOperator):
 
     def run(self, conn: Any, context: Any) -> dict[str, Any]:
         wanted = context["params"].get("restore_changed_jobs")
-        return history.restore(
-            conn, self.database, self.restore_changed_jobs if wanted is None else bool(wanted)
-        )
+        return history.restore(conn, self.database, self.restore_changed_jobs if wanted is None else bool(wanted))
 
 
 class VerifyHistoryOperator(_SlaveHistoryOperator):

@@ -24,9 +24,7 @@ class ImportJobsOperator(BaseOperator):
     template_fields: Sequence[str] = ("winrm_conn_id", "ds_path")
     ui_color = "#fce5cd"
 
-    def __init__(
-        self, *, winrm_conn_id: str, ds_path: str, command_timeout_seconds: float, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, winrm_conn_id: str, ds_path: str, command_timeout_seconds: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.winrm_conn_id = winrm_conn_id
         self.ds_path = ds_path

@@ -1,0 +1,89 @@
+"""The DS lab's command line: up, sql, shell, fault, mail, down (see tests/lab/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from tests.lab import control, faults
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="milliseconds")
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start a master and N slaves")
+    up.add_argument("--dir", required=True)
+    up.add_argument("--slaves", type=int, default=2)
+    up.add_argument("--identity", action="store_true", help="event_schedule.schedule_id is an IDENTITY column")
+    up.add_argument("--seed", action="store_true", help="load the sample estate (tests/lab/seed.py)")
+    sql = commands.add_parser("sql", help="run a T-SQL batch over TDS; rows as JSON")
+    sql.add_argument("--dir", required=True)
+    sql.add_argument("host")
+    sql.add_argument("batch")
+    shell = commands.add_parser("shell", help="run a command line over WinRM")
+    shell.add_argument("--dir", required=True)
+    shell.add_argument("host")
+    shell.add_argument("line")
+    fault = commands.add_parser(
+        "fault",
+        help="arm a fault on a host",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="faults:\n" + "\n".join(f"  {name:24} {what}" for name, what in faults.FAULTS.items()),
+    )
+    fault.add_argument("--dir", required=True)
+    fault.add_argument("host")
+    fault.add_argument("fault", nargs="?", choices=sorted(faults.FAULTS))
+    fault.add_argument("--times", type=int, default=1)
+    fault.add_argument("--match", default="", help="fire only for a call whose subject contains this")
+    fault.add_argument("--clear", action="store_true", help="disarm every fault of the host")
+    mail = commands.add_parser("mail", help="messages the SMTP sink received, as JSON")
+    mail.add_argument("--dir", required=True)
+    down = commands.add_parser("down", help="stop every process of the lab")
+    down.add_argument("--dir", required=True)
+    args = parser.parse_args(argv)
+    lab_dir = Path(args.dir)
+
+    try:
+        if args.command == "up":
+            info = control.up(lab_dir, args.slaves, identity=args.identity, seed=args.seed)
+            print(f"lab up in {info['seconds']:.1f} s: {', '.join(info['hosts'])}; see {lab_dir / 'lab.json'}")
+        elif args.command == "sql":
+            print(json.dumps(control.sql(lab_dir, args.host, args.batch), default=_json_default, ensure_ascii=False))
+        elif args.command == "shell":
+            code, out, err = control.shell(lab_dir, args.host, args.line)
+            sys.stdout.write(out)
+            sys.stderr.write(err)
+            if code:
+                print(f"exit code {code}", file=sys.stderr)
+            return code if 0 <= code < 256 else 255
+        elif args.command == "fault":
+            if args.clear:
+                faults.clear(lab_dir, args.host)
+            elif args.fault:
+                faults.arm(lab_dir, args.host, args.fault, args.times, args.match)
+            else:
+                parser.error("fault: name a fault or give --clear")
+        elif args.command == "mail":
+            print(json.dumps(control.mail(lab_dir), ensure_ascii=False))
+        elif args.command == "down":
+            left = control.down(lab_dir)
+            if left:
+                print("left behind: " + "; ".join(left), file=sys.stderr)
+                return 1
+    except control.LabError as error:
+        print(f"lab {args.command}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""Starting, driving and stopping a lab: the work behind `python -m tests.lab ...`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.lab import seed as sample
+from tests.lab.host import host_paths
+from tests.lab.smtp_sink import read_messages
+
+USER = "dslab"
+READY_TIMEOUT = 60
+REPO = Path(__file__).resolve().parents[2]
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: down stops smbd with it
+        )
+
+
+def _wait_for(path: Path, process: subprocess.Popen, what: str) -> dict:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if path.exists():
+            return json.loads(path.read_text())
+        if process.poll() is not None:
+            raise LabError(f"{what} exited with code {process.returncode}; see {path.parent}")
+        time.sleep(0.05)
+    raise LabError(f"{what} not ready within {READY_TIMEOUT} s")
+
+
+def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -> dict:
+    started = time.monotonic()
+    lab_dir = lab_dir.resolve()
+    if (lab_dir / "lab.json").exists():
+        raise LabError(f"a lab already runs in {lab_dir} (run down first)")
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    credentials = {"user": USER, "password": secrets.token_urlsafe(12)}
+    (lab_dir / "credentials.json").write_text(json.dumps(credentials))
+    names = ["master", *[f"slave{n}" for n in range(1, slaves + 1)]]
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        port_file = lab_dir / "smtp.json"
+        processes["smtp"] = _spawn(
+            ["tests.lab.smtp_sink", "--dir", str(lab_dir), "--port-file", str(port_file)],
+            lab_dir / "smtp.log",
+        )
+        for name in names:
+            args = ["tests.lab.host", "--dir", str(lab_dir), "--name", name] + (["--identity"] if identity else [])
+            processes[name] = _spawn(args, host_paths(lab_dir, name)["dir"] / "process.log")
+        smtp = _wait_for(port_file, processes["smtp"], "the SMTP sink")
+        hosts = {n: _wait_for(host_paths(lab_dir, n)["dir"] / "ready.json", processes[n], n) for n in names}
+    except BaseException:
+        for process in processes.values():
+            _stop_group(process.pid)
+        raise
+    info = {**credentials, "smtp_port": smtp["smtp_port"], "smtp_pid": processes["smtp"].pid, "hosts": hosts}
+    (lab_dir / "lab.json").write_text(json.dumps(info, indent=2))
+    if seed:
+        sample.seed_master(Path(hosts["master"]["db_path"]))
+        for n, name in enumerate(names[1:], start=1):
+            sample.seed_slave(Path(hosts[name]["db_path"]), n)
+    _write_connections(lab_dir, info)
+    _write_estate(lab_dir, names)
+    return {"seconds": time.monotonic() - started, "hosts": names}
+
+
+def _write_connections(lab_dir: Path, info: dict) -> None:
+    lines = ["# Airflow connections for this lab: set -a; . ./connections.env; set +a"]
+    for name, host in info["hosts"].items():
+        base = {"host": "127.0.0.1", "login": info["user"], "password": info["password"]}
+        conns = {
+            "winrm": {
+                "conn_type": "winrm",
+                **base,
+                "extra": {
+                    "endpoint": f"http://127.0.0.1:{host['winrm_port']}/wsman",
+                    "transport": "ntlm",
+                    "message_encryption": "never",
+                    "operation_timeout_sec": 5,
+                    "read_timeout_sec": 10,
+                },
+            },
+            "mssql": {
+                "conn_type": "mssql",
+                **base,
+                "port": host["sql_port"],
+                "schema": "express",
+                "extra": {"login_timeout": 10, "timeout": 120},
+            },
+            "smb": {"conn_type": "samba", **base, "port": host["smb_port"], "schema": "express"},
+        }
+        for kind, conn in conns.items():
+            lines.append(f"AIRFLOW_CONN_DS_{name.upper()}_{kind.upper()}='{json.dumps(conn)}'")
+    smtp = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": info["smtp_port"],
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@ds-lab.local"},
+    }
+    lines.append(f"AIRFLOW_CONN_SMTP_DEFAULT='{json.dumps(smtp)}'")
+    (lab_dir / "connections.env").write_text("\n".join(lines) + "\n")
+
+
+def _write_estate(lab_dir: Path, names: list[str]) -> None:
+    import yaml
+
+    def host(name: str) -> dict:
+        return {
+            "name": name,
+            "winrm_conn_id": f"ds_{name}_winrm",
+            "mssql_conn_id": f"ds_{name}_mssql",
+            "smb_conn_id": f"ds_{name}_smb",
+        }
+
+    estate = {
+        "defaults": {
+            "schedule": "0 2 * * *",
+            "folders": [{"name": "Global", "subfolders": True}, {"name": "Drivers", "subfolders": False}],
+            "alert_emails": ["ds-admins@ds-lab.local"],
+            "smtp_conn_id": "smtp_default",
+            "alert_from": "airflow@ds-lab.local",
+        },
+        "master": {**host(names[0]), "export_slots": 2},
+        "slaves": [host(n) for n in names[1:]],
+    }
+    header = "# The estate of a DS lab, written by `python -m tests.lab up`.\n"
+    (lab_dir / "replication.yaml").write_text(header + yaml.safe_dump(estate, sort_keys=False, allow_unicode=True))
+
+
+def _info(lab_dir: Path) -> dict:
+    path = lab_dir / "lab.json"
+    if not path.exists():
+        raise LabError(f"no lab in {lab_dir} (lab.json missing)")
+    return json.loads(path.read_text())
+
+
+def _host(lab_dir: Path, name: str) -> tuple[dict, dict]:
+    info = _info(lab_dir)
+    if name not in info["hosts"]:
+        raise LabError(f"no host {name!r}; hosts: {', '.join(info['hosts'])}")
+    return info, info["hosts"][name]
+
+
+def sql(lab_dir: Path, name: str, batch: str) -> list[dict]:
+    import pymssql
+
+    info, host = _host(lab_dir, name)
+    try:
+        conn = pymssql.connect(
+            server="127.0.0.1",
+            port=str(host["sql_port"]),
+            user=info["user"],
+            password=info["password"],
+            database="express",
+            login_timeout=10,
+            timeout=120,
+            autocommit=True,
+        )
+    except pymssql.Error as error:
+        raise LabError(_sql_message(error)) from None
+    try:
+        cursor = conn.cursor(as_dict=True)
+        cursor.execute(batch)
+        rows = cursor.fetchall() if cursor.description else []
+        return [dict(r) for r in rows]
+    except pymssql.Error as error:
+        raise LabError(_sql_message(error)) from None
+    finally:
+        conn.close()
+
+
+def _sql_message(error: Exception) -> str:
+    args = getattr(error, "args", ())
+    if len(args) == 2 and isinstance(args[1], bytes):
+        return f"SQL error {args[0]}: {args[1].decode(errors='replace').split('DB-Lib error')[0].strip()}"
+    return str(error)
+
+
+def shell(lab_dir: Path, name: str, line: str) -> tuple[int, str, str]:
+    import winrm
+
+    info, host = _host(lab_dir, name)
+    session = winrm.Session(
+        f"http://127.0.0.1:{host['winrm_port']}/wsman",
+        auth=(info["user"], info["password"]),
+        transport="ntlm",
+        message_encryption="never",
+        operation_timeout_sec=20,
+        read_timeout_sec=30,
+    )
+    result = session.run_cmd(line)
+    return result.status_code, result.std_out.decode("cp437"), result.std_err.decode("cp437")
+
+
+def mail(lab_dir: Path) -> list[dict]:
+    _info(lab_dir)
+    return read_messages(lab_dir / "mail")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie of ours is as good as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _stop_group(pid: int, timeout: float = 10) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def down(lab_dir: Path) -> list[str]:
+    """Stop every process of the lab; what is still alive or listening afterwards."""
+    info = _info(lab_dir)
+    pids = [info["smtp_pid"], *[h["pid"] for h in info["hosts"].values()]]
+    for pid in pids:
+        _stop_group(pid)
+    for host in info["hosts"].values():
+        if os.path.ismount(host["share_dir"]):
+            subprocess.run(["umount", "-l", host["share_dir"]], capture_output=True)
+    left = [f"pid {p}" for p in pids + [h.get("smbd_pid") for h in info["hosts"].values()] if p and _alive(p)]
+    ports = [info["smtp_port"]] + [h[k] for h in info["hosts"].values() for k in ("sql_port", "winrm_port", "smb_port")]
+    time.sleep(0.2)
+    left += [f"port {p}" for p in ports if _port_in_use(p)]
+    if not left:
+        (lab_dir / "lab.json").rename(lab_dir / "lab.stopped.json")
+    return left
