@@ -16,15 +16,14 @@ def check_config(path: str) -> int:
         print(error, file=sys.stderr)
         return 1
     master = estate.master
-    print(f"{path}: valid")
-    print(f"master {master.name}: export pool {master.export_pool} ({master.export_slots} slots)")
-    for slave in estate.slave_configs():
+    slaves = estate.slave_configs()
+    print(f"{path}: valid; master {master.name}, {len(slaves)} slave(s)")
+    print(f"master {master.name}: at most {master.export_slots} export(s) at once (pool {master.export_pool})")
+    for slave in slaves:
         folders = ", ".join(f"{f.name}{' (with sub-folders)' if f.subfolders else ''}" for f in slave.folders)
         schedule = slave.schedule or "manual runs only"
-        print(
-            f"  {slave.dag_id}: {folders}; schedule {schedule}; "
-            f"alerts to {', '.join(slave.alert_emails) or '-'}"
-        )
+        paused = "" if slave.enabled else " [paused: enabled is false]"
+        print(f"  {slave.dag_id}: {folders}; schedule {schedule}{paused}")
     return 0
 
 
