@@ -62,21 +62,28 @@ class Accounting:
 
 
 def account(before: HistorySnapshot, after: HistorySnapshot) -> Accounting:
-    """Where each history row of `before` is in `after`."""
-    live = archived = 0
+    """Where each history row of `before` is in `after`: live, archived, held in the backup, or lost."""
+    live = archived = held = 0
     lost = []
     for key, row in before.schedule.items():
         if after.schedule.get(key) == row:
             live += 1
         elif after.archive.get(key) == row:
             archived += 1
+        elif after.backup.get(key) == row:
+            held += 1
         else:
             lost.append(key)
-    detail_lost = [k for k, r in before.info.items() if after.info.get(k) != r and after.info_archive.get(k) != r]
+    detail_lost = [
+        k
+        for k, r in before.info.items()
+        if r not in (after.info.get(k), after.info_archive.get(k), after.info_backup.get(k))
+    ]
     return Accounting(
         before=len(before.schedule),
         live=live,
         archived=archived,
+        held=held,
         lost=len(lost),
         detail_before=len(before.info),
         detail_lost=len(detail_lost),
