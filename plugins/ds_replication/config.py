@@ -383,7 +383,8 @@ _BOUNDS = {
 def _plain(error: dict) -> Problem:
     kind = error["type"]
     if kind in _BOUNDS:
-        message = _BOUNDS[kind].format(**error.get("ctx", {})) + f", not {error['input']!r}"
+        bounds = {k: f"{v:g}" if isinstance(v, float) else v for k, v in error.get("ctx", {}).items()}
+        message = _BOUNDS[kind].format(**bounds) + f", not {error['input']!r}"
     elif kind in _PLAIN:
         message = _PLAIN[kind]
         if kind.endswith("_type"):

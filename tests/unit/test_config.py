@@ -100,7 +100,7 @@ BAD = [
         "zero retry delay",
         set_at(("slaves", 0, "retry_delay_minutes"), 0),
         "slaves[0].retry_delay_minutes",
-        "greater than 0",
+        "must be greater than 0, not 0",
     ),
     ("flag as text", set_at(("slaves", 0, "enabled"), "no"), "slaves[0].enabled", "true or false"),
     ("bad email", set_at(("defaults", "alert_emails"), ["ops.example.com"]), "defaults.alert_emails[0]", "e-mail"),

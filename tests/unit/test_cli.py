@@ -1,0 +1,80 @@
+"""`python -m ds_replication check-config FILE`, run as an administrator would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "include" / "config" / "replication.yaml"
+
+
+def ds_replication(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": "plugins"}
+    env.pop("DS_REPLICATION_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "ds_replication", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_valid_file_exits_0_with_a_summary():
+    result = ds_replication("check-config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "valid; master master, 2 slave(s)" in result.stdout
+    assert "pool ds_export_master" in result.stdout
+    assert "replicate_site_a: Global (with sub-folders); schedule 0 2 * * *" in result.stdout
+    assert r"replicate_site_b: Global (with sub-folders), Drivers\Dell; schedule 30 2 * * *" in result.stdout
+
+
+def test_manual_only_and_paused_slaves_are_shown(tmp_path):
+    estate = tmp_path / "estate.yaml"
+    estate.write_text("master: {name: hq}\nslaves: [{name: lab, schedule: null, enabled: false}]\n")
+    result = ds_replication("check-config", str(estate))
+    assert result.returncode == 0, result.stderr
+    assert "replicate_lab: Global (with sub-folders); schedule manual runs only [paused" in result.stdout
+
+
+def test_invalid_file_exits_1_listing_every_problem_on_stderr(tmp_path):
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(
+        "master: {name: hq, password: x}\nslaves:\n  - name: site a\n  - name: HQ\n    folders: [{name: '%TEMP%'}]\n",
+        encoding="utf-8",
+    )
+    result = ds_replication("check-config", str(estate))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"{estate}: 4 problem(s):"
+    assert lines[1].strip().startswith("master.password (line 1): unknown key")
+    assert lines[2].strip().startswith("slaves[0].name (line 3): 'site a' is not a safe name")
+    assert lines[3].strip().startswith("slaves[1].name (line 4): 'HQ' is already the name of master")
+    assert lines[4].strip().startswith("slaves[1].folders[0].name (line 5): contains '%'")
+
+
+def test_missing_file_exits_1(tmp_path):
+    result = ds_replication("check-config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 1
+    assert "nope.yaml: cannot read the estate file" in result.stderr
+
+
+def test_yaml_syntax_error_exits_1_with_the_line(tmp_path):
+    estate = tmp_path / "estate.yaml"
+    estate.write_text("master:\n  name: hq\n slaves: []\n")
+    result = ds_replication("check-config", str(estate))
+    assert result.returncode == 1
+    assert "not valid YAML at line 3" in result.stderr
+
+
+def test_no_command_is_a_usage_error():
+    result = ds_replication()
+    assert result.returncode == 2
+    assert "check-config" in result.stderr
