@@ -25,7 +25,7 @@ from pydantic import (
 
 from ds_replication.cmd_quote import unsafe_character
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "include" / "config" / "replication.yaml"
+DEFAULT_CONFIG = Path(__file__).parents[2] / "include" / "config" / "replication.yaml"
 CONFIG_ENV = "DS_REPLICATION_CONFIG"
 DEFAULT_DS_PATH = r"C:\Program Files\Altiris\eXpress\Deployment Server"
 # The schedule presets Airflow itself knows (airflow.utils.dates.cron_presets, @once, @continuous).
