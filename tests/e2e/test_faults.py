@@ -39,7 +39,7 @@ class Case:
 MATRIX = [
     Case("preflight", SLAVE, "winrm_500", 1, "", "retried"),
     Case("preflight", "master", "sql_hang", 1, "SELECT 1 AS ok", "retried"),
-    Case("export_jobs", "master", "winrm_timeout", 1, "", "retried"),
+    Case("export_jobs", "master", "winrm_timeout", 1, "axexport", "retried"),
     Case("export_jobs", "master", "command_hang", 1, "axexport", "retried"),
     # a bad export file is only seen by aximport, which refuses it before changing anything
     Case("export_jobs", "master", "axexport_truncated", 2, "axexport", "failed", fails_at="import_jobs"),

@@ -211,11 +211,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type", "").startswith("multipart/encrypted"):
             self._reply(400, _fault(2150858770, "the DS lab needs message_encryption 'never' on WinRM connections"))
             return
-        if state.fault("winrm_timeout", ""):
+        subject = body.decode("utf-8", "ignore")  # lets a fault target one command line
+        if state.fault("winrm_timeout", subject):
             state.stopping.wait(CONNECTION_HOLD_SECONDS)  # no answer: the client's read timeout ends it
             self.close_connection = True
             return
-        if state.fault("winrm_500", ""):
+        if state.fault("winrm_500", subject):
             self._reply(500, _fault(2147500037, "The WinRM service failed (lab fault winrm_500)."))
             return
         try:

@@ -145,3 +145,17 @@ def test_dag_file_does_no_io_beyond_reading_its_config(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "['replicate_site_1', 'replicate_site_2']" in out.stdout
+
+
+def test_airflow_plugin_manager_can_load_the_package(tmp_path):
+    """Airflow imports every file under plugins/ (__main__.py as "__main__"): nothing may run."""
+    env = os.environ | {
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW_HOME": str(tmp_path),
+        "PYTHONPATH": str(REPO / "plugins"),
+    }
+    script = "from airflow import plugins_manager as p; p.ensure_plugins_loaded(); print('loaded')"
+    out = subprocess.run(
+        [sys.executable, "-c", script, "not-a-command"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and "loaded" in out.stdout, out.stderr[-2000:]
