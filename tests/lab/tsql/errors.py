@@ -1,0 +1,67 @@
+"""SQL Server errors as the lab raises them: number, severity, state and SQL Server's wording."""
+
+from __future__ import annotations
+
+# Errors after which SQL Server stops the whole batch (compile and name-resolution errors);
+# every other error ends only its statement unless XACT_ABORT is ON.
+BATCH_ABORTING = frozenset({102, 137, 156, 207, 208, 911, 50001})
+UNSUPPORTED = 50001
+
+
+class SqlError(Exception):
+    def __init__(self, number: int, message: str, severity: int = 16, state: int = 1, line: int = 1) -> None:
+        super().__init__(message)
+        self.number = number
+        self.message = message
+        self.severity = severity
+        self.state = state
+        self.line = line
+
+    @property
+    def aborts_batch(self) -> bool:
+        return self.number in BATCH_ABORTING
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConnectionDropped(Exception):
+    """Raised by a hook to make the TDS server drop the connection without a reply."""
+
+
+def unsupported(what: str) -> SqlError:
+    return SqlError(UNSUPPORTED, f"DS lab: unsupported T-SQL: {what}. The lab runs a declared subset only.")
+
+
+def syntax_error(near: str) -> SqlError:
+    return SqlError(102, f"Incorrect syntax near '{near}'.", severity=15)
+
+
+def invalid_object(name: str) -> SqlError:
+    return SqlError(208, f"Invalid object name '{name}'.")
+
+
+def invalid_column(name: str) -> SqlError:
+    return SqlError(207, f"Invalid column name '{name}'.")
+
+
+def undeclared_variable(name: str) -> SqlError:
+    return SqlError(137, f'Must declare the scalar variable "@{name}".', severity=15)
+
+
+def divide_by_zero() -> SqlError:
+    return SqlError(8134, "Divide by zero error encountered.")
+
+
+def conversion_failed(value: object, source_type: str, target_type: str) -> SqlError:
+    return SqlError(
+        245, f"Conversion failed when converting the {source_type} value '{value}' to data type {target_type}."
+    )
+
+
+def object_exists(name: str) -> SqlError:
+    return SqlError(2714, f"There is already an object named '{name}' in the database.")
+
+
+def lock_timeout() -> SqlError:
+    return SqlError(1222, "Lock request time out period exceeded.")

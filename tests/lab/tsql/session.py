@@ -1,0 +1,536 @@
+"""One client connection to the lab's SQL Server: control flow, variables, SET options,
+transactions, lock waits, cancel and the fault hook. Data statements: statements.py."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+
+from tests.lab.tsql import catalog, functions, statements
+from tests.lab.tsql.batch import Block, If, Simple, parse_batch
+from tests.lab.tsql.errors import (
+    ConnectionDropped,
+    SqlError,
+    invalid_object,
+    lock_timeout,
+    syntax_error,
+    undeclared_variable,
+    unsupported,
+)
+from tests.lab.tsql.infer import ColType, type_name
+from tests.lab.tsql.results import INTEGER_TYPES, STRING_TYPES, ResultSet, to_datetime_text, to_int
+from tests.lab.tsql.translate import Translator, check, parse, variables_used
+
+if TYPE_CHECKING:
+    from tests.lab.tsql.engine import Engine
+
+Hook = Callable[[str, str, str], None]
+Output = ResultSet | int | SqlError
+LOCK_WAIT_SECONDS = 30.0
+LOCK_POLL_SECONDS = 0.05  # SQLite's own busy wait per try; between tries the session checks for cancel
+SPID = iter(range(51, 10**6))
+SPID_LOCK = threading.Lock()
+VERSION = "Microsoft SQL Server 2005 - 9.00 (DS lab: a T-SQL subset on SQLite)"
+# SET options clients send on connect (pymssql/FreeTDS, the mssql provider): accepted, no effect.
+IGNORED_SET_OPTIONS = {
+    "TEXTSIZE", "ANSI_NULLS", "ANSI_NULL_DFLT_ON", "ANSI_NULL_DFLT_OFF", "ANSI_PADDING", "ANSI_WARNINGS",
+    "QUOTED_IDENTIFIER", "CONCAT_NULL_YIELDS_NULL", "ARITHABORT", "DATEFORMAT", "LANGUAGE", "LOCK_TIMEOUT",
+    "IMPLICIT_TRANSACTIONS", "CURSOR_CLOSE_ON_COMMIT", "DATEFIRST", "TRANSACTION", "NUMERIC_ROUNDABORT",
+    "ANSI_DEFAULTS", "DEADLOCK_PRIORITY", "ARITHIGNORE", "NOEXEC", "FMTONLY",
+}  # fmt: skip
+WRITES = ("INSERT", "UPDATE", "DELETE", "DROP", "CREATE", "ALTER", "TRUNCATE")
+
+
+class _EndBatch(Exception):
+    """The batch stops here (an error that ends it, RETURN, or a cancel)."""
+
+
+class _Cancelled(Exception):
+    """The client cancelled while a statement ran or waited for a lock."""
+
+
+class Session:
+    def __init__(self, engine: Engine, hook: Hook | None = None) -> None:
+        self.engine = engine
+        self.database = engine.database
+        self.hook = hook
+        self.spid = _next_spid()
+        self.db = sqlite3.connect(
+            engine.db_path, timeout=LOCK_POLL_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        self.db.execute("PRAGMA recursive_triggers=ON")
+        self.function_errors = functions.FunctionErrors()
+        functions.register(self.db, self.function_errors)
+        catalog.install_views(self.db)
+        self.translator = Translator(self.db, lambda: self.database, self._variable, self._global)
+        self.cancelled = threading.Event()  # set by cancel(); a blocking hook may wait on it
+        self.variables: dict[str, list[Any]] = {}  # name -> [ColType, value]
+        self.nocount = False
+        self.xact_abort = False
+        self.identity_insert: str | None = None
+        self.rowcount = 0
+        self.error = 0
+        self._trancount = 0
+        self._closed = False
+        self._batch = ""
+
+    # -- the TDS layer's interface ------------------------------------------------------------
+
+    @property
+    def trancount(self) -> int:
+        return self._trancount
+
+    def execute(self, batch: str) -> Iterator[Output]:
+        self._batch = batch
+        self.variables = {}  # variables live for one batch
+        try:
+            try:
+                tree = self._compile(batch)
+            except SqlError as error:
+                self.error = error.number
+                yield error
+                return
+            yield from self._run_block(tree)
+        except _EndBatch:
+            pass
+        finally:
+            self.cancelled.clear()
+
+    def cancel(self) -> None:
+        """From another thread (the client's ATTENTION): stop at the next statement boundary."""
+        self.cancelled.set()
+        self.db.interrupt()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        finally:
+            self._trancount = 0
+            self.db.close()
+
+    # -- compiling: the whole batch before anything runs, as SQL Server does -----------------
+
+    def _compile(self, batch: str) -> Block:
+        tree = parse_batch(batch)
+        self._compile_block(tree, set())
+        return tree
+
+    def _compile_block(self, block: Block, declared: set[str]) -> None:
+        for node in block.body:
+            self._compile_node(node, declared)
+
+    def _compile_node(self, node: object, declared: set[str]) -> None:
+        if isinstance(node, Block):
+            self._compile_block(node, declared)
+        elif isinstance(node, If):
+            node.compiled = self._expression(f"CASE WHEN {node.condition} THEN 1 ELSE 0 END", declared, node.condition)
+            self._compile_node(node.then, declared)
+            if node.otherwise is not None:
+                self._compile_node(node.otherwise, declared)
+        else:
+            assert isinstance(node, Simple)
+            node.compiled = self._compile_simple(node, declared)
+
+    def _expression(self, sql: str, declared: set[str], near: str) -> exp.Expression:
+        tree = parse(f"SELECT {sql}")
+        if not isinstance(tree, exp.Select) or len(tree.expressions) < 1:
+            raise syntax_error(near.split()[0] if near.split() else near)
+        check(tree)
+        self._check_declared(tree, declared)
+        return tree
+
+    def _check_declared(self, tree: exp.Expression, declared: set[str]) -> None:
+        for name in variables_used(tree):
+            if name not in declared:
+                raise undeclared_variable(name)
+
+    def _compile_simple(self, node: Simple, declared: set[str]) -> tuple:
+        text, words = node.text, node.text.split()
+        keyword = node.keyword
+        upper = [w.upper() for w in words]
+        if keyword == "USE":
+            if len(words) != 2:
+                raise syntax_error(words[-1])
+            return ("use", words[1].strip('[]"'))
+        if keyword == "DECLARE":
+            return ("declare", self._compile_declare(text, declared))
+        if keyword == "SET":
+            m = re.match(r"(?is)^SET\s+@(\w+)\s*([-+*/%&|^]?)=\s*(.+)$", text)
+            if m:
+                if m.group(2):
+                    raise unsupported(f"compound assignment SET @v {m.group(2)}=")
+                name = m.group(1).lower()
+                if name not in declared:
+                    raise undeclared_variable(m.group(1))
+                return ("set_var", name, self._expression(m.group(3), declared, m.group(3)))
+            return ("set_option", self._compile_option(upper, words))
+        if keyword == "BEGIN":
+            if len(words) > 2:
+                raise unsupported("named transactions")
+            return ("begin",)
+        if keyword in ("COMMIT", "ROLLBACK"):
+            if len(words) > 2 or (len(words) == 2 and upper[1] not in ("TRAN", "TRANSACTION", "WORK")):
+                raise unsupported(f"{keyword} with a transaction name or savepoint")
+            return (keyword.lower(),)
+        if keyword == "RETURN":
+            if len(words) > 1:
+                raise SqlError(178, "A RETURN statement with a return value cannot be used in this context.", 15)
+            return ("return",)
+        if keyword == "RAISERROR":
+            m = re.match(r"(?is)^RAISERROR\s*\((.*)\)\s*(?:WITH\s+(NOWAIT|LOG|SETERROR)(\s*,\s*\w+)*)?$", text)
+            if not m:
+                raise syntax_error("RAISERROR")
+            return ("raiserror", self._expression(m.group(1), declared, m.group(1)))
+        if keyword == "PRINT":
+            return ("print", self._expression(text[5:], declared, text[5:]))
+        tree = parse(text)
+        check(tree)
+        self._check_declared(tree, declared)
+        return ("data", tree)
+
+    def _compile_declare(self, text: str, declared: set[str]) -> list[tuple[str, ColType, Any]]:
+        out = []
+        for part in _split_top_level(text[len("DECLARE") :]):
+            m = re.match(r"(?is)^\s*@(\w+)\s+(?:AS\s+)?(\w+(?:\s*\([^)]*\))?)\s*(?:=\s*(.+))?$", part)
+            if not m:
+                raise syntax_error(part.strip().split()[0] if part.strip() else "DECLARE")
+            name = m.group(1).lower()
+            if m.group(2).upper() in ("TABLE", "CURSOR"):
+                raise unsupported(f"{m.group(2).upper()} variables")
+            kind, size = type_name(parse(f"SELECT CAST(NULL AS {m.group(2)})").find(exp.DataType))
+            if kind is None:
+                raise unsupported(f"variables of type {m.group(2)}")
+            if name in declared:
+                raise SqlError(134, f"The variable name '@{m.group(1)}' has already been declared. Variable names "
+                               "must be unique within a query batch or stored procedure.", 15)  # fmt: skip
+            initial = self._expression(m.group(3), declared, m.group(3)) if m.group(3) else None
+            declared.add(name)
+            out.append((name, ColType(kind, size), initial))
+        return out
+
+    def _compile_option(self, upper: list[str], words: list[str]) -> tuple:
+        option = upper[1] if len(upper) > 1 else ""
+        if option in ("NOCOUNT", "XACT_ABORT"):
+            if len(upper) != 3 or upper[2] not in ("ON", "OFF"):
+                raise syntax_error(words[-1])
+            return (option, upper[2] == "ON")
+        if option == "IDENTITY_INSERT":
+            if len(upper) != 4 or upper[3] not in ("ON", "OFF"):
+                raise syntax_error(words[-1])
+            return (option, words[2], upper[3] == "ON")
+        if option in IGNORED_SET_OPTIONS or (option.startswith("ANSI_") and option in IGNORED_SET_OPTIONS):
+            return ("IGNORED",)
+        raise unsupported(f"SET {option}")
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _run_block(self, block: Block) -> Iterator[Output]:
+        for node in block.body:
+            yield from self._run_node(node)
+
+    def _run_node(self, node: object) -> Iterator[Output]:
+        if isinstance(node, Block):
+            yield from self._run_block(node)
+            return
+        if self.cancelled.is_set():
+            self._end_for_cancel()
+        text = node.condition if isinstance(node, If) else node.text  # type: ignore[union-attr]
+        self._call_hook("statement", text)
+        outputs: list[Output] = []
+        try:
+            if isinstance(node, If):
+                chosen = node.then if self._scalar(node.compiled) else node.otherwise
+            else:
+                self._statement(node, outputs)
+                chosen = None
+            self.error = 0
+        except SqlError as error:
+            error.line = node.line  # type: ignore[union-attr]
+            self.error = error.number
+            yield from outputs
+            yield error
+            if self.xact_abort and error.number != 50000:
+                self._rollback()
+                raise _EndBatch from None
+            if error.aborts_batch:
+                raise _EndBatch from None
+            return
+        except _Cancelled:
+            self._end_for_cancel()
+        yield from outputs
+        if chosen is not None:
+            yield from self._run_node(chosen)
+
+    def _end_for_cancel(self) -> None:
+        if self.xact_abort:
+            self._rollback()
+        raise _EndBatch
+
+    def _call_hook(self, point: str, statement: str) -> None:
+        if self.hook is None:
+            return
+        try:
+            self.hook(point, statement, self._batch)
+        except ConnectionDropped:
+            if point != "committed":
+                self._rollback()
+            raise
+
+    def _statement(self, node: Simple, out: list[Output]) -> None:
+        kind, *args = node.compiled  # type: ignore[misc]
+        if kind == "use":
+            if args[0].lower() != self.engine.database.lower():
+                raise SqlError(
+                    911, f"Database '{args[0]}' does not exist. Make sure that the name is entered correctly."
+                )
+            self.database = self.engine.database
+        elif kind == "declare":
+            for name, col_type, initial in args[0]:
+                self.variables[name] = [col_type, None]
+                if initial is not None:
+                    self.set_variable(name, self._scalar(initial))
+        elif kind == "set_var":
+            self.set_variable(args[0], self._scalar(args[1]))
+            self.rowcount = 1
+        elif kind == "set_option":
+            self._set_option(*args[0])
+        elif kind == "begin":
+            if self._trancount == 0:
+                self._wait_for_lock("BEGIN IMMEDIATE")
+            self._trancount += 1
+        elif kind == "commit":
+            self._commit()
+        elif kind == "rollback":
+            if not self._trancount:
+                raise SqlError(3903, "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.")
+            self._rollback()
+        elif kind == "return":
+            raise _EndBatch
+        elif kind == "raiserror":
+            self._raiserror(args[0])
+        elif kind == "print":
+            self._scalar(args[0])
+        else:
+            self._data(args[0], out)
+
+    def _data(self, tree: exp.Expression, out: list[Output]) -> None:
+        if isinstance(tree, exp.Select) and tree.args.get("into") is not None:
+            self._write(lambda: statements.select_into(self, tree), out, count=True)
+            return
+        if isinstance(tree, exp.Select | exp.SetOperation):
+            pairs = statements.assignments(tree)
+            if pairs:
+                select = tree.copy()
+                select.set("expressions", [value.copy() for _, value in pairs])
+                statements.assign(self, select, [name for name, _ in pairs])
+            else:
+                out.append(statements.query(self, tree))
+            return
+        actions = {
+            exp.Insert: (statements.insert, True),
+            exp.Update: (statements.update, True),
+            exp.Delete: (statements.delete, True),
+            exp.Create: (statements.create_table, False),
+            exp.Drop: (statements.drop_table, False),
+            exp.Alter: (statements.alter_table, False),
+            exp.TruncateTable: (statements.truncate, False),
+        }
+        action, counts = actions[type(tree)]
+        self._write(lambda: action(self, tree), out, count=counts)
+
+    def _write(self, action: Callable[[], int | None], out: list[Output], count: bool) -> None:
+        """A changing statement, atomic: its own transaction, or a savepoint inside the open one."""
+        if self._trancount:
+            self.db.execute("SAVEPOINT lab_statement")
+        else:
+            self._wait_for_lock("BEGIN IMMEDIATE")
+        try:
+            changed = action()
+        except BaseException:
+            if self._trancount:
+                self.db.execute("ROLLBACK TO lab_statement")
+                self.db.execute("RELEASE lab_statement")
+            elif self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("RELEASE lab_statement" if self._trancount else "COMMIT")
+        self.rowcount = changed or 0
+        if count and not self.nocount:
+            out.append(self.rowcount)
+
+    # -- SET, variables, RAISERROR ------------------------------------------------------------
+
+    def _set_option(self, option: str, *args: Any) -> None:
+        if option == "NOCOUNT":
+            self.nocount = args[0]
+        elif option == "XACT_ABORT":
+            self.xact_abort = args[0]
+        elif option == "IDENTITY_INSERT":
+            self._identity_insert(*args)
+        self.rowcount = 0
+
+    def _identity_insert(self, written: str, on: bool) -> None:
+        node = sqlglot.parse_one(f"SELECT * FROM {written}", read="tsql").find(exp.Table)
+        table = self.translator.table(node)
+        if table in catalog.VIEWS or not any(c.identity for c in catalog.columns(self.db, table)):
+            raise SqlError(8106, f"Table '{table}' does not have the identity property. Cannot perform SET operation.")
+        current = self.identity_insert
+        if on and current and current.lower() != table.lower():
+            raise SqlError(
+                8107,
+                f"IDENTITY_INSERT is already ON for table 'express.dbo.{current}'. "
+                f"Cannot perform SET operation for table '{table}'.",
+            )
+        if on:
+            self.identity_insert = table
+        elif current and current.lower() == table.lower():
+            self.identity_insert = None
+
+    def _variable(self, name: str) -> tuple[Any, ColType]:
+        if name not in self.variables:
+            raise undeclared_variable(name)
+        kind, value = self.variables[name]
+        return value, kind
+
+    def _global(self, name: str) -> Any:
+        values = {"rowcount": self.rowcount, "trancount": self._trancount, "error": self.error, "spid": self.spid,
+                  "version": VERSION, "servername": "DSLAB", "language": "us_english"}  # fmt: skip
+        if name not in values:
+            raise unsupported(f"@@{name.upper()}")
+        return values[name]
+
+    def set_variable(self, name: str, value: Any) -> None:
+        kind = self.variables[name][0]
+        self.variables[name][1] = _convert(value, kind)
+
+    def _scalar(self, tree: exp.Expression) -> Any:
+        saved = self.rowcount
+        result = statements.query(self, tree)
+        self.rowcount = saved
+        return result.rows[0][0] if result.rows else None
+
+    def _raiserror(self, tree: exp.Select) -> None:
+        args = list(statements.query(self, tree).rows[0])
+        if len(args) < 3:
+            raise syntax_error(")")
+        message, severity, state = str(args[0]), to_int(args[1]) or 0, to_int(args[2]) or 0
+        for value in args[3:]:
+            message = re.sub(r"%-?\d*[dis]", lambda _m, v=value: "(null)" if v is None else str(v), message, count=1)
+        message = message.replace("%%", "%")
+        if severity >= 11:
+            raise SqlError(50000, message, severity=severity, state=state)
+
+    # -- transactions and locks ---------------------------------------------------------------
+
+    def _commit(self) -> None:
+        if not self._trancount:
+            raise SqlError(3902, "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.")
+        if self._trancount > 1:
+            self._trancount -= 1
+            return
+        self._call_hook("commit", "COMMIT")
+        self.db.execute("COMMIT")
+        self._trancount = 0
+        self._call_hook("committed", "COMMIT")
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        self._trancount = 0
+
+    def _wait_for_lock(self, sql: str) -> None:
+        """Take the write lock, waiting (cancellably) for another session's transaction: a lock wait."""
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                self.db.execute(sql)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+            if self.cancelled.is_set():
+                raise _Cancelled
+            if time.monotonic() > deadline:
+                raise lock_timeout()
+            time.sleep(0.01)
+
+    def run_count(self, sql: str, params: dict | tuple = ()) -> int:
+        """A changing statement; the rows it changed itself (not those its triggers changed)."""
+        self.run(sql, params)
+        return self.db.execute("SELECT changes()").fetchone()[0]
+
+    def run(self, sql: str, params: dict | tuple = ()) -> sqlite3.Cursor:
+        """One SQLite statement, its errors as SQL Server's."""
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.IntegrityError as error:
+            raise statements.integrity_error(error) from None
+        except sqlite3.OperationalError as error:
+            message = str(error)
+            raised = self.function_errors.take()
+            if raised is not None:
+                raise raised from None
+            if message == "interrupted":
+                raise _Cancelled from None
+            if message.startswith("no such column"):
+                raise SqlError(
+                    207, f"Invalid column name '{message.split(':', 1)[1].strip().split('.')[-1]}'."
+                ) from None
+            if message.startswith("ambiguous column name"):
+                raise SqlError(209, f"Ambiguous column name '{message.split(':', 1)[1].strip()}'.") from None
+            if message.startswith("no such table"):
+                raise invalid_object(message.split(":", 1)[1].strip()) from None
+            if "locked" in message or "busy" in message:
+                raise lock_timeout() from None
+            raise unsupported(f"{message} (SQLite, in {sql[:200]!r})") from None
+
+
+def _convert(value: Any, kind: ColType) -> Any:
+    """A value assigned to a variable of type `kind` (strings cut to size, as T-SQL does)."""
+    if value is None or kind.type is None:
+        return value
+    if kind.type in INTEGER_TYPES:
+        return to_int(value, kind.type)
+    if kind.type == "bit":
+        return functions.cast(value, "bit", None, None, None)
+    if kind.type == "datetime":
+        return to_datetime_text(value)
+    if kind.type in ("float", "decimal"):
+        return float(value)
+    if kind.type in STRING_TYPES:
+        text = value if isinstance(value, str) else str(value)
+        return text[: kind.size] if kind.size else text
+    return value
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, quote, current = [], 0, False, ""
+    for char in text:
+        if char == "'":
+            quote = not quote
+        elif not quote and char == "(":
+            depth += 1
+        elif not quote and char == ")":
+            depth -= 1
+        if char == "," and depth == 0 and not quote:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current] if current.strip() else parts
+
+
+def _next_spid() -> int:
+    with SPID_LOCK:
+        return next(SPID)

@@ -1,0 +1,456 @@
+"""The data statements of the subset: queries, INSERT (with IDENTITY), UPDATE, DELETE and DDL.
+
+Each function takes the session (its connection, translator and options) and a checked
+sqlglot tree, and returns the rows it read or the number of rows it changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from tests.lab.tsql import catalog
+from tests.lab.tsql.catalog import CatalogColumn
+from tests.lab.tsql.errors import SqlError, invalid_column, object_exists, unsupported
+from tests.lab.tsql.infer import ColType, type_name
+from tests.lab.tsql.results import Column, ResultSet, result_type, to_python, type_of_values
+from tests.lab.tsql.translate import sqlite_sql
+
+if TYPE_CHECKING:
+    from tests.lab.tsql.session import Session
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+def query(s: Session, tree: exp.Expression) -> ResultSet:
+    translated, info = s.translator.rewrite(tree.copy())
+    cursor = s.run(sqlite_sql(translated), info["params"])
+    names = [d[0] for d in cursor.description or []]
+    rows = cursor.fetchall()
+    projections = info["typer"].projections(translated)
+    if len(projections) != len(names):
+        projections = [(n, ColType(None)) for n in names]
+    columns, types = [], []
+    for i, (name, kind) in enumerate(projections):
+        type_ = kind.type or type_of_values([r[i] for r in rows])
+        types.append(type_)
+        size = kind.size if type_ in ("char", "varchar", "nchar", "nvarchar", "varbinary") else None
+        columns.append(Column(name, result_type(type_), kind.nullable, size))
+    converted = [tuple(to_python(v, t) for v, t in zip(row, types, strict=True)) for row in rows]
+    s.rowcount = len(converted)
+    return ResultSet(columns, converted)
+
+
+def assign(s: Session, tree: exp.Select, targets: list[str]) -> None:
+    """SELECT @a = expr, @b = expr FROM ...: the last row's values, nothing when no row."""
+    result = query(s, tree)
+    if result.rows:
+        for name, value in zip(targets, result.rows[-1], strict=True):
+            s.set_variable(name, value)
+
+
+def assignments(tree: exp.Expression) -> list[tuple[str, exp.Expression]]:
+    """`SELECT @v = expr` projections as (variable, expression); [] for a plain query."""
+    if not isinstance(tree, exp.Select):
+        return []
+    pairs = [
+        (p.this.name.lower(), p.expression)
+        for p in tree.expressions
+        if isinstance(p, exp.EQ) and isinstance(p.this, exp.Parameter) and not isinstance(p.this.this, exp.Parameter)
+    ]
+    if pairs and len(pairs) != len(tree.expressions):
+        raise SqlError(
+            141,
+            "A SELECT statement that assigns a value to a variable must not be combined with "
+            "data-retrieval operations.",
+            severity=15,
+        )
+    return pairs
+
+
+# -- INSERT -----------------------------------------------------------------------------------
+
+
+def insert(s: Session, tree: exp.Insert) -> int:
+    target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    table = _user_table(s, target)
+    cols = catalog.columns(s.db, table)
+    by_name = {c.name.lower(): c for c in cols}
+    listed = [i.name for i in tree.this.expressions] if isinstance(tree.this, exp.Schema) else None
+    identity = next((c for c in cols if c.identity), None)
+    identity_on = (s.identity_insert or "").lower() == table.lower()
+    source = tree.expression
+    if source is None:
+        raise unsupported("INSERT ... DEFAULT VALUES / EXEC")
+    translated, info = s.translator.rewrite(source.copy())
+    source_sql = sqlite_sql(translated)
+    if isinstance(source, exp.Values):
+        widths = {len(row.expressions) for row in source.expressions}
+        if len(widths) != 1:
+            raise SqlError(10709, "The number of columns for each row in a table value constructor must be the same.")
+        width = widths.pop()
+    else:
+        width = len(s.run(f"SELECT * FROM ({source_sql}) LIMIT 0", info["params"]).description)
+    targets = _insert_targets(table, cols, by_name, listed, identity, identity_on, width, source)
+    src = [f"c{i}" for i in range(width)]
+    select = [
+        f"lab_store({src[i]}, {_literal(c.type)}, {_literal(c.length)}, {int(c.nullable)}, "
+        f"{_literal(c.name)}, {_literal(table)}, 'INSERT')"
+        for i, c in enumerate(targets)
+    ]
+    names = [c.name for c in targets]
+    if identity is not None and identity not in targets:
+        top = s.run(f"SELECT MAX({_q(identity.name)}) FROM {_q(table)}").fetchone()[0]
+        step = identity.increment or 1
+        first = (identity.seed or 1) if top is None else int(top) + step
+        select.append(f"{first} + {step} * (ROW_NUMBER() OVER () - 1)")
+        names.append(identity.name)
+    with_src = f"WITH lab_src({', '.join(src)}) AS ({source_sql}) "
+    sql = (
+        f"{with_src}INSERT INTO {_q(table)} ({', '.join(_q(n) for n in names)}) SELECT {', '.join(select)} FROM lab_src"
+    )
+    try:
+        return s.run_count(sql, info["params"])
+    except SqlError as error:
+        if error.number == 2627:
+            raise _duplicate_key(s, table, cols, targets, select, with_src, info["params"]) from None
+        raise
+
+
+def _user_table(s: Session, node: exp.Table) -> str:
+    table = s.translator.table(node)
+    if table in catalog.VIEWS:
+        raise unsupported(f"changing a catalog view ({node.sql(dialect='tsql')})")
+    return table
+
+
+def _insert_targets(
+    table: str,
+    cols: list[CatalogColumn],
+    by_name: dict[str, CatalogColumn],
+    listed: list[str] | None,
+    identity: CatalogColumn | None,
+    identity_on: bool,
+    width: int,
+    source: exp.Expression,
+) -> list[CatalogColumn]:
+    values = isinstance(source, exp.Values)
+    if listed is None:
+        if identity is not None and width == len(cols):
+            raise SqlError(
+                8101,
+                f"An explicit value for the identity column in table '{table}' can only be specified when a "
+                "column list is used and IDENTITY_INSERT is ON.",
+            )
+        targets = [c for c in cols if not c.identity]
+        if width != len(targets):
+            raise SqlError(213, "Column name or number of supplied values does not match table definition.")
+    else:
+        seen: set[str] = set()
+        for name in listed:
+            if name.lower() not in by_name:
+                raise invalid_column(name)
+            if name.lower() in seen:
+                raise SqlError(
+                    264,
+                    f"The column name '{name}' is specified more than once in the SET clause or column list of an "
+                    "INSERT. A column cannot be assigned more than one value in the same clause.",
+                )
+            seen.add(name.lower())
+        targets = [by_name[n.lower()] for n in listed]
+        if width < len(targets):
+            raise (
+                SqlError(109, "There are more columns in the INSERT statement than values specified in the VALUES "
+                         "clause. The number of values in the VALUES clause must match the number of columns "
+                         "specified in the INSERT statement.")
+                if values else SqlError(120, "The select list for the INSERT statement contains fewer items than "
+                                        "the insert list. The number of SELECT values must match the number of "
+                                        "INSERT columns.")
+            )  # fmt: skip
+        if width > len(targets):
+            raise (
+                SqlError(110, "There are fewer columns in the INSERT statement than values specified in the VALUES "
+                         "clause. The number of values in the VALUES clause must match the number of columns "
+                         "specified in the INSERT statement.")
+                if values else SqlError(121, "The select list for the INSERT statement contains more items than "
+                                        "the insert list. The number of SELECT values must match the number of "
+                                        "INSERT columns.")
+            )  # fmt: skip
+    if identity is not None and identity in targets and not identity_on:
+        raise SqlError(
+            544,
+            f"Cannot insert explicit value for identity column in table '{table}' when IDENTITY_INSERT is set to OFF.",
+        )
+    if identity is not None and identity not in targets and identity_on:
+        raise SqlError(
+            545,
+            f"Explicit value must be specified for identity column in table '{table}' either when "
+            "IDENTITY_INSERT is set to ON or when a replication user is inserting into a NOT FOR REPLICATION "
+            "identity column.",
+        )
+    return targets
+
+
+def _duplicate_key(s, table, cols, targets, select, with_src, params) -> SqlError:
+    """SQL Server names the first duplicate key value; find it (the failed INSERT changed nothing)."""
+    key = [c for c in sorted((c for c in cols if c.pk), key=lambda c: c.pk or 0)]
+    positions = [targets.index(c) if c in targets else None for c in key]
+    value = ""
+    if key and None not in positions:
+        exprs = ", ".join(select[p] for p in positions if p is not None)
+        seen: set[tuple] = set()
+        where = " AND ".join(f"{_q(c.name)} = ?" for c in key)
+        for row in s.run(f"{with_src}SELECT {exprs} FROM lab_src", params).fetchall():
+            exists = s.run(f"SELECT 1 FROM {_q(table)} WHERE {where}", row).fetchone()
+            if exists or row in seen:
+                value = " The duplicate key value is (" + ", ".join("NULL" if v is None else str(v) for v in row) + ")."
+                break
+            seen.add(row)
+    return SqlError(
+        2627,
+        f"Violation of PRIMARY KEY constraint 'PK_{table}'. "
+        f"Cannot insert duplicate key in object 'dbo.{table}'.{value}",
+        severity=14,
+    )
+
+
+# -- UPDATE, DELETE, TRUNCATE -----------------------------------------------------------------
+
+
+def update(s: Session, tree: exp.Update) -> int:
+    table = _user_table(s, tree.this)
+    cols = {c.name.lower(): c for c in catalog.columns(s.db, table)}
+    source = tree.args.get("from_")
+    if source is not None or tree.args.get("joins"):
+        names = {t.name.lower() for t in (source or tree).find_all(exp.Table)} | {
+            t.alias_or_name.lower() for t in (source or tree).find_all(exp.Table)
+        }
+        if tree.this.name.lower() in names or tree.this.alias_or_name.lower() in names:
+            raise unsupported("UPDATE ... FROM that names the target table again (use a subquery)")
+    tree = tree.copy()
+    for assignment in tree.expressions:
+        column = assignment.this
+        if not isinstance(assignment, exp.EQ) or not isinstance(column, exp.Column):
+            raise unsupported("UPDATE ... SET of a variable")
+        col = cols.get(column.name.lower())
+        if col is None:
+            raise invalid_column(column.name)
+        if col.identity:
+            raise SqlError(8102, f"Cannot update identity column '{col.name}'.")
+        value = assignment.expression
+        assignment.set(
+            "expression",
+            exp.Anonymous(
+                this="lab_store",
+                expressions=[value, exp.Literal.string(col.type), _num(col.length), _num(int(col.nullable)),
+                             exp.Literal.string(col.name), exp.Literal.string(table), exp.Literal.string("UPDATE")],
+            ),
+        )  # fmt: skip
+        column.set("table", None)
+    translated, info = s.translator.rewrite(tree)
+    return s.run_count(sqlite_sql(translated), info["params"])
+
+
+def _num(value: int | None) -> exp.Expression:
+    return exp.null() if value is None else exp.Literal.number(value)
+
+
+def delete(s: Session, tree: exp.Delete) -> int:
+    tree = tree.copy()
+    targets = tree.args.get("tables")
+    if targets:
+        # DELETE alias FROM table AS alias WHERE ...: SQLite takes the alias on the table itself
+        if len(targets) != 1 or targets[0].name.lower() not in (
+            tree.this.alias_or_name.lower(),
+            tree.this.name.lower(),
+        ):
+            raise unsupported("DELETE with a join")
+        tree.set("tables", None)
+    if tree.args.get("using") or tree.args.get("joins"):
+        raise unsupported("DELETE with a join")
+    _user_table(s, tree.this)
+    translated, info = s.translator.rewrite(tree)
+    return s.run_count(sqlite_sql(translated), info["params"])
+
+
+def truncate(s: Session, tree: exp.TruncateTable) -> None:
+    for node in tree.expressions:
+        table = _user_table(s, node)
+        triggers = s.run("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
+        if triggers.fetchone()[0]:
+            raise unsupported(f"TRUNCATE TABLE {table} (it has delete triggers, which SQLite cannot skip)")
+        s.run(f"DELETE FROM {_q(table)}")
+
+
+# -- DDL --------------------------------------------------------------------------------------
+
+
+def column_def(item: exp.ColumnDef) -> CatalogColumn:
+    kind = item.args.get("kind")
+    if kind is None:
+        raise SqlError(173, f"The definition for column '{item.name}' must include a data type.")
+    type_, length = type_name(kind)
+    if type_ is None:
+        raise unsupported(f"column type {kind.sql(dialect='tsql')}")
+    col = CatalogColumn(item.name, type_, length)
+    for constraint in item.constraints:
+        c = constraint.kind
+        if isinstance(c, exp.NotNullColumnConstraint):
+            col.nullable = bool(c.args.get("allow_null"))
+        elif isinstance(c, exp.PrimaryKeyColumnConstraint):
+            col.pk = 1
+        elif isinstance(c, exp.GeneratedAsIdentityColumnConstraint):
+            if type_ not in ("int", "bigint", "smallint", "tinyint", "decimal"):
+                raise SqlError(2749, f"Identity column '{item.name}' must be of data type int, bigint, smallint, "
+                               "tinyint, or decimal or numeric with a scale of 0, and constrained to be "
+                               "nonnullable.")  # fmt: skip
+            col.identity, col.nullable = True, False
+            col.seed = int(c.args["start"].sql()) if c.args.get("start") else 1
+            col.increment = int(c.args["increment"].sql()) if c.args.get("increment") else 1
+        elif isinstance(c, exp.DefaultColumnConstraint) and isinstance(c.this, exp.Literal | exp.Null | exp.Neg):
+            col.default = c.this.sql(dialect="sqlite")
+        else:
+            raise unsupported(f"column constraint {constraint.sql(dialect='tsql')}")
+    return col
+
+
+def create_table(s: Session, tree: exp.Create) -> None:
+    name_node = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    if not isinstance(tree.this, exp.Schema):
+        raise unsupported("CREATE TABLE without columns")
+    table = s.translator.table(name_node, must_exist=False)
+    if catalog.table_name(s.db, table) is not None or table in catalog.VIEWS:
+        raise object_exists(table)
+    cols: list[CatalogColumn] = []
+    pk: list[str] = []
+    for item in tree.this.expressions:
+        if isinstance(item, exp.ColumnDef):
+            cols.append(column_def(item))
+            if cols[-1].pk:
+                pk.append(cols[-1].name)
+        elif isinstance(item, exp.PrimaryKey) or (isinstance(item, exp.Constraint) and item.find(exp.PrimaryKey)):
+            key = item if isinstance(item, exp.PrimaryKey) else item.find(exp.PrimaryKey)
+            pk.extend(e.name for e in key.expressions)
+        else:
+            raise unsupported(f"table element {item.sql(dialect='tsql')}")
+    _check_columns(table, cols)
+    if (
+        len(set(p.lower() for p in pk)) != len(pk)
+        or sum(1 for i in tree.this.expressions if i.find(exp.PrimaryKey)) > 1
+    ):
+        raise SqlError(8110, f"Cannot add multiple PRIMARY KEY constraints to table '{table}'.")
+    by_name = {c.name.lower(): c for c in cols}
+    for position, name in enumerate(pk, start=1):
+        if name.lower() not in by_name:
+            raise SqlError(1911, f"Column name '{name}' does not exist in the target table or view.")
+        by_name[name.lower()].pk, by_name[name.lower()].nullable = position, False
+    catalog.create_table(s.db, table, cols)
+
+
+def _check_columns(table: str, cols: list[CatalogColumn]) -> None:
+    seen: set[str] = set()
+    for col in cols:
+        if col.name.lower() in seen:
+            raise SqlError(2705, f"Column names in each table must be unique. Column name '{col.name}' in table "
+                           f"'{table}' is specified more than once.")  # fmt: skip
+        seen.add(col.name.lower())
+    if sum(c.identity for c in cols) > 1:
+        raise SqlError(2744, f"Multiple identity columns specified for table '{table}'. Only one identity column "
+                       "per table is allowed.")  # fmt: skip
+
+
+def drop_table(s: Session, tree: exp.Drop) -> None:
+    for node in tree.args.get("tables") or [tree.this]:
+        name = node.name
+        table = catalog.table_name(s.db, name) if (node.text("db") or "dbo").lower() == "dbo" else None
+        if table is None:
+            raise SqlError(
+                3701,
+                f"Cannot drop the table '{name}', because it does not exist or you do not have permission.",
+                severity=11,
+            )
+        if (s.identity_insert or "").lower() == table.lower():
+            s.identity_insert = None
+        catalog.drop_table(s.db, table)
+
+
+def alter_table(s: Session, tree: exp.Alter) -> None:
+    table = _user_table(s, tree.this)
+    for action in tree.args.get("actions") or []:
+        if not isinstance(action, exp.ColumnDef):
+            raise unsupported("ALTER TABLE other than ADD column")
+        col = column_def(action)
+        if col.identity or col.pk:
+            raise unsupported("ALTER TABLE ADD of an IDENTITY or PRIMARY KEY column")
+        if not col.nullable and col.default is None:
+            raise unsupported("ALTER TABLE ADD of a NOT NULL column without a default")
+        _check_columns(table, [*catalog.columns(s.db, table), col])
+        catalog.add_column(s.db, table, col)
+
+
+def select_into(s: Session, tree: exp.Select) -> int:
+    """SELECT ... INTO new_table: the table gets the columns' types and, as SQL Server does, the
+    IDENTITY property of an identity column selected plainly from a single table."""
+    into = tree.args["into"].this
+    target = s.translator.table(into, must_exist=False)
+    if catalog.table_name(s.db, target) is not None or target in catalog.VIEWS:
+        raise object_exists(target)
+    select = tree.copy()
+    select.set("into", None)
+    translated, info = s.translator.rewrite(select)
+    projections = info["typer"].projections(translated)
+    single = (
+        len(translated.args.get("joins") or []) == 0
+        and not translated.args.get("group")
+        and not any(isinstance(p.unalias(), exp.AggFunc) for p in translated.expressions)
+    )
+    identities = [k for _, k in projections if k.identity is not None]
+    cols = []
+    for name, kind in projections:
+        if not name:
+            raise SqlError(1038, "An object or column name is missing or empty. For SELECT INTO statements, verify "
+                           "each column has a name. For other statements, look for empty alias names.",
+                           severity=15)  # fmt: skip
+        if kind.type is None:
+            raise unsupported(f"SELECT INTO a column whose type the lab cannot infer ({name})")
+        copy_identity = kind.identity is not None and single and len(identities) == 1
+        source = kind.identity
+        cols.append(
+            CatalogColumn(
+                name, kind.type, kind.size, kind.nullable and not copy_identity, copy_identity,
+                source.seed if copy_identity and source else None,
+                source.increment if copy_identity and source else None,
+            )
+        )  # fmt: skip
+    _check_columns(target, cols)
+    catalog.create_table(s.db, target, cols)
+    names = ", ".join(_q(c.name) for c in cols)
+    return s.run_count(f"INSERT INTO {_q(target)} ({names}) {sqlite_sql(translated)}", info["params"])
+
+
+def integrity_error(error: sqlite3.IntegrityError) -> SqlError:
+    message = str(error)
+    if message.startswith(("UNIQUE constraint failed", "PRIMARY KEY")):
+        table = message.split(":", 1)[1].strip().split(".")[0] if ":" in message else "?"
+        return SqlError(2627, f"Violation of PRIMARY KEY constraint 'PK_{table}'. Cannot insert duplicate key in "
+                        f"object 'dbo.{table}'.", severity=14)  # fmt: skip
+    if message.startswith("NOT NULL constraint failed"):
+        table, _, column = message.split(":", 1)[1].strip().partition(".")
+        return SqlError(515, f"Cannot insert the value NULL into column '{column}', table 'express.dbo.{table}'; "
+                        "column does not allow nulls. INSERT fails.")  # fmt: skip
+    return unsupported(f"constraint failure {message!r}")

@@ -1,0 +1,248 @@
+"""One T-SQL statement through sqlglot: parsed, checked against the subset, rewritten for SQLite.
+
+`parse` and `check` run when the batch is compiled (so a batch with a refused construct runs
+nothing); `Translator.rewrite` runs when the statement runs, because it needs the tables
+that exist then and the values of the variables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from tests.lab.tsql import catalog
+from tests.lab.tsql.errors import invalid_object, syntax_error, unsupported
+from tests.lab.tsql.functions import DATETIME_STYLES
+from tests.lab.tsql.infer import ColType, Typer, type_name
+
+STATEMENTS = (exp.Select, exp.SetOperation, exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop,
+              exp.TruncateTable, exp.Alter)  # fmt: skip
+# Functions of the subset (sqlglot's classes); any other function is refused by name.
+FUNCTIONS = (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg, exp.Coalesce, exp.Case, exp.If, exp.Cast,
+             exp.Convert, exp.Length, exp.Upper, exp.Lower, exp.ObjectId, exp.CurrentTimestamp, exp.Exists)  # fmt: skip
+ANONYMOUS = {"GETUTCDATE", "COLUMNPROPERTY"}
+REFUSED_NODES = {
+    exp.With: "common table expressions (WITH)",
+    exp.Merge: "MERGE",
+    exp.Window: "window functions (OVER)",
+    exp.Pivot: "PIVOT",
+    exp.Lateral: "APPLY",
+    exp.Command: "this statement",
+    exp.TryCast: "TRY_CAST / TRY_CONVERT",
+    exp.Offset: "OFFSET / FETCH",
+    exp.Fetch: "OFFSET / FETCH",
+    exp.Qualify: "QUALIFY",
+    exp.Returning: "OUTPUT clauses",
+}
+GLOBALS = ("rowcount", "trancount", "error", "spid", "version", "servername", "language")
+COLUMN_PROPERTIES = {"isidentity": "is_identity", "allowsnull": "is_nullable"}
+
+
+def parse(text: str) -> exp.Expression:
+    """One statement as sqlglot's T-SQL tree; SqlError 102 when it does not parse."""
+    try:
+        trees = [t for t in sqlglot.parse(text, read="tsql") if t is not None]
+    except (ParseError, TokenError) as error:
+        near = ""
+        if isinstance(error, ParseError) and error.errors:
+            near = (error.errors[0].get("highlight") or "").strip()
+        raise syntax_error(near or text.split()[0]) from None
+    if len(trees) != 1:
+        raise syntax_error(text.split()[-1])
+    return trees[0]
+
+
+def check(tree: exp.Expression) -> None:
+    """Refuse whatever lies outside the subset, naming it."""
+    if not isinstance(tree, STATEMENTS):
+        raise unsupported(f"statement {type(tree).__name__.upper()}")
+    if isinstance(tree, exp.Drop | exp.Create) and str(tree.args.get("kind") or "").upper() != "TABLE":
+        raise unsupported(f"{type(tree).__name__.upper()} {tree.args.get('kind')}")
+    if isinstance(tree, exp.Drop) and tree.args.get("exists"):
+        raise unsupported("DROP TABLE IF EXISTS (SQL Server 2016 and later; the project stays 2005-compatible)")
+    if isinstance(tree, exp.Create) and (tree.args.get("exists") or tree.expression is not None):
+        raise unsupported("CREATE TABLE ... AS / IF NOT EXISTS")
+    for node in tree.walk():
+        for kind, what in REFUSED_NODES.items():
+            if isinstance(node, kind):
+                raise unsupported(what)
+        if isinstance(node, exp.Table) and node.args.get("hints"):
+            raise unsupported(f"table hints ({node.sql(dialect='tsql')})")
+        if isinstance(node, exp.LimitOptions) and (node.args.get("percent") or node.args.get("with_ties")):
+            raise unsupported("TOP ... PERCENT / WITH TIES")
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() not in ANONYMOUS:
+            raise unsupported(f"function {str(node.this).upper()}")
+        if isinstance(node, exp.Func) and not isinstance(node, (*FUNCTIONS, exp.Anonymous, exp.Binary, exp.Predicate)):
+            raise unsupported(f"function {node.sql_name()}")
+        if isinstance(node, exp.Values) and not isinstance(node.parent, exp.Insert):
+            raise unsupported("VALUES as a table")
+        if isinstance(node, exp.Parameter) and isinstance(node.this, exp.Parameter):
+            name = node.this.name.lower()
+            if name not in GLOBALS:
+                raise unsupported(f"@@{name.upper()}")
+
+
+def variables_used(tree: exp.Expression) -> list[str]:
+    """Names of the @variables a statement reads (lower case, without @)."""
+    return [
+        n.name.lower()
+        for n in tree.find_all(exp.Parameter)
+        if not isinstance(n.this, exp.Parameter) and not isinstance(n.parent, exp.Parameter)
+    ]
+
+
+class Translator:
+    """Rewrites checked trees for one session's connection and variables."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        database: Callable[[], str],
+        variable: Callable[[str], tuple[Any, ColType]],
+        global_value: Callable[[str], Any],
+    ) -> None:
+        self.db = db
+        self.database = database
+        self.variable = variable
+        self.global_value = global_value
+
+    def table(self, node: exp.Table, must_exist: bool = True) -> str:
+        """The stored name of a table reference; catalog views by their TEMP view names."""
+        schema, db_name = (node.text("db") or "").lower(), (node.text("catalog") or "").lower()
+        written = ".".join(p for p in (node.text("catalog"), node.text("db"), node.name) if p)
+        if db_name not in ("", self.database().lower()):
+            raise invalid_object(written)
+        if schema in ("sys", "information_schema"):
+            view = catalog.VIEW_OF.get((schema, node.name.lower()))
+            if view is None:
+                raise unsupported(f"catalog view {schema}.{node.name}")
+            return view
+        if schema not in ("", "dbo"):
+            raise invalid_object(written)
+        stored = catalog.table_name(self.db, node.name)
+        if stored is None and must_exist:
+            raise invalid_object(written)
+        return stored or node.name
+
+    def rewrite(self, tree: exp.Expression, skip: tuple[exp.Expression, ...] = ()) -> tuple[exp.Expression, dict]:
+        """A copy of `tree` that SQLite runs, and its parameters. Tables in `skip` are left alone."""
+        params: dict[str, Any] = {}
+        types: dict[str, ColType] = {}
+        skipped = {id(n) for n in skip}
+        for node in list(tree.walk()):
+            if isinstance(node, exp.Table) and id(node) not in skipped:
+                node.set("this", exp.to_identifier(self.table(node), quoted=True))
+                node.set("db", None)
+                node.set("catalog", None)
+            elif isinstance(node, exp.Column) and node.args.get("db") is not None:
+                node.set("db", None)
+                node.set("catalog", None)
+            elif isinstance(node, exp.National):
+                node.replace(exp.Literal.string(node.this))
+            elif isinstance(node, exp.Parameter) and not isinstance(node.parent, exp.Parameter):
+                name, value, kind = self._parameter(node)
+                params[name], types[name] = value, kind
+                node.replace(exp.Placeholder(this=name))
+        typer = Typer(self.db, types)
+        self._functions(tree, typer)
+        return tree, {"params": params, "types": types, "typer": typer}
+
+    def _parameter(self, node: exp.Parameter) -> tuple[str, Any, ColType]:
+        if isinstance(node.this, exp.Parameter):
+            name = node.this.name.lower()
+            value = self.global_value(name)
+            kind = ColType("nvarchar" if isinstance(value, str) else "int", None, False)
+            return f"g_{name}", value, kind
+        name = node.name.lower()
+        value, kind = self.variable(name)
+        return f"v_{name}", value, kind
+
+    def _functions(self, tree: exp.Expression, typer: Typer) -> None:
+        # Innermost first, so a replaced argument is already in its final form.
+        for node in reversed(list(tree.walk())):
+            replacement = self._function(node, typer)
+            if replacement is not None:
+                if node is tree:
+                    raise unsupported("a bare expression as a statement")
+                node.replace(replacement)
+
+    def _function(self, node: exp.Expression, typer: Typer) -> exp.Expression | None:
+        call = exp.Anonymous
+        if isinstance(node, exp.Add):
+            return call(this="lab_add", expressions=[node.this, node.expression])
+        if isinstance(node, exp.Div):
+            return call(this="lab_div", expressions=[node.this, node.expression])
+        if isinstance(node, exp.Mod):
+            return call(this="lab_mod", expressions=[node.this, node.expression])
+        if isinstance(node, exp.Length):
+            return call(this="lab_len", expressions=[node.this])
+        if isinstance(node, exp.CurrentTimestamp):
+            return call(this="lab_getdate", expressions=[])
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() == "GETUTCDATE":
+            return call(this="lab_getutcdate", expressions=[])
+        if isinstance(node, exp.Cast | exp.Convert):
+            return self._cast(node, typer)
+        if isinstance(node, exp.ObjectId):
+            return self._object_id(node)
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() == "COLUMNPROPERTY":
+            return self._column_property(node)
+        return None
+
+    def _cast(self, node: exp.Cast | exp.Convert, typer: Typer) -> exp.Expression:
+        to, value = (node.this, node.expression) if isinstance(node, exp.Convert) else (node.to, node.this)
+        target, size = type_name(to)
+        if target is None or target == "varbinary":
+            raise unsupported(f"CAST / CONVERT to {to.sql(dialect='tsql')}")
+        style = node.args.get("style")
+        if style is not None and not isinstance(style, exp.Literal):
+            raise unsupported("CONVERT with a computed style")
+        source = typer.expr(value).type
+        iso = style is not None and int(style.this) in DATETIME_STYLES
+        if target in ("char", "varchar", "nchar", "nvarchar") and source == "datetime" and not iso:
+            raise unsupported(f"CONVERT of a datetime to a string without an ISO style ({sorted(DATETIME_STYLES)})")
+        args = [
+            value,
+            exp.Literal.string(target),
+            exp.Literal.number(size) if size is not None else exp.null(),
+            exp.Literal.number(int(style.this)) if style is not None else exp.null(),
+            exp.Literal.string(source) if source else exp.null(),
+        ]
+        return exp.Anonymous(this="lab_cast", expressions=args)
+
+    def _object_id(self, node: exp.ObjectId) -> exp.Expression:
+        lookup = sqlglot.parse_one(
+            "(SELECT o.object_id FROM sys_objects AS o WHERE o.name = lab_object_name(lab_arg) AND o.type = lab_kind)",
+            read="sqlite",
+        )
+        kind = node.expression if node.expression is not None else exp.Literal.string("U")
+        for column in list(lookup.find_all(exp.Column)):
+            if column.name == "lab_arg":
+                column.replace(node.this.copy())
+            elif column.name == "lab_kind":
+                column.replace(exp.Anonymous(this="upper", expressions=[kind.copy()]))
+        return lookup
+
+    def _column_property(self, node: exp.Anonymous) -> exp.Expression:
+        if len(node.expressions) != 3 or not isinstance(node.expressions[2], exp.Literal):
+            raise unsupported("COLUMNPROPERTY with a computed property name")
+        prop = COLUMN_PROPERTIES.get(str(node.expressions[2].this).lower())
+        if prop is None:
+            raise unsupported(f"COLUMNPROPERTY '{node.expressions[2].this}'")
+        lookup = sqlglot.parse_one(
+            f"(SELECT c.{prop} FROM sys_columns AS c WHERE c.object_id = lab_id AND c.name = lab_name)", read="sqlite"
+        )
+        for column in list(lookup.find_all(exp.Column)):
+            if column.name == "lab_id":
+                column.replace(node.expressions[0].copy())
+            elif column.name == "lab_name":
+                column.replace(node.expressions[1].copy())
+        return lookup
+
+
+def sqlite_sql(tree: exp.Expression) -> str:
+    return tree.sql(dialect="sqlite")
