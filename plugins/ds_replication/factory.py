@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import DAG, Param, TriggerRule, chain
+from airflow.sdk import DAG, Param, chain
 
 from ds_replication.alerts import HistoryAlertNotifier
 from ds_replication.config import Estate, SlaveConfig, load_estate
@@ -216,8 +216,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 master_share=master.share,
                 slave_smb_conn_id=slave.smb_conn_id,
                 slave_share=slave.share,
-                trigger_rule=TriggerRule.ALL_DONE,
-            ),
+            ).as_teardown(),  # runs after a failure too, and does not decide the run's state
         ]
         for task in tasks:
             task.doc_md = TASK_DOCS[task.task_id]

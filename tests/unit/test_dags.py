@@ -66,7 +66,9 @@ def test_tasks_run_in_order_each_gated_by_the_one_before(load_dagbag):
     assert dag.max_active_runs == 1
     assert dag.doc_md and all(dag.get_task(t).doc_md for t in TASK_IDS)
     assert "ds-replication" in dag.tags
-    assert dag.get_task("cleanup").trigger_rule == "all_done"
+    # cleanup runs whatever happened, and a failed step still fails the run
+    assert dag.get_task("cleanup").is_teardown
+    assert dag.get_task("cleanup").trigger_rule == "all_done_setup_success"
 
 
 def test_sensors_hold_no_worker_slot(load_dagbag):
