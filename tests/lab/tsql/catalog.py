@@ -145,7 +145,8 @@ VIEW_OF = {
     ("information_schema", "table_constraints"): "information_schema_table_constraints",
     ("information_schema", "key_column_usage"): "information_schema_key_column_usage",
 }
-# T-SQL types of the views' columns, for result sets (anything not listed: nvarchar).
+# T-SQL types of the views' columns, for result sets (anything not listed: nvarchar). The sys views
+# name their columns in lower case, INFORMATION_SCHEMA in upper case: IS_NULLABLE is 'YES'/'NO'.
 VIEW_COLUMN_TYPES = {
     "object_id": "int",
     "schema_id": "int",
@@ -155,8 +156,8 @@ VIEW_COLUMN_TYPES = {
     "max_length": "smallint",
     "system_type_id": "tinyint",
     "user_type_id": "int",
-    "ordinal_position": "int",
-    "character_maximum_length": "int",
+    "ORDINAL_POSITION": "int",
+    "CHARACTER_MAXIMUM_LENGTH": "int",
     "seed_value": "int",
     "increment_value": "int",
     "last_value": "int",
@@ -219,7 +220,7 @@ def _record(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> No
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return "`" + name.replace("`", "``") + "`"
 
 
 def create_table(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> None:

@@ -62,7 +62,7 @@ class Typer:
         if key not in self._tables:
             if key in catalog.VIEWS:
                 names = [r[1] for r in self.db.execute(f'PRAGMA table_info("{name}")')]
-                self._tables[key] = [(n, ColType(catalog.VIEW_COLUMN_TYPES.get(n.lower(), "nvarchar"))) for n in names]
+                self._tables[key] = [(n, ColType(catalog.VIEW_COLUMN_TYPES.get(n, "nvarchar"))) for n in names]
             else:
                 self._tables[key] = [
                     (c.name, ColType(c.type, c.length, c.nullable, c if c.identity else None))
@@ -185,7 +185,8 @@ class Typer:
             size = (left.size or 0) + (right.size or 0) or None
             return ColType("nvarchar" if "n" in (left.type[0], right.type[0]) else "varchar", size)
         kinds = [k.type for k in (left, right) if k.type and k.type not in strings]
-        return ColType(_widest(kinds) if kinds else None, None, left.nullable or right.nullable)
+        # SQL Server treats arithmetic as nullable (SELECT ... INTO makes such columns NULL).
+        return ColType(_widest(kinds) if kinds else None)
 
     def _lab_function(self, node: exp.Anonymous) -> ColType:
         name = str(node.this).lower()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _literal(value: Any) -> str:

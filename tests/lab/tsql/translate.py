@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import ParseError, TokenError
 
 from tests.lab.tsql import catalog
@@ -38,6 +39,7 @@ REFUSED_NODES = {
     exp.Fetch: "OFFSET / FETCH",
     exp.Qualify: "QUALIFY",
     exp.Returning: "OUTPUT clauses",
+    exp.GroupConcat: "function STRING_AGG",
 }
 GLOBALS = ("rowcount", "trancount", "error", "spid", "version", "servername", "language")
 COLUMN_PROPERTIES = {"isidentity": "is_identity", "allowsnull": "is_nullable"}
@@ -71,6 +73,9 @@ def check(tree: exp.Expression) -> None:
         for kind, what in REFUSED_NODES.items():
             if isinstance(node, kind):
                 raise unsupported(what)
+        schema = node.text("db").lower() if isinstance(node, exp.Table) else ""
+        if schema in ("sys", "information_schema") and (schema, node.name.lower()) not in catalog.VIEW_OF:
+            raise unsupported(f"catalog view {schema}.{node.name}")
         if isinstance(node, exp.Table) and node.args.get("hints"):
             raise unsupported(f"table hints ({node.sql(dialect='tsql')})")
         if isinstance(node, exp.LimitOptions) and (node.args.get("percent") or node.args.get("with_ties")):
@@ -216,7 +221,8 @@ class Translator:
 
     def _object_id(self, node: exp.ObjectId) -> exp.Expression:
         lookup = sqlglot.parse_one(
-            "(SELECT o.object_id FROM sys_objects AS o WHERE o.name = lab_object_name(lab_arg) AND o.type = lab_kind)",
+            "(SELECT lab_o.object_id FROM sys_objects AS lab_o WHERE lab_o.name = lab_object_name(lab_arg) "
+            "AND lab_o.type = lab_kind)",
             read="sqlite",
         )
         kind = node.expression if node.expression is not None else exp.Literal.string("U")
@@ -234,7 +240,8 @@ class Translator:
         if prop is None:
             raise unsupported(f"COLUMNPROPERTY '{node.expressions[2].this}'")
         lookup = sqlglot.parse_one(
-            f"(SELECT c.{prop} FROM sys_columns AS c WHERE c.object_id = lab_id AND c.name = lab_name)", read="sqlite"
+            f"CAST((SELECT lab_c.{prop} FROM sys_columns AS lab_c WHERE lab_c.object_id = lab_id AND lab_c.name = lab_name) AS INT)",
+            read="sqlite",
         )
         for column in list(lookup.find_all(exp.Column)):
             if column.name == "lab_id":
@@ -244,5 +251,13 @@ class Translator:
         return lookup
 
 
+class LabSQLite(SQLite):
+    """SQLite with `backquoted` names: a "double-quoted" name that matches no column would
+    silently become a string in SQLite, where SQL Server reports error 207."""
+
+    class Tokenizer(SQLite.Tokenizer):
+        IDENTIFIERS = ["`", '"']
+
+
 def sqlite_sql(tree: exp.Expression) -> str:
-    return tree.sql(dialect="sqlite")
+    return tree.sql(dialect=LabSQLite, identify=True)
