@@ -143,7 +143,8 @@ def test_select_features(s):
     assert (
         rows(
             s,
-            "SELECT event_id FROM event e WHERE NOT EXISTS (SELECT 1 FROM event_schedule s WHERE s.event_id = e.event_id)",
+            "SELECT event_id FROM event e WHERE NOT EXISTS "
+            "(SELECT 1 FROM event_schedule s WHERE s.event_id = e.event_id)",
         )
         == []
     )
@@ -331,7 +332,8 @@ def test_create_alter_truncate_drop(s):
     assert rows(s, "SELECT changed FROM ds_replication_fingerprint") == [(False,)]
     run(
         s,
-        "CREATE TABLE pairs (a int NOT NULL, b nvarchar(10) NOT NULL, c datetime NULL, CONSTRAINT pk PRIMARY KEY (a, b))",
+        "CREATE TABLE pairs (a int NOT NULL, b nvarchar(10) NOT NULL, c datetime NULL, "
+        "CONSTRAINT pk PRIMARY KEY (a, b))",
     )
     run(s, "ALTER TABLE pairs ADD note nvarchar(20) NULL")
     assert rows(
@@ -399,8 +401,8 @@ def test_select_into_copies_identity_only_from_a_plain_column(si):
     assert rows(si, identity.format("plain_copy")) == [(1,)]
     assert rows(si, identity.format("named_copy")) == [(1,)]
     assert rows(si, identity.format("expression_copy")) == [(0,)]
-    assert rows(si, "SELECT DATA_TYPE, IS_NULLABLE FROM INFORMATION_SCHEMA.COLUMNS "
-                    "WHERE TABLE_NAME = 'expression_copy' ORDER BY ORDINAL_POSITION") == [("int", "YES"), ("int", "NO")]  # fmt: skip
+    nullability = "SELECT DATA_TYPE, IS_NULLABLE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 'expression_copy'"
+    assert rows(si, nullability + " ORDER BY ORDINAL_POSITION") == [("int", "YES"), ("int", "NO")]
     run(si, "INSERT INTO expression_copy (schedule_id, event_id) VALUES (7, 10)")
     assert error_of(si, "INSERT INTO named_copy (schedule_id, event_id) VALUES (7, 10)").number == 544
 

@@ -240,7 +240,8 @@ class Translator:
         if prop is None:
             raise unsupported(f"COLUMNPROPERTY '{node.expressions[2].this}'")
         lookup = sqlglot.parse_one(
-            f"CAST((SELECT lab_c.{prop} FROM sys_columns AS lab_c WHERE lab_c.object_id = lab_id AND lab_c.name = lab_name) AS INT)",
+            f"CAST((SELECT lab_c.{prop} FROM sys_columns AS lab_c "
+            "WHERE lab_c.object_id = lab_id AND lab_c.name = lab_name) AS INT)",
             read="sqlite",
         )
         for column in list(lookup.find_all(exp.Column)):

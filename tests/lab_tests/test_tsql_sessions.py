@@ -1,0 +1,148 @@
+"""Sessions of the lab's T-SQL interpreter: transactions across batches, close, lock waits
+between sessions, cancel, and the fault hook."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.lab import ds_schema
+from tests.lab.tsql import ConnectionDropped, Engine, ResultSet, SqlError
+
+INSERT_JOB = "INSERT INTO event (event_id, folder_id, name, modified) VALUES ({id}, 1, N'job', GETDATE())"
+
+
+def count(session, table: str = "event") -> int:
+    (result,) = list(session.execute(f"SELECT COUNT(*) FROM {table}"))
+    assert isinstance(result, ResultSet)
+    return result.rows[0][0]
+
+
+@pytest.fixture
+def engine(tmp_path):
+    path = tmp_path / "express.db"
+    ds_schema.create_express(path)
+    return Engine(str(path))
+
+
+@pytest.fixture
+def sessions(engine):
+    opened = []
+
+    def open_session(hook=None):
+        opened.append(engine.session(hook))
+        return opened[-1]
+
+    yield open_session
+    for session in opened:
+        session.close()
+
+
+def test_transaction_spans_batches_and_close_rolls_back(sessions):
+    a, b = sessions(), sessions()
+    list(a.execute("BEGIN TRANSACTION"))
+    list(a.execute(INSERT_JOB.format(id=1)))
+    assert a.trancount == 1 and count(a) == 1
+    assert count(b) == 0  # not committed: the other session does not see it
+    a.close()
+    assert count(b) == 0
+    c = sessions()
+    list(c.execute("BEGIN TRAN; " + INSERT_JOB.format(id=2)))
+    list(c.execute("COMMIT TRAN"))
+    assert c.trancount == 0 and count(b) == 1
+
+
+def test_commit_without_begin_is_an_error(sessions):
+    (error,) = list(sessions().execute("COMMIT"))
+    assert isinstance(error, SqlError) and error.number == 3902
+
+
+def test_a_writer_waits_for_the_other_sessions_transaction(sessions):
+    a, b = sessions(), sessions()
+    list(a.execute("BEGIN TRAN; " + INSERT_JOB.format(id=1)))
+    done = []
+    writer = threading.Thread(target=lambda: done.append(list(b.execute(INSERT_JOB.format(id=2)))))
+    writer.start()
+    time.sleep(0.4)
+    assert writer.is_alive() and not done  # a lock wait
+    list(a.execute("COMMIT"))
+    writer.join(timeout=10)
+    assert done == [[1]] and count(a) == 2
+
+
+def test_cancel_ends_a_lock_wait_and_xact_abort_rolls_back(sessions):
+    a, b = sessions(), sessions()
+    list(a.execute("BEGIN TRAN; " + INSERT_JOB.format(id=1)))
+    done = []
+    batch = "SET XACT_ABORT ON; SET NOCOUNT ON; SELECT 1; BEGIN TRAN; " + INSERT_JOB.format(id=2) + "; SELECT 2"
+    waiter = threading.Thread(target=lambda: done.append(list(b.execute(batch))))
+    waiter.start()
+    time.sleep(0.3)
+    b.cancel()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive()
+    assert [o.rows for o in done[0]] == [[(1,)]]  # stopped at the lock wait, nothing after it
+    assert b.trancount == 0
+    list(a.execute("ROLLBACK"))
+    assert count(b) == 0
+    assert [o.rows for o in b.execute("SELECT 3")] == [[(3,)]]  # the session is usable again
+
+
+def test_hook_sees_statements_and_commit(sessions):
+    seen = []
+    session = sessions(lambda point, statement, batch: seen.append((point, statement)))
+    list(session.execute("BEGIN TRAN\n" + INSERT_JOB.format(id=1) + "\nCOMMIT"))
+    assert [p for p, _ in seen] == ["statement", "statement", "statement", "commit", "committed"]
+    assert seen[1][1].startswith("INSERT INTO event")
+
+
+def test_connection_dropped_before_commit_rolls_back(sessions):
+    def drop(point, statement, batch):
+        if point == "commit":
+            raise ConnectionDropped
+
+    session = sessions(drop)
+    with pytest.raises(ConnectionDropped):
+        list(session.execute("BEGIN TRAN; " + INSERT_JOB.format(id=1) + "; COMMIT"))
+    assert session.trancount == 0 and count(sessions()) == 0
+
+
+def test_connection_dropped_after_commit_keeps_the_work(sessions):
+    def drop(point, statement, batch):
+        if point == "committed":
+            raise ConnectionDropped
+
+    with pytest.raises(ConnectionDropped):
+        list(sessions(drop).execute("BEGIN TRAN; " + INSERT_JOB.format(id=1) + "; COMMIT"))
+    assert count(sessions()) == 1
+
+
+def test_connection_dropped_mid_batch_rolls_back(sessions):
+    def drop(point, statement, batch):
+        if statement.startswith("SELECT 'second'"):
+            raise ConnectionDropped
+
+    session = sessions(drop)
+    out = []
+    with pytest.raises(ConnectionDropped):
+        for item in session.execute("BEGIN TRAN; " + INSERT_JOB.format(id=1) + "; SELECT 'second'; COMMIT"):
+            out.append(item)
+    assert out == [1] and session.trancount == 0 and count(sessions()) == 0
+
+
+def test_delete_from_event_cascades_through_the_triggers(sessions):
+    session = sessions()
+    list(
+        session.execute(
+            INSERT_JOB.format(id=1) + "\n"
+            "INSERT INTO install_task (task_id, event_id, seq, package) VALUES (1, 1, 1, N'p')\n"
+            "INSERT INTO event_schedule (schedule_id, computer_id, event_id, status, start_time) "
+            "VALUES (7, 1, 1, N'ok', GETDATE())\n"
+            "INSERT INTO event_schedule_info (schedule_id, info_id, status_code, logged_at) VALUES (7, 1, 0, GETDATE())"
+        )
+    )
+    assert list(session.execute("DELETE FROM event")) == [1]  # the job's own row count, as SQL Server reports
+    for table in ("install_task", "event_schedule", "event_schedule_info"):
+        assert count(session, table) == 0
