@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.lab import ds_schema, faults
 from tests.lab.smb import SmbServer
 from tests.lab.tds import TdsServer
-from tests.lab.tsql_engine import Engine
+from tests.lab.tsql import Engine
 from tests.lab.wsman import WinRMServer
 
 

@@ -1,4 +1,4 @@
-"""The lab's SQL Server on the wire: a TDS 7.1-7.4 server in front of tsql_engine sessions.
+"""The lab's SQL Server on the wire: a TDS 7.1-7.4 server in front of tests.lab.tsql sessions.
 
 Enough of MS-TDS for pymssql (FreeTDS) and the mssql provider: PRELOGIN (no encryption),
 LOGIN7, SQL batches, ATTENTION, result sets, row counts and errors as SQL Server sends
@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from decimal import Decimal
 
-from tests.lab.tsql_engine import Column, ConnectionDropped, Engine, ResultSet, Session, SqlError
+from tests.lab.tsql import Column, ConnectionDropped, Engine, ResultSet, Session, SqlError
 
 log = logging.getLogger(__name__)
 
