@@ -10,7 +10,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from ds_replication import history, sql
 from ds_replication.catalog import folder_job_counts
-from ds_replication.operators.share_copy import _samba
+from ds_replication.shares import open_share
 
 
 class ExportFileSensor(BaseSensorOperator):
@@ -33,7 +33,7 @@ class ExportFileSensor(BaseSensorOperator):
         # A poke that raises would bypass the sensor's timeout in reschedule mode: report
         # the problem and poke again instead.
         try:
-            with _samba(self.smb_conn_id, self.share) as hook:
+            with open_share(self.smb_conn_id, self.share) as hook:
                 first = self._sizes(hook, files)
                 time.sleep(self.settle_seconds)
                 second = self._sizes(hook, files)

@@ -22,8 +22,10 @@ FAST_SETTINGS = {
     "command_timeout_minutes": 0.3,
     "task_timeout_minutes": 0.75,
 }
-# A hung SQL batch must end within seconds in tests (pymssql's query timeout).
+# A hung SQL batch or a silent SMB server must end within seconds in tests (pymssql's query
+# timeout; the samba connection's `timeout` extra, read by ds_replication.shares).
 SQL_TIMEOUT_SECONDS = 10
+SMB_TIMEOUT_SECONDS = 10
 
 
 def fast_connections(connections: dict[str, str]) -> dict[str, str]:
@@ -32,6 +34,8 @@ def fast_connections(connections: dict[str, str]) -> dict[str, str]:
         conn = json.loads(value)
         if conn.get("conn_type") == "mssql":
             conn.setdefault("extra", {}).update({"timeout": SQL_TIMEOUT_SECONDS, "login_timeout": 5})
+        if conn.get("conn_type") == "samba":
+            conn.setdefault("extra", {}).update({"timeout": SMB_TIMEOUT_SECONDS})
         out[key] = json.dumps(conn)
     return out
 

@@ -412,3 +412,38 @@ def test_up_is_quick_and_down_leaves_nothing(tmp_path):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
     assert not any(os.path.ismount(h["share_dir"]) for h in info["hosts"].values())
+
+
+def _smb_conn_with(monkeypatch, host: str, **extra) -> str:
+    key = f"AIRFLOW_CONN_DS_{host.upper()}_SMB"
+    conn = json.loads(os.environ[key])
+    conn["extra"] = {**conn.get("extra", {}), **extra}
+    monkeypatch.setenv(key, json.dumps(conn))
+    return f"ds_{host}_smb"
+
+
+def test_open_share_ends_a_stalled_call_at_the_connections_timeout(lab, monkeypatch):
+    from ds_replication.shares import ShareNotAnswering, open_share
+
+    conn_id = _smb_conn_with(monkeypatch, "slave1", timeout=2)
+    (Path(lab.info["hosts"]["slave1"]["share_dir"]) / "stall.bin").write_bytes(b"x" * 1000)
+    lab.fault("slave1", "smb_stall", match="stall.bin")
+    started = time.monotonic()
+    with (
+        pytest.raises(ShareNotAnswering, match=r"ds_slave1_smb .*unanswered for 2 s"),
+        open_share(conn_id, "express") as hook,
+    ):
+        hook.lstat("stall.bin")
+    assert time.monotonic() - started < 20  # smbprotocol alone would wait 20 minutes
+    assert faults.armed(lab.dir, "slave1") == []
+    with open_share(conn_id, "express") as hook:  # a fresh connection answers again
+        assert hook.lstat("stall.bin").st_size == 1000
+
+
+@pytest.mark.parametrize("bad", ["soon", 0, -5])
+def test_open_share_refuses_a_bad_timeout_extra(lab, monkeypatch, bad):
+    from ds_replication.shares import open_share
+
+    conn_id = _smb_conn_with(monkeypatch, "slave1", timeout=bad)
+    with pytest.raises(ValueError, match=r"connection ds_slave1_smb: extra 'timeout'"), open_share(conn_id, "express"):
+        pass

@@ -7,8 +7,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from ds_replication.operators.share_copy import _samba
 from ds_replication.run_files import slave_file_prefix
+from ds_replication.shares import open_share
 
 
 class CleanupSharesOperator(BaseOperator):
@@ -40,7 +40,7 @@ class CleanupSharesOperator(BaseOperator):
 
     def _remove(self, conn_id: str, share: str) -> list[str]:
         prefix = slave_file_prefix(self.slave_name)
-        with _samba(conn_id, share) as hook:
+        with open_share(conn_id, share) as hook:
             names = sorted(n for n in hook.listdir("") if n.startswith(prefix))
             for name in names:
                 hook.remove(name)

@@ -10,8 +10,8 @@ from airflow.sdk.exceptions import AirflowException
 
 from ds_replication import history, sql
 from ds_replication.alerts import RECOVERY, send_alert
-from ds_replication.operators.share_copy import _samba
 from ds_replication.remote import run_command
+from ds_replication.shares import open_share
 
 REACH_TIMEOUT_SECONDS = 120
 
@@ -55,7 +55,7 @@ class PreflightOperator(BaseOperator):
         except Exception as error:
             problems.append(f"WinRM ({host['winrm_conn_id']}): {error}")
         try:
-            with _samba(host["smb_conn_id"], host["share"]) as hook:
+            with open_share(host["smb_conn_id"], host["share"]) as hook:
                 hook.listdir("")
         except Exception as error:
             problems.append(f"SMB ({host['smb_conn_id']}, share {host['share']}): {error}")

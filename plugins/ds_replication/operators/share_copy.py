@@ -10,15 +10,10 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from ds_replication.run_files import partial_name
+from ds_replication.shares import open_share
 
 # SMB reads and writes in 4 MiB pieces: several times faster than the 64 KiB default.
 CHUNK_BYTES = 4 * 1024 * 1024
-
-
-def _samba(conn_id: str, share: str) -> Any:
-    from airflow.providers.samba.hooks.samba import SambaHook
-
-    return SambaHook(samba_conn_id=conn_id, share=share)
 
 
 def _sha256_of(hook: Any, path: str) -> tuple[int, str]:
@@ -79,8 +74,8 @@ class CopyToSlaveOperator(BaseOperator):
         files = context["ti"].xcom_pull(task_ids="export_jobs")["files"]
         copied: dict[str, dict[str, Any]] = {}
         with (
-            _samba(self.master_smb_conn_id, self.master_share) as source,
-            _samba(self.slave_smb_conn_id, self.slave_share) as target,
+            open_share(self.master_smb_conn_id, self.master_share) as source,
+            open_share(self.slave_smb_conn_id, self.slave_share) as target,
         ):
             for name in files:
                 size, digest = copy_file(source, target, name)
