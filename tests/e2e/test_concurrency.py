@@ -248,6 +248,9 @@ class Airflow:
                             out.append(f"  --- {log.name}\n{tail(log, 30)}")
         return "\n".join(out) + "\n" + self.log_tails()
 
+    def log_text(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
     def log_tails(self) -> str:
         return "\n".join(f"--- {name} ---\n{tail(self.logs / f'{name}.log')}" for name in self.procs)
 
@@ -338,14 +341,21 @@ def test_two_slaves_run_concurrently_and_exports_share_the_pool(sched):
     assert max(start1, start2) < min(end1, end2), f"runs did not overlap: {start1}..{end1}, {start2}..{end2}"
 
     # the exports went through the master's pool, one at a time (1 slot)
-    exports = [airflow.task_instances(run_ids[s])["export_jobs"] for s in SLAVES]
+    tis = {s: airflow.task_instances(run_ids[s]) for s in SLAVES}
+    exports = [tis[s]["export_jobs"] for s in SLAVES]
     assert {ti["pool"] for ti in exports} == {sched.pool}
     assert all(ti["try_number"] == 1 for ti in exports), [dict(ti) for ti in exports]
     (a_start, a_end), (b_start, b_end) = sorted(interval(ti) for ti in exports)
     assert a_end <= b_start, f"export_jobs overlapped: {a_start}..{a_end} and {b_start}..{b_end}"
+    # evidence (not asserted, it depends on timing): the later export was ready before the slot was free
+    later = next(s for s in SLAVES if interval(tis[s]["export_jobs"])[0] == b_start)
+    ready = interval(tis[later]["preflight"])[1]
+    refusals = airflow.log_text("scheduler").count(f"open slots in pool {sched.pool}")
     print(
         f"\nruns: {start1}..{end1} | {start2}..{end2}\n"
-        f"export_jobs: {a_start}..{a_end} then {b_start}..{b_end} (gap {(b_start - a_end).total_seconds():.2f}s)"
+        f"export_jobs: {a_start}..{a_end} then {b_start}..{b_end} (gap {(b_start - a_end).total_seconds():.2f}s)\n"
+        f"{later}'s export ready at {ready} ({(a_end - ready).total_seconds():.2f}s before the slot was free); "
+        f"scheduler held a task back for the pool {refusals} time(s)"
     )
 
     for slave in SLAVES:

@@ -9,6 +9,7 @@ gone, recovers everything (backup dropped, every row live or archived).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,7 @@ class Case:
     # is poked again and the run succeeds; "failed": the run fails, the next one recovers
     outcome: str
     fails_at: str = ""  # where a "failed" run stops, when not at `step` itself
+    plant: str = ""  # a file put on the host's share before the run, so that only `step` touches it
 
     @property
     def id(self) -> str:
@@ -67,6 +69,8 @@ MATRIX = [
     Case("restore_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule] (", "retried"),
     Case("verify_history", SLAVE, "sql_drop", 2, "INSERT INTO [event_schedule_archive]", "failed"),
     Case("verify_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule_archive]", "retried"),
+    # a file left by an earlier run: only cleanup (which removes every file of the slave's prefix) touches it
+    Case("cleanup", SLAVE, "smb_disconnect", 1, "leftover", "retried", plant="dsrepl_slave1_leftover.bin"),
 ]
 
 
@@ -79,11 +83,19 @@ def test_every_lab_fault_is_in_the_matrix():
     assert {c.fault for c in MATRIX} == set(faults.FAULTS)
 
 
+def test_every_task_of_the_dag_meets_a_fault():
+    from ds_replication.factory import TASK_IDS
+
+    assert {c.step for c in MATRIX} == set(TASK_IDS)
+
+
 @pytest.mark.parametrize("case", MATRIX, ids=lambda c: c.id)
 def test_fault_loses_no_history_and_the_next_run_recovers(fault_estate, case):
     lab = fault_estate.lab
     before = snapshot(lab, SLAVE)
     mails_before = len(lab.mail())
+    if case.plant:
+        (Path(lab.info["hosts"][case.host]["share_dir"]) / case.plant).write_bytes(b"left by an earlier run")
     lab.fault(case.host, case.fault, times=case.times, match=case.match)
     try:
         result = fault_estate.run(SLAVE)
@@ -116,3 +128,6 @@ def test_fault_loses_no_history_and_the_next_run_recovers(fault_estate, case):
     final = account(before, after)
     assert final.lost == 0 and final.detail_lost == 0 and final.held == 0, (case.id, final)
     assert "event_schedule_backup" not in after.tables
+    for host, info in lab.info["hosts"].items():
+        left = [p.name for p in Path(info["share_dir"]).iterdir() if p.name.startswith("dsrepl_")]
+        assert left == [], (case.id, host, "files left on the share", left)
