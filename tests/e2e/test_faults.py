@@ -74,6 +74,30 @@ MATRIX = [
 ]
 
 
+OUTCOME_TEXT = {
+    "retried": "succeeds: the step is retried",
+    "absorbed": "succeeds: the sensor pokes again",
+    "failed": "fails at `{at}`{alert}; the next run recovers everything",
+}
+
+
+def matrix_table_rows() -> list[str]:
+    """The matrix as the README's table shows it (`python -m tests.e2e.test_faults` prints it)."""
+    rows = []
+    for c in MATRIX:
+        at = c.fails_at or c.step
+        alert = ", alert sent" if at in ALERTING_STEPS else ""
+        outcome = OUTCOME_TEXT[c.outcome].format(at=at, alert=alert)
+        rows.append(f"| `{c.fault}` | `{c.step}` | {c.host} | {c.times} | {outcome} | 0 |")
+    return rows
+
+
+def test_the_readme_shows_the_matrix():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [row for row in matrix_table_rows() if row not in readme]
+    assert not missing, "README's fault matrix is out of date; print it with python -m tests.e2e.test_faults"
+
+
 @pytest.fixture(scope="module")
 def fault_estate(request):
     return _estate(request, slaves=1, identity=False)
@@ -131,3 +155,7 @@ def test_fault_loses_no_history_and_the_next_run_recovers(fault_estate, case):
     for host, info in lab.info["hosts"].items():
         left = [p.name for p in Path(info["share_dir"]).iterdir() if p.name.startswith("dsrepl_")]
         assert left == [], (case.id, host, "files left on the share", left)
+
+
+if __name__ == "__main__":
+    print("\n".join(matrix_table_rows()))
