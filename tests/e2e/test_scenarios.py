@@ -389,7 +389,8 @@ def test_one_folder_run_replicates_only_that_folder(manual_estate, drivers_run):
     # Global was not replicated: the master's pending changes there are not on the slave
     global_jobs = jobs_in_folders(lab, SLAVE, [folder(manual_estate, "Global")])
     before = drivers_run["before"]
-    assert {i: drivers_run["after"].jobs.get(i) for i in global_jobs} == {i: before.jobs[i] for i in global_jobs}
+    unchanged = {i: before.jobs[i] for i in global_jobs}
+    assert {i: drivers_run["after"].jobs.get(i) for i in global_jobs} == unchanged, why(result, "Global changed")
     assert seed.REMOVED_ON_MASTER in global_jobs, why(result, "Global was imported")
     assert not set(seed.ADDED_ON_MASTER) & global_jobs, why(result, "Global was imported")
     edited_before = {
