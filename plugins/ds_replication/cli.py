@@ -19,6 +19,11 @@ def check_config(path: str) -> int:
     slaves = estate.slave_configs()
     print(f"{path}: valid; master {master.name}, {len(slaves)} slave(s)")
     print(f"master {master.name}: at most {master.export_slots} export(s) at once (pool {master.export_pool})")
+    # A task whose pool does not exist is never scheduled: the operator must create it.
+    print(
+        f"  create the pool once: airflow pools set {master.export_pool} {master.export_slots} "
+        f'"DS exports on master {master.name}"'
+    )
     for slave in slaves:
         folders = ", ".join(f"{f.name}{' (with sub-folders)' if f.subfolders else ''}" for f in slave.folders)
         schedule = slave.schedule or "manual runs only"

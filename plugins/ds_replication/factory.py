@@ -155,6 +155,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 hosts={"master": _host(master), "slave": _host(slave)},
                 slave_database=slave.database,
                 restore_changed_jobs=slave.restore_changed_jobs,
+                folders=folders,
                 alert={
                     "smtp_conn_id": slave.smtp_conn_id,
                     "from_email": slave.alert_from,

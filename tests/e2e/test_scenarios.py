@@ -7,6 +7,9 @@
 - Manual runs with Params: a dry run of one folder changes nothing on the slave and leaves no
   file behind; a run of one folder replicates only that folder; `restore_changed_jobs: false`
   archives the history of an edited job instead of restoring it.
+- A night whose import crashed twice holds the history in the backup; a manual run of one
+  folder then refuses to start (the other folders' jobs may still be missing), and the next
+  full run puts every row back.
 
 Each scenario has its own lab (module-scoped), and its runs are module-scoped fixtures chained
 so that a test selected alone still sees the runs before it.
@@ -22,7 +25,7 @@ import yaml
 
 from tests.e2e.conftest import _estate
 from tests.history_audit import account, jobs_in_folders, snapshot
-from tests.lab import seed
+from tests.lab import faults, seed
 
 SLAVE = "slave1"
 TASKS = (
@@ -430,3 +433,51 @@ def test_restore_changed_jobs_false_archives_the_edited_jobs_history(held_back_r
     assert result["xcom"]["verify_history"]["archived_rows"] == len(archived), why(result, result["xcom"])
     for event_id, (name, _command) in seed.EDITED.items():
         assert after.jobs[event_id]["name"] == name, why(result, after.jobs.get(event_id))
+
+
+# --- 4. A failed night, then a manual run of one folder -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crashed_night(manual_estate, held_back_run):
+    """aximport crashes in both tries: the first folder's jobs are deleted and not re-created."""
+    lab = manual_estate.lab
+    lab.fault(SLAVE, "aximport_crash", times=2, match="aximport")
+    try:
+        return run_and_audit(manual_estate)
+    finally:
+        faults.clear(lab.dir, SLAVE)
+
+
+@pytest.fixture(scope="module")
+def partial_after_crash(manual_estate, crashed_night):
+    return run_and_audit(manual_estate, {"folders": ["Drivers"]})
+
+
+@pytest.fixture(scope="module")
+def full_after_crash(manual_estate, partial_after_crash):
+    return run_and_audit(manual_estate)
+
+
+def test_a_crashed_import_holds_the_history_in_the_backup(crashed_night):
+    before, after, result = parts(crashed_night)
+    assert result["state"] == "failed" and states(result)["import_jobs"] == "failed", why(result)
+    audit = account(before, after)
+    assert audit.lost == 0 and audit.detail_lost == 0 and audit.held > 0, why(result, audit)
+
+
+def test_a_one_folder_run_refuses_to_verify_a_leftover_backup(crashed_night, partial_after_crash):
+    _before, after, result = parts(partial_after_crash)
+    assert result["state"] == "failed" and states(result)["preflight"] == "failed", why(result)
+    assert "Run all folders" in result["log"] and "history rows from an earlier run" in result["log"], why(result)
+    # nothing changed: the held rows are still held, no job was imported
+    assert after.backup == crashed_night["after"].backup and after.schedule == crashed_night["after"].schedule
+    assert after.jobs == crashed_night["after"].jobs
+
+
+def test_the_next_full_run_recovers_the_crashed_nights_history(crashed_night, full_after_crash):
+    assert_succeeded(full_after_crash["result"])
+    audit = account(crashed_night["before"], full_after_crash["after"])
+    assert audit.lost == 0 and audit.detail_lost == 0 and audit.held == 0, why(full_after_crash["result"], audit)
+    assert full_after_crash["after"].schedule == crashed_night["before"].schedule, why(full_after_crash["result"])
+    assert_run_tables_gone(full_after_crash)

@@ -29,6 +29,7 @@ Armed = Callable[[], list[dict]]
 SHARE_SIZE = "256m"
 BALLAST = ".lab-ballast"
 STALL_SECONDS = 300
+SOCKET_PATH_MAX = 107
 
 
 def free_port() -> int:
@@ -37,11 +38,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, timeout: float, process: subprocess.Popen) -> None:
+def _wait_for_port(port: int, timeout: float, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"smbd exited with code {process.returncode}")
+            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            raise RuntimeError(f"smbd exited with code {process.returncode}; {log} ends:\n" + "\n".join(tail))
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -69,26 +71,39 @@ class SmbServer:
         return self.proxy.port
 
     def start(self) -> None:
+        # smbd puts unix sockets in its lock directory (msg.sock/<pid>); a longer path than a
+        # socket address holds (107 bytes) makes it exit with code 1 and no message.
+        socket_path = self.dir / "lock" / "msg.sock" / ("9" * 10)
+        if len(str(socket_path).encode()) > SOCKET_PATH_MAX:
+            raise RuntimeError(
+                f"lab dir too deep for smbd's unix sockets ({socket_path} is over {SOCKET_PATH_MAX} bytes): "
+                "use a shorter --dir"
+            )
         self.share_dir.mkdir(parents=True, exist_ok=True)
         self._mount_share()
         for sub in ("private", "lock", "state", "cache", "pid", "ncalrpc"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        for attempt in range(3):
+        # A port picked free can be taken by another process before smbd binds it (labs and
+        # Airflow of parallel test workers start at the same time): try again on another one.
+        attempts = 5
+        for attempt in range(1, attempts + 1):
             port = free_port()
             conf = self._write_config(port)
             self._add_user(conf)
+            log = self.dir / "smbd.log"
             self.process = subprocess.Popen(
                 ["smbd", "--foreground", "--no-process-group", "--debug-stdout", f"--configfile={conf}"],
-                stdout=open(self.dir / "smbd.log", "ab"),  # noqa: SIM115 - the child owns it
+                stdout=open(log, "ab"),  # noqa: SIM115 - the child owns it
                 stderr=subprocess.STDOUT,
             )
             try:
-                _wait_for_port(port, 15, self.process)
+                _wait_for_port(port, 15, self.process, log)
                 break
             except RuntimeError:
                 self._stop_smbd()
-                if attempt == 2:
+                if attempt == attempts:
                     raise
+                time.sleep(0.2 * attempt)
         self.proxy = FaultProxy(port, self.fault, self._stop)
         self.proxy.start()
         self._ballast_thread.start()

@@ -390,13 +390,21 @@ def test_fault_help_lists_every_fault():
     assert out.returncode == 0 and all(name in out.stdout for name in faults.FAULTS)
 
 
-def test_up_is_quick_and_down_leaves_nothing(tmp_path):
+@pytest.fixture
+def short_dir():
+    """A lab dir short enough for smbd's unix sockets (pytest's tmp_path under xdist is not)."""
+    root = Path(tempfile.mkdtemp(prefix="ds-lab-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_up_is_quick_and_down_leaves_nothing(short_dir):
     started = time.monotonic()
-    lab = Lab(tmp_path / "lab").up(slaves=3, seed=False)
+    lab = Lab(short_dir / "lab").up(slaves=3, seed=False)
     seconds = time.monotonic() - started
     info = lab.info
     print(f"lab up for 1 master + 3 slaves: {seconds:.1f} s")
-    assert json.loads((tmp_path / "lab" / "lab.json").read_text())["hosts"].keys() == {
+    assert json.loads((short_dir / "lab" / "lab.json").read_text())["hosts"].keys() == {
         "master", "slave1", "slave2", "slave3"
     }  # fmt: skip
     lab.down()
@@ -412,6 +420,15 @@ def test_up_is_quick_and_down_leaves_nothing(tmp_path):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
     assert not any(os.path.ismount(h["share_dir"]) for h in info["hosts"].values())
+
+
+def test_up_refuses_a_dir_too_deep_for_smbds_sockets(short_dir):
+    deep = short_dir / ("d" * 60) / "lab"
+    with pytest.raises(RuntimeError, match="lab up"):
+        Lab(deep).up(slaves=1, seed=False)
+    log = (deep / "hosts" / "master" / "process.log").read_text()
+    assert "too deep for smbd's unix sockets" in log and "use a shorter --dir" in log
+    assert not any(os.path.ismount(p) for p in deep.rglob("share"))
 
 
 def _smb_conn_with(monkeypatch, host: str, **extra) -> str:

@@ -31,6 +31,7 @@ def test_valid_file_exits_0_with_a_summary():
     assert result.stderr == ""
     assert "valid; master master, 2 slave(s)" in result.stdout
     assert "pool ds_export_master" in result.stdout
+    assert "airflow pools set ds_export_master 2 " in result.stdout
     assert "replicate_site_a: Global (with sub-folders); schedule 0 2 * * *" in result.stdout
     assert r"replicate_site_b: Global (with sub-folders), Drivers\Dell; schedule 30 2 * * *" in result.stdout
 

@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowException
 from ds_replication import history, sql
 from ds_replication.alerts import RECOVERY, send_alert
 from ds_replication.remote import run_command
+from ds_replication.run_files import selected_folders
 from ds_replication.shares import open_share
 
 REACH_TIMEOUT_SECONDS = 120
@@ -31,11 +32,13 @@ class PreflightOperator(BaseOperator):
         hosts: dict[str, dict[str, str]],
         slave_database: str,
         restore_changed_jobs: bool,
+        folders: list[dict[str, Any]],
         alert: dict[str, Any],
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.slave_name = slave_name
+        self.folders = folders
         self.hosts = hosts  # {"master": {winrm_conn_id, mssql_conn_id, smb_conn_id, share}, "slave": {...}}
         self.slave_database = slave_database
         self.restore_changed_jobs = restore_changed_jobs
@@ -62,6 +65,19 @@ class PreflightOperator(BaseOperator):
         if problems:
             raise AirflowException(f"{role} not reachable: " + "; ".join(problems))
 
+    def _refuse_a_partial_run(self, context: Any, leftover: int) -> None:
+        """A failed night may have left the jobs of any folder missing (a crash mid-import).
+        verify_history takes a job that is still missing after this run's import for one removed
+        on the master: only a run that imports every folder may verify a leftover backup."""
+        params = context["params"]
+        if params.get("dry_run") or len(selected_folders(self.folders, params)) == len(self.folders):
+            return
+        raise AirflowException(
+            f"slave {self.slave_name} holds {leftover} history rows from an earlier run that did not finish; "
+            f"this run imports only {params['folders']}, and jobs of the other folders may still be missing. "
+            "Run all folders (leave 'folders' empty) to recover the held history first."
+        )
+
     def execute(self, context: Any) -> dict[str, Any]:
         for role, host in self.hosts.items():
             self._reach(role, host)
@@ -70,6 +86,7 @@ class PreflightOperator(BaseOperator):
             if not leftover:
                 return {"leftover_rows": 0, "restored_rows": 0}
             self.log.warning("slave %s holds %d history rows from an earlier run", self.slave_name, leftover)
+            self._refuse_a_partial_run(context, leftover)
             restored = 0
             if not context["params"].get("dry_run"):
                 wanted = context["params"].get("restore_changed_jobs")
