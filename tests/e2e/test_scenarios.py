@@ -23,32 +23,15 @@ from typing import Any
 import pytest
 import yaml
 
+from ds_replication.factory import TASK_IDS
 from tests.e2e.conftest import _estate
 from tests.history_audit import account, jobs_in_folders, snapshot
 from tests.lab import faults, seed
 
 SLAVE = "slave1"
-TASKS = (
-    "preflight",
-    "export_jobs",
-    "wait_for_export",
-    "copy_to_slave",
-    "backup_history",
-    "wait_for_backup",
-    "import_jobs",
-    "wait_for_import",
-    "restore_history",
-    "verify_history",
-    "cleanup",
-)
-SLAVE_CHANGING_TASKS = (
-    "backup_history",
-    "wait_for_backup",
-    "import_jobs",
-    "wait_for_import",
-    "restore_history",
-    "verify_history",
-)
+TASKS = TASK_IDS
+# from backup_history to verify_history: the steps a dry run skips
+SLAVE_CHANGING_TASKS = TASK_IDS[TASK_IDS.index("backup_history") : TASK_IDS.index("verify_history") + 1]
 RUN_TABLES = ("event_schedule_backup", "event_schedule_info_backup", "ds_replication_fingerprint")
 JOB_TABLES = ("event", "event_condition", "install_task", "script_task")
 
