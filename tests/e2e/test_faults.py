@@ -8,6 +8,7 @@ gone, recovers everything (backup dropped, every row live or archived).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +129,8 @@ def test_fault_loses_no_history_and_the_next_run_recovers(fault_estate, case):
         for host in lab.info["hosts"]:
             faults.clear(lab.dir, host)
     states = {t: s["state"] for t, s in result["tasks"].items()}
+    password = lab.info["password"]
+    assert password not in result["log"] and all(password not in json.dumps(m) for m in lab.mail()), case.id
     during = account(before, snapshot(lab, SLAVE))
     assert during.lost == 0 and during.detail_lost == 0, (case.id, during, states)
     # share_full lasts while armed; every other fault must have fired as often as armed

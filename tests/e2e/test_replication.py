@@ -6,6 +6,7 @@ Figures the DAG pushes to XCom are checked against counts taken independently wi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,11 @@ def test_a_second_run_changes_nothing_and_loses_nothing(estate, first_night):
     assert after.archive == before.archive and after.jobs == before.jobs
     assert result["xcom"]["restore_history"]["changed_jobs"] == 0
     assert result["xcom"]["verify_history"]["archived_rows"] == 0
+
+
+def test_no_secret_in_logs_xcom_or_mail(estate, first_night):
+    password = estate.lab.info["password"]
+    for slave, (_before, _after, _synced, result) in first_night.items():
+        assert password not in result["log"], slave
+        assert password not in json.dumps(result["xcom"], default=str), slave
+    assert all(password not in json.dumps(m) for m in estate.lab.mail())
