@@ -73,6 +73,7 @@ def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -
     except BaseException:
         for process in processes.values():
             _stop_group(process.pid)
+        _unmount_shares([host_paths(lab_dir, n)["share"] for n in names])
         raise
     info = {**credentials, "smtp_port": smtp["smtp_port"], "smtp_pid": processes["smtp"].pid, "hosts": hosts}
     (lab_dir / "lab.json").write_text(json.dumps(info, indent=2))
@@ -254,15 +255,20 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
+def _unmount_shares(share_dirs: list[Path]) -> None:
+    """The hosts' tmpfs shares; a host stopped by a signal leaves its own mounted."""
+    for share_dir in share_dirs:
+        if os.path.ismount(share_dir):
+            subprocess.run(["umount", "-l", str(share_dir)], capture_output=True)
+
+
 def down(lab_dir: Path) -> list[str]:
     """Stop every process of the lab; what is still alive or listening afterwards."""
     info = _info(lab_dir)
     pids = [info["smtp_pid"], *[h["pid"] for h in info["hosts"].values()]]
     for pid in pids:
         _stop_group(pid)
-    for host in info["hosts"].values():
-        if os.path.ismount(host["share_dir"]):
-            subprocess.run(["umount", "-l", host["share_dir"]], capture_output=True)
+    _unmount_shares([Path(h["share_dir"]) for h in info["hosts"].values()])
     left = [f"pid {p}" for p in pids + [h.get("smbd_pid") for h in info["hosts"].values()] if p and _alive(p)]
     ports = [info["smtp_port"]] + [h[k] for h in info["hosts"].values() for k in ("sql_port", "winrm_port", "smb_port")]
     time.sleep(0.2)

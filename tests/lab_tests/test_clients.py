@@ -431,6 +431,20 @@ def test_up_refuses_a_dir_too_deep_for_smbds_sockets(short_dir):
     assert not any(os.path.ismount(p) for p in deep.rglob("share"))
 
 
+def test_a_failed_up_stops_everything_and_unmounts_the_shares(short_dir, monkeypatch):
+    fake = short_dir / "bin"
+    fake.mkdir()
+    (fake / "smbd").write_text("#!/bin/sh\nexit 1\n")
+    (fake / "smbd").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(RuntimeError, match="lab up"):
+        Lab(short_dir / "lab").up(slaves=1, seed=False)
+    hosts = short_dir / "lab" / "hosts"
+    assert "smbd exited with code 1" in (hosts / "master" / "process.log").read_text()
+    assert [p for p in hosts.glob("*/share") if os.path.ismount(p)] == []
+    assert subprocess.run(["pgrep", "-f", str(short_dir)], capture_output=True).stdout == b""
+
+
 def _smb_conn_with(monkeypatch, host: str, **extra) -> str:
     key = f"AIRFLOW_CONN_DS_{host.upper()}_SMB"
     conn = json.loads(os.environ[key])
