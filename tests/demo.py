@@ -14,19 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from tests.airflow_env import REPO, airflow_env, migrate, read_connections_env, run_dag
-from tests.history_audit import account, snapshot
+from tests.history_audit import account, slave_folders, snapshot
 from tests.labctl import Lab
-
-
-def _folders(config_path: Path, slave: str) -> list[dict]:
-    config = yaml.safe_load(config_path.read_text())
-    for entry in config["slaves"]:
-        if entry["name"] == slave and entry.get("folders"):
-            return entry["folders"]
-    return config["defaults"]["folders"]
 
 
 def naive_replication(lab: Lab) -> dict[str, int]:
@@ -35,7 +25,7 @@ def naive_replication(lab: Lab) -> dict[str, int]:
     master_share = Path(lab.info["hosts"]["master"]["share_dir"])
     for slave in lab.slaves():
         before = snapshot(lab, slave)
-        for n, folder in enumerate(_folders(lab.config_path, slave)):
+        for n, folder in enumerate(slave_folders(lab.config_path, slave)):
             name = f"naive_{n}.bin"
             switches = " /s" if folder.get("subfolders", True) else ""
             out = lab.shell("master", f'axexport /f "{folder["name"]}"{switches} {name}')

@@ -7,7 +7,10 @@ of the slave before a run must afterwards be live (unchanged) or in the archive 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tests.labctl import Lab
 
@@ -89,6 +92,15 @@ def account(before: HistorySnapshot, after: HistorySnapshot) -> Accounting:
         detail_lost=len(detail_lost),
         lost_keys=tuple(lost[:20]),
     )
+
+
+def slave_folders(config_path: Path, slave: str) -> list[dict[str, Any]]:
+    """The folders an estate file gives `slave`: its own, else the defaults'."""
+    config = yaml.safe_load(config_path.read_text())
+    for entry in config["slaves"]:
+        if entry["name"] == slave and entry.get("folders"):
+            return entry["folders"]
+    return config["defaults"]["folders"]
 
 
 def jobs_in_folders(lab: Lab, host: str, folders: list[dict[str, Any]]) -> set[int]:

@@ -36,6 +36,7 @@ import yaml
 from tests.airflow_env import PYTHON, REPO, airflow_env, migrate, read_connections_env
 from tests.e2e.conftest import FAST_SETTINGS, fast_connections
 from tests.history_audit import account, snapshot
+from tests.lab.smb import free_port
 from tests.labctl import Lab
 
 SLAVES = ("slave1", "slave2")
@@ -47,12 +48,6 @@ COMPONENTS = {
     "scheduler": ["scheduler"],
     "dag-processor": ["dag-processor"],
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def parse_time(value: str | None) -> dt.datetime | None:

@@ -10,23 +10,14 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.history_audit import account, jobs_in_folders, snapshot
+from tests.history_audit import account, jobs_in_folders, slave_folders, snapshot
 
 HISTORY_TABLES_OF_A_RUN = (
     "event_schedule_backup",
     "event_schedule_info_backup",
     "ds_replication_fingerprint",
 )
-
-
-def folders_of(estate, slave: str) -> list[dict]:
-    config = yaml.safe_load(estate.config_path.read_text())
-    for entry in config["slaves"]:
-        if entry["name"] == slave and entry.get("folders"):
-            return entry["folders"]
-    return config["defaults"]["folders"]
 
 
 def job_rows(lab, host: str, event_ids: set[int]) -> dict[str, list]:
@@ -42,7 +33,7 @@ def job_rows(lab, host: str, event_ids: set[int]) -> dict[str, list]:
 
 def run_and_audit(estate, slave: str, conf: dict | None = None):
     lab = estate.lab
-    folders = folders_of(estate, slave)
+    folders = slave_folders(estate.config_path, slave)
     before = snapshot(lab, slave)
     synced_before = jobs_in_folders(lab, slave, folders)
     result = estate.run(slave, conf)
@@ -66,7 +57,7 @@ def test_every_task_succeeds(first_night):
 def test_slave_jobs_match_the_master(estate, first_night):
     lab = estate.lab
     for slave in first_night:
-        folders = folders_of(estate, slave)
+        folders = slave_folders(estate.config_path, slave)
         master_jobs = jobs_in_folders(lab, "master", folders)
         slave_jobs = jobs_in_folders(lab, slave, folders)
         assert master_jobs and slave_jobs == master_jobs
@@ -129,7 +120,7 @@ def test_xcom_figures_match_independent_counts(estate, first_night):
         assert x["restore_history"]["job_gone_rows"] == sum(1 for r in deleted_by_import if r["event_id"] in removed)
         assert x["verify_history"]["archived_rows"] == x["restore_history"]["job_gone_rows"]
         assert x["verify_history"]["lost_rows"] == 0
-        folders = folders_of(estate, slave)
+        folders = slave_folders(estate.config_path, slave)
         expected = {f["name"]: len(jobs_in_folders(lab, "master", [f])) for f in folders}
         assert x["export_jobs"]["master_jobs"] == expected
         assert x["wait_for_import"]["slave_jobs"] == expected

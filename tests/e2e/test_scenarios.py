@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ds_replication.factory import TASK_IDS
 from tests.e2e.conftest import _estate
-from tests.history_audit import account, jobs_in_folders, snapshot
+from tests.history_audit import account, jobs_in_folders, slave_folders, snapshot
 from tests.lab import faults, seed
 
 SLAVE = "slave1"
@@ -57,17 +56,9 @@ def assert_succeeded(result: dict) -> None:
     assert set(states(result).values()) == {"success"}, why(result)
 
 
-def configured_folders(estate, slave: str = SLAVE) -> list[dict]:
-    config = yaml.safe_load(estate.config_path.read_text())
-    for entry in config["slaves"]:
-        if entry["name"] == slave and entry.get("folders"):
-            return entry["folders"]
-    return config["defaults"]["folders"]
-
-
 def folder(estate, name: str) -> dict:
-    found = [f for f in configured_folders(estate) if f["name"] == name]
-    assert found, f"folder {name!r} not configured: {configured_folders(estate)}"
+    found = [f for f in slave_folders(estate.config_path, SLAVE) if f["name"] == name]
+    assert found, f"folder {name!r} not configured: {slave_folders(estate.config_path, SLAVE)}"
     return found[0]
 
 
@@ -146,7 +137,7 @@ def is_identity(lab, host: str, table: str, column: str) -> bool:
 def identity_night(identity_estate):
     lab = identity_estate.lab
     assert is_identity(lab, SLAVE, "event_schedule", "schedule_id"), "the identity lab has no IDENTITY column"
-    synced = jobs_in_folders(lab, SLAVE, configured_folders(identity_estate))
+    synced = jobs_in_folders(lab, SLAVE, slave_folders(identity_estate.config_path, SLAVE))
     return {**run_and_audit(identity_estate), "synced_before": synced}
 
 
@@ -239,7 +230,7 @@ def test_changed_master_run_succeeds_and_loses_nothing(changed_master_night):
 
 def test_changed_master_slave_matches_master(changes_estate, changed_master_night):
     lab, result = changes_estate.lab, changed_master_night["result"]
-    folders = configured_folders(changes_estate)
+    folders = slave_folders(changes_estate.config_path, SLAVE)
     master_jobs = jobs_in_folders(lab, "master", folders)
     slave_jobs = jobs_in_folders(lab, SLAVE, folders)
     assert slave_jobs == master_jobs, why(result, "slave - master", slave_jobs - master_jobs, master_jobs - slave_jobs)

@@ -83,14 +83,12 @@ class SmbServer:
         self._mount_share()
         for sub in ("private", "lock", "state", "cache", "pid", "ncalrpc"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        # A port picked free can be taken by another process before smbd binds it (labs and
-        # Airflow of parallel test workers start at the same time): try again on another one.
-        attempts = 5
-        for attempt in range(1, attempts + 1):
+        log = self.dir / "smbd.log"
+        # A port picked free can be taken by another process before smbd binds it: try another.
+        for attempt in range(3):
             port = free_port()
             conf = self._write_config(port)
             self._add_user(conf)
-            log = self.dir / "smbd.log"
             self.process = subprocess.Popen(
                 ["smbd", "--foreground", "--no-process-group", "--debug-stdout", f"--configfile={conf}"],
                 stdout=open(log, "ab"),  # noqa: SIM115 - the child owns it
@@ -101,9 +99,8 @@ class SmbServer:
                 break
             except RuntimeError:
                 self._stop_smbd()
-                if attempt == attempts:
+                if attempt == 2:
                     raise
-                time.sleep(0.2 * attempt)
         self.proxy = FaultProxy(port, self.fault, self._stop)
         self.proxy.start()
         self._ballast_thread.start()
