@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.lab import seed as sample
 from tests.lab.host import host_paths
+from tests.lab.smb import check_socket_room
 from tests.lab.smtp_sink import read_messages
 
 USER = "dslab"
@@ -38,15 +39,19 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen:
         )
 
 
-def _wait_for(path: Path, process: subprocess.Popen, what: str) -> dict:
+def _wait_for(path: Path, process: subprocess.Popen, what: str, log: Path) -> dict:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if path.exists():
             return json.loads(path.read_text())
         if process.poll() is not None:
-            raise LabError(f"{what} exited with code {process.returncode}; see {path.parent}")
+            raise LabError(f"{what} exited with code {process.returncode}; {log} ends:\n{_tail(log)}")
         time.sleep(0.05)
-    raise LabError(f"{what} not ready within {READY_TIMEOUT} s")
+    raise LabError(f"{what} not ready within {READY_TIMEOUT} s; {log} ends:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
 
 
 def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -> dict:
@@ -54,10 +59,15 @@ def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -
     lab_dir = lab_dir.resolve()
     if (lab_dir / "lab.json").exists():
         raise LabError(f"a lab already runs in {lab_dir} (run down first)")
+    names = ["master", *[f"slave{n}" for n in range(1, slaves + 1)]]
+    try:  # before anything is created: smbd would exit with no message
+        for name in names:
+            check_socket_room(host_paths(lab_dir, name)["dir"])
+    except ValueError as error:
+        raise LabError(str(error)) from None
     lab_dir.mkdir(parents=True, exist_ok=True)
     credentials = {"user": USER, "password": secrets.token_urlsafe(12)}
     (lab_dir / "credentials.json").write_text(json.dumps(credentials))
-    names = ["master", *[f"slave{n}" for n in range(1, slaves + 1)]]
     processes: dict[str, subprocess.Popen] = {}
     try:
         port_file = lab_dir / "smtp.json"
@@ -68,8 +78,11 @@ def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -
         for name in names:
             args = ["tests.lab.host", "--dir", str(lab_dir), "--name", name] + (["--identity"] if identity else [])
             processes[name] = _spawn(args, host_paths(lab_dir, name)["dir"] / "process.log")
-        smtp = _wait_for(port_file, processes["smtp"], "the SMTP sink")
-        hosts = {n: _wait_for(host_paths(lab_dir, n)["dir"] / "ready.json", processes[n], n) for n in names}
+        smtp = _wait_for(port_file, processes["smtp"], "the SMTP sink", lab_dir / "smtp.log")
+        hosts = {}
+        for name in names:
+            host_dir = host_paths(lab_dir, name)["dir"]
+            hosts[name] = _wait_for(host_dir / "ready.json", processes[name], name, host_dir / "process.log")
     except BaseException:
         for process in processes.values():
             _stop_group(process.pid)

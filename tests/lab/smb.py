@@ -38,6 +38,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def check_socket_room(host_dir: Path) -> None:
+    """Refuse a host dir too deep for smbd: it puts unix sockets in its lock directory
+    (msg.sock/<pid>), and a path longer than a socket address holds (107 bytes) makes it exit
+    with code 1 and no message."""
+    socket_path = host_dir / "smb" / "lock" / "msg.sock" / ("9" * 10)
+    if len(str(socket_path).encode()) > SOCKET_PATH_MAX:
+        raise ValueError(
+            f"lab dir too deep for smbd's unix sockets ({socket_path} is over {SOCKET_PATH_MAX} bytes): "
+            "use a shorter --dir"
+        )
+
+
 def _wait_for_port(port: int, timeout: float, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,14 +83,7 @@ class SmbServer:
         return self.proxy.port
 
     def start(self) -> None:
-        # smbd puts unix sockets in its lock directory (msg.sock/<pid>); a longer path than a
-        # socket address holds (107 bytes) makes it exit with code 1 and no message.
-        socket_path = self.dir / "lock" / "msg.sock" / ("9" * 10)
-        if len(str(socket_path).encode()) > SOCKET_PATH_MAX:
-            raise RuntimeError(
-                f"lab dir too deep for smbd's unix sockets ({socket_path} is over {SOCKET_PATH_MAX} bytes): "
-                "use a shorter --dir"
-            )
+        check_socket_room(self.dir.parent)
         self.share_dir.mkdir(parents=True, exist_ok=True)
         self._mount_share()
         for sub in ("private", "lock", "state", "cache", "pid", "ncalrpc"):

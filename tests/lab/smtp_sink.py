@@ -54,9 +54,15 @@ def main() -> None:
     args = parser.parse_args()
     mail_dir = Path(args.dir) / "mail"
     mail_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    controller = Controller(MailDrop(mail_dir), hostname="127.0.0.1", port=port)
-    controller.start()
+    for attempt in range(3):  # a port picked free can be taken before the sink binds it
+        port = free_port()
+        controller = Controller(MailDrop(mail_dir), hostname="127.0.0.1", port=port)
+        try:
+            controller.start()
+            break
+        except OSError:
+            if attempt == 2:
+                raise
     Path(args.port_file).write_text(json.dumps({"smtp_port": port}))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
