@@ -166,7 +166,7 @@ def test_sql_hang_ends_with_the_clients_timeout_and_the_server_lives_on(lab):
     started = time.monotonic()
     with connect(lab, timeout=2) as conn, pytest.raises(pymssql.Error):
         conn.cursor().execute("SELECT 'hang me' AS x")
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 60  # the hang lasts until the client leaves
     assert lab.scalar("slave1", "SELECT 1 AS ok") == 1
 
 
@@ -237,7 +237,7 @@ def test_winrm_timeout_ends_with_the_clients_read_timeout(lab):
     started = time.monotonic()
     with pytest.raises(Exception, match=r"(?i)timed? ?out"):
         session(lab, read_timeout_sec=3, operation_timeout_sec=2).run_cmd("ver")
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 60  # no answer ever comes
 
 
 def test_aximport_crash_leaves_the_jobs_missing(lab):
@@ -463,7 +463,7 @@ def test_open_share_ends_a_stalled_call_at_the_connections_timeout(lab, monkeypa
         open_share(conn_id, "express") as hook,
     ):
         hook.lstat("stall.bin")
-    assert time.monotonic() - started < 20  # smbprotocol alone would wait 20 minutes
+    assert time.monotonic() - started < 60  # smbprotocol alone would wait 20 minutes
     assert faults.armed(lab.dir, "slave1") == []
     with open_share(conn_id, "express") as hook:  # a fresh connection answers again
         assert hook.lstat("stall.bin").st_size == 1000
