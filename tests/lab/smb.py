@@ -39,9 +39,9 @@ def free_port() -> int:
 
 
 def check_socket_room(host_dir: Path) -> None:
-    """Refuse a host dir too deep for smbd: it puts unix sockets in its lock directory
-    (msg.sock/<pid>), and a path longer than a socket address holds (107 bytes) makes it exit
-    with code 1 and no message."""
+    """Refuse a host dir too deep for smbd (control.up asks before any host starts): smbd puts
+    unix sockets in its lock directory (msg.sock/<pid>), and a path longer than a socket address
+    holds (107 bytes) makes it exit with code 1 and no message."""
     socket_path = host_dir / "smb" / "lock" / "msg.sock" / ("9" * 10)
     if len(str(socket_path).encode()) > SOCKET_PATH_MAX:
         raise ValueError(
@@ -83,7 +83,6 @@ class SmbServer:
         return self.proxy.port
 
     def start(self) -> None:
-        check_socket_room(self.dir.parent)
         self.share_dir.mkdir(parents=True, exist_ok=True)
         self._mount_share()
         for sub in ("private", "lock", "state", "cache", "pid", "ncalrpc"):
