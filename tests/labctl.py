@@ -32,7 +32,7 @@ class Lab:
             args.append("--identity")
         if seed:
             args.append("--seed")
-        self._run(*args, timeout=180)
+        self._run(*args, timeout=300)
         return self
 
     def down(self) -> None:

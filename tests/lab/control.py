@@ -19,7 +19,7 @@ from tests.lab.smb import check_socket_room
 from tests.lab.smtp_sink import read_messages
 
 USER = "dslab"
-READY_TIMEOUT = 60
+READY_TIMEOUT = 120  # generous: a CI machine busy with Airflow runs starts hosts slowly
 REPO = Path(__file__).resolve().parents[2]
 
 
