@@ -10,6 +10,7 @@ watchdog closes the socket, the waiting call raises, and the hook exits without 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -64,11 +65,20 @@ def share_timeout(hook: Any, conn_id: str) -> float:
     return timeout
 
 
+def _quiet_smbprotocol() -> None:
+    """smbprotocol logs every SMB message at INFO (some 35 lines for one directory listing),
+    which buries the task's own lines; a level an operator set for it is left alone."""
+    logger = logging.getLogger("smbprotocol")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
 @contextlib.contextmanager
 def open_share(conn_id: str, share: str) -> Iterator[Any]:
     """A connected `SambaHook` for `share`; a call the server leaves unanswered ends in ShareNotAnswering."""
     from airflow.providers.samba.hooks.samba import SambaHook
 
+    _quiet_smbprotocol()
     hook = SambaHook(samba_conn_id=conn_id, share=share)
     # the hook keeps its own connections (not smbclient's global pool): those are the ones to watch
     watchdog = _Watchdog(hook._connection_cache, share_timeout(hook, conn_id))
