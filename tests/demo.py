@@ -53,6 +53,8 @@ def _report(slave: str, result: dict, audit, naive_lost: int, seconds: float) ->
         f"  folders exported        {', '.join(f['name'] for f in export.get('folders', []))}",
         f"  jobs exported (master)  {export.get('master_jobs')}",
         f"  jobs on slave after     {imported}",
+        "  slave's jobs kept first "
+        + ", ".join(f"{f}: {a['jobs']} in {a['file']}" for f, a in x.get("import_jobs", {}).get("archive", {}).items()),
         f"  bytes copied            {copy.get('bytes')}",
         f"  history rows before     {audit.before}  (+{audit.detail_before} detail rows)",
         f"  backed up               {backup.get('backed_up_rows')}",

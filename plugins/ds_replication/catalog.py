@@ -166,28 +166,25 @@ def _folder_path_index(folders: list[Folder]) -> dict[str, Folder]:
     return {path(f): f for f in folders}
 
 
-def folder_job_counts(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, int | None]:
-    """Jobs in each (folder path, with sub-folders) of the job tree; None when the folder is missing."""
+def _folder_ids(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, set[int] | None]:
+    """The event_folder ids of each (folder path, with sub-folders); None when the folder is missing."""
     tree = [
         Folder(int(r["folder_id"]), None if r["parent_id"] is None else int(r["parent_id"]), str(r["name"]))
         for r in query(conn, "SELECT folder_id, parent_id, name FROM event_folder")
     ]
-    jobs = {
-        int(r["folder_id"]): int(r["jobs"])
-        for r in query(conn, "SELECT folder_id, COUNT(*) AS jobs FROM event GROUP BY folder_id")
-    }
     children: dict[int, list[int]] = defaultdict(list)
     for f in tree:
         if f.parent_id is not None:
             children[f.parent_id].append(f.folder_id)
     index = _folder_path_index(tree)
-    counts: dict[str, int | None] = {}
+    found: dict[str, set[int] | None] = {}
     for path, subfolders in folders:
         root = index.get(path.lower())
         if root is None:
-            counts[path] = None
+            found[path] = None
             continue
-        ids, todo = set(), [root.folder_id]
+        ids: set[int] = set()
+        todo = [root.folder_id]
         while todo:
             folder_id = todo.pop()
             if folder_id in ids:
@@ -195,5 +192,24 @@ def folder_job_counts(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, i
             ids.add(folder_id)
             if subfolders:
                 todo.extend(children[folder_id])
-        counts[path] = sum(jobs.get(i, 0) for i in ids)
-    return counts
+        found[path] = ids
+    return found
+
+
+def folder_job_counts(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, int | None]:
+    """Jobs in each (folder path, with sub-folders) of the job tree; None when the folder is missing."""
+    ids_of = _folder_ids(conn, folders)
+    jobs = {
+        int(r["folder_id"]): int(r["jobs"])
+        for r in query(conn, "SELECT folder_id, COUNT(*) AS jobs FROM event GROUP BY folder_id")
+    }
+    return {path: None if ids is None else sum(jobs.get(i, 0) for i in ids) for path, ids in ids_of.items()}
+
+
+def folder_job_names(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, list[str] | None]:
+    """Names of the jobs in each (folder path, with sub-folders), sorted; None when the folder is missing."""
+    ids_of = _folder_ids(conn, folders)
+    names: dict[int, list[str]] = defaultdict(list)
+    for r in query(conn, "SELECT folder_id, name FROM event"):
+        names[int(r["folder_id"])].append(str(r["name"]))
+    return {path: None if ids is None else sorted(n for i in ids for n in names[i]) for path, ids in ids_of.items()}

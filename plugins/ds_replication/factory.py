@@ -61,7 +61,8 @@ TASK_DOCS = {
     "copy_to_slave": "Stream the files master share -> slave share as `.part`; renamed once sha256 match.",
     "backup_history": "live history into the backup tables; a leftover backup is kept.",
     "wait_for_backup": "The backup holds every live history row, by primary key.",
-    "import_jobs": "`aximport <file> /o` on the slave from its local DS folder.",
+    "import_jobs": "The slave's own jobs of each folder kept with `axexport` in its `ds_replication_archive` folder, "
+    "then `aximport <file> /o` on the slave from its local DS folder.",
     "wait_for_import": "The slave's job counts per folder equal the master's.",
     "restore_history": "`restore_history.sql`: rows whose key is not live and whose job exists go back; "
     "changed jobs are reported.",
@@ -186,7 +187,8 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             BackupCompleteSensor(task_id="wait_for_backup", mssql_conn_id=slave.mssql_conn_id, **sensor_args),
             ImportJobsOperator(
                 task_id="import_jobs",
-                winrm_conn_id=slave.winrm_conn_id,
+                slave_name=slave.name,
+                hosts=_host(slave),
                 ds_path=slave.ds_path,
                 command_timeout_seconds=command_timeout,
                 on_failure_callback=notifier,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.history_audit import account, jobs_in_folders, slave_folders, snapshot
+from tests.lab.ax_tools import read_export
 
 HISTORY_TABLES_OF_A_RUN = (
     "event_schedule_backup",
@@ -160,3 +161,20 @@ def test_task_logs_keep_the_steps_not_every_smb_message(first_night):
     for slave, (_before, _after, _synced, result) in first_night.items():
         assert "copied dsrepl_" in result["log"], slave  # the copy task's own line
         assert "Sending SMB2" not in result["log"], slave  # smbprotocol's INFO chatter
+
+
+def test_the_slaves_own_jobs_are_kept_before_the_import(estate, first_night):
+    """import_jobs exports the slave's jobs of each folder before aximport deletes them, into
+    files the replication never removes: jobs removed on the master stay recoverable."""
+    for slave, (_before, _after, synced_before, result) in first_night.items():
+        archive = result["xcom"]["import_jobs"]["archive"]
+        assert set(archive) == {f["name"] for f in slave_folders(estate.config_path, slave)}, slave
+        share = Path(estate.lab.info["hosts"][slave]["share_dir"])
+        kept = set()
+        for folder, entry in archive.items():
+            export = read_export(share / entry["file"].replace("\\", "/"))
+            assert export is not None, (slave, folder, entry)  # complete, its checksum matches
+            assert len(export["jobs"]) == entry["jobs"], (slave, folder)
+            kept |= {job["event_id"] for job in export["jobs"]}
+        assert kept == synced_before, slave  # every job the slave had in those folders, removed ones too
+        assert not list((share / "ds_replication_archive").glob("*.part")), slave

@@ -26,6 +26,7 @@ from ds_replication.factory import TASK_IDS
 from tests.e2e.conftest import _estate
 from tests.history_audit import account, jobs_in_folders, slave_folders, snapshot
 from tests.lab import faults, seed
+from tests.lab.ax_tools import read_export
 
 SLAVE = "slave1"
 TASKS = TASK_IDS
@@ -260,6 +261,22 @@ def test_changed_master_removed_job_gone_and_its_history_archived(changed_master
     assert x["restore_history"]["job_gone_rows"] == len(history), why(result, x["restore_history"])
     assert x["verify_history"]["archived_rows"] == len(history), why(result, x["verify_history"])
     assert x["verify_history"]["lost_rows"] == 0, why(result, x["verify_history"])
+
+
+def test_changed_master_removed_job_is_kept_in_the_slaves_archive(changes_estate, changed_master_night):
+    """The import deleted the job from the slave for good, but import_jobs exported it first."""
+    result, before = changed_master_night["result"], changed_master_night["jobs_before"]
+    share = Path(changes_estate.lab.info["hosts"][SLAVE]["share_dir"])
+    exports = [
+        read_export(share / entry["file"].replace("\\", "/"))
+        for entry in result["xcom"]["import_jobs"]["archive"].values()
+    ]
+    assert None not in exports, why(result, result["xcom"]["import_jobs"])
+    kept = [job["name"] for export in exports for job in export["jobs"] if job["event_id"] == REMOVED_JOB]
+    assert kept == [r["name"] for r in before["event"] if r["event_id"] == REMOVED_JOB], why(result, kept)
+    kept_tasks = [t["package"] for e in exports for t in e["tables"]["install_task"] if t["event_id"] == REMOVED_JOB]
+    tasks_before = [t["package"] for t in before["install_task"] if t["event_id"] == REMOVED_JOB]
+    assert kept_tasks == tasks_before and tasks_before, why(result, kept_tasks, tasks_before)
 
 
 def test_changed_master_edited_job_updated_history_live_and_reported(changes_estate, changed_master_night):

@@ -105,7 +105,7 @@ def axexport(db_path: str, folder: str, subfolders: bool, out_file: Path, fault:
     return ToolResult(0, f"axExport: Processed {len(jobs)} jobs in {len(ids)} folders.\r\n")
 
 
-def _read_export(path: Path) -> dict | None:
+def read_export(path: Path) -> dict | None:
     try:
         data = path.read_bytes()
         header, _, body = data.partition(b"\n")
@@ -120,7 +120,7 @@ def _read_export(path: Path) -> dict | None:
 def aximport(db_path: str, in_file: Path, overwrite: bool, fault: Fault, line: str) -> ToolResult:
     if not in_file.exists():
         return ToolResult(1, f"axImport: cannot open file '{in_file.name}'.\r\n")
-    export = _read_export(in_file)
+    export = read_export(in_file)
     if export is None:
         return ToolResult(2, f"axImport: file '{in_file.name}' is corrupt or truncated; nothing imported.\r\n")
     if fault("aximport_fail", line):

@@ -9,6 +9,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from ds_replication.cmd_quote import quote_arg
+from ds_replication.job_archive import archive_file_names, archive_slave_jobs
 from ds_replication.remote import in_ds_folder, run_command
 
 
@@ -19,14 +20,24 @@ def aximport_command(ds_path: str, file_name: str) -> str:
 
 
 class ImportJobsOperator(BaseOperator):
-    """Import each exported file on the slave with `aximport <file> /o`."""
+    """Keep the slave's own jobs of each folder in its archive folder, then import each
+    exported file on the slave with `aximport <file> /o`."""
 
-    template_fields: Sequence[str] = ("winrm_conn_id", "ds_path")
+    template_fields: Sequence[str] = ("ds_path",)
     ui_color = "#fce5cd"
 
-    def __init__(self, *, winrm_conn_id: str, ds_path: str, command_timeout_seconds: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        slave_name: str,
+        hosts: dict[str, str],
+        ds_path: str,
+        command_timeout_seconds: float,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.winrm_conn_id = winrm_conn_id
+        self.slave_name = slave_name
+        self.hosts = hosts  # the slave's winrm_conn_id, mssql_conn_id, smb_conn_id, share
         self.ds_path = ds_path
         self.command_timeout_seconds = command_timeout_seconds
 
@@ -34,10 +45,19 @@ class ImportJobsOperator(BaseOperator):
         if context["params"].get("dry_run"):
             raise AirflowSkipException("dry run: the slave's jobs are not imported")
         export = context["ti"].xcom_pull(task_ids="export_jobs")
+        archive = archive_slave_jobs(
+            hosts=self.hosts,
+            ds_path=self.ds_path,
+            folders=export["folders"],
+            names=archive_file_names(
+                self.slave_name, context["run_id"], context["dag_run"].run_after, len(export["folders"])
+            ),
+            command_timeout_seconds=self.command_timeout_seconds,
+        )
         seconds = 0.0
         for folder, file_name in zip(export["folders"], export["files"], strict=True):
             result = run_command(
-                self.winrm_conn_id, aximport_command(self.ds_path, file_name), self.command_timeout_seconds
+                self.hosts["winrm_conn_id"], aximport_command(self.ds_path, file_name), self.command_timeout_seconds
             )
             seconds += result.seconds
             if result.return_code != 0:
@@ -46,4 +66,4 @@ class ImportJobsOperator(BaseOperator):
                     f"{result.return_code}: {(result.stdout + result.stderr).strip()}; the history backup "
                     "is kept and restore_history will put it back after a successful import"
                 )
-        return {"files": export["files"], "seconds": round(seconds, 3)}
+        return {"files": export["files"], "seconds": round(seconds, 3), "archive": archive}
