@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from ds_replication.factory import TASK_IDS
+from ds_replication.run_files import run_key
 from tests.e2e.conftest import _estate
 from tests.history_audit import account, jobs_in_folders, slave_folders, snapshot
 from tests.lab import faults, seed
@@ -455,6 +456,20 @@ def test_a_crashed_import_holds_the_history_in_the_backup(crashed_night):
     assert result["state"] == "failed" and states(result)["import_jobs"] == "failed", why(result)
     audit = account(before, after)
     assert audit.lost == 0 and audit.detail_lost == 0 and audit.held > 0, why(result, audit)
+
+
+def test_the_jobs_a_crashed_import_deleted_are_in_the_archive_of_its_first_try(manual_estate, crashed_night):
+    """The second try found the first try's archive and kept it: the jobs were still there then."""
+    before, after, result = parts(crashed_night)
+    missing = set(before.jobs) - set(after.jobs)
+    assert missing, why(result, "the crash should leave jobs missing")
+    archive = Path(manual_estate.lab.info["hosts"][SLAVE]["share_dir"]) / "ds_replication_archive"
+    files = sorted(archive.glob(f"{SLAVE}_*_{run_key(result['run_id'])}_*.bin"))
+    exports = [read_export(f) for f in files]
+    assert files and None not in exports, why(result, files)
+    kept = {job["event_id"] for export in exports for job in export["jobs"]}
+    assert missing <= kept, why(result, "deleted but not kept", missing - kept)
+    assert "were kept in ds_replication_archive" in result["log"], why(result)
 
 
 def test_a_one_folder_run_refuses_to_verify_a_leftover_backup(crashed_night, partial_after_crash):
