@@ -188,7 +188,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             ImportJobsOperator(
                 task_id="import_jobs",
                 slave_name=slave.name,
-                hosts=_host(slave),
+                slave=_host(slave),
                 ds_path=slave.ds_path,
                 command_timeout_seconds=command_timeout,
                 on_failure_callback=notifier,

@@ -17,8 +17,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from ds_replication import sql
 from ds_replication.catalog import folder_job_names
-from ds_replication.operators.export import axexport_command
-from ds_replication.remote import run_command
+from ds_replication.remote import axexport_command, run_command
 from ds_replication.run_files import partial_name, run_key
 from ds_replication.shares import open_share
 
@@ -35,7 +34,7 @@ def archive_file_names(slave: str, run_id: str, run_after: dt.datetime, count: i
 
 def archive_slave_jobs(
     *,
-    hosts: dict[str, str],
+    slave: dict[str, str],
     ds_path: str,
     folders: list[dict[str, Any]],
     names: list[str],
@@ -47,10 +46,10 @@ def archive_slave_jobs(
     it is kept, never overwritten with what a crashed import left. A folder with no jobs on the
     slave (its first replication) has nothing to keep.
     """
-    with sql.connect(hosts["mssql_conn_id"]) as conn:
+    with sql.connect(slave["mssql_conn_id"]) as conn:
         jobs_of = folder_job_names(conn, [(f["name"], f["subfolders"]) for f in folders])
     kept: dict[str, dict[str, Any]] = {}
-    with open_share(hosts["smb_conn_id"], hosts["share"]) as hook:
+    with open_share(slave["smb_conn_id"], slave["share"]) as hook:
         hook.makedirs(ARCHIVE_FOLDER, exist_ok=True)
         present = set(hook.listdir(ARCHIVE_FOLDER))
         for folder, name in zip(folders, names, strict=True):
@@ -62,7 +61,7 @@ def archive_slave_jobs(
                 log.info("the slave's jobs of folder %r were kept in %s by an earlier try", folder["name"], path)
             else:
                 command = axexport_command(ds_path, folder["name"], folder["subfolders"], partial_name(path))
-                result = run_command(hosts["winrm_conn_id"], command, command_timeout_seconds)
+                result = run_command(slave["winrm_conn_id"], command, command_timeout_seconds)
                 if result.return_code != 0:
                     raise AirflowException(
                         f"axexport of the slave's own jobs of folder {folder['name']!r} into {path} failed with "

@@ -36,6 +36,12 @@ def in_ds_folder(ds_path: str, command: str) -> str:
     return f"cd /d {quote_arg(ds_path)} && {command}"
 
 
+def axexport_command(ds_path: str, folder: str, subfolders: bool, file_name: str) -> str:
+    """Export a job folder (with its sub-folders when asked) into `file_name`, relative to the DS folder."""
+    switches = " /s" if subfolders else ""
+    return in_ds_folder(ds_path, f"axexport /f {quote_arg(folder)}{switches} {quote_arg(file_name)}")
+
+
 def run_command(winrm_conn_id: str, command: str, timeout_seconds: float) -> CommandResult:
     """Run `command` in a new cmd shell; stop it when it outlives `timeout_seconds`."""
     from airflow.providers.microsoft.winrm.hooks.winrm import WinRMHook

@@ -6,7 +6,7 @@ import datetime as dt
 
 from ds_replication.cmd_quote import unsafe_character
 from ds_replication.job_archive import ARCHIVE_FOLDER, archive_file_names
-from ds_replication.operators.export import axexport_command
+from ds_replication.remote import axexport_command
 from ds_replication.run_files import export_file_names, partial_name
 from tests.unit.test_cmd_quote import crt_split
 

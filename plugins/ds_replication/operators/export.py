@@ -10,14 +10,8 @@ from airflow.sdk.exceptions import AirflowException
 
 from ds_replication import sql
 from ds_replication.catalog import folder_job_counts
-from ds_replication.cmd_quote import quote_arg
-from ds_replication.remote import in_ds_folder, run_command
+from ds_replication.remote import axexport_command, run_command
 from ds_replication.run_files import export_file_names, selected_folders
-
-
-def axexport_command(ds_path: str, folder: str, subfolders: bool, file_name: str) -> str:
-    switches = " /s" if subfolders else ""
-    return in_ds_folder(ds_path, f"axexport /f {quote_arg(folder)}{switches} {quote_arg(file_name)}")
 
 
 class ExportJobsOperator(BaseOperator):

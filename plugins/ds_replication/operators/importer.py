@@ -30,14 +30,14 @@ class ImportJobsOperator(BaseOperator):
         self,
         *,
         slave_name: str,
-        hosts: dict[str, str],
+        slave: dict[str, str],
         ds_path: str,
         command_timeout_seconds: float,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.slave_name = slave_name
-        self.hosts = hosts  # the slave's winrm_conn_id, mssql_conn_id, smb_conn_id, share
+        self.slave = slave  # the slave's winrm_conn_id, mssql_conn_id, smb_conn_id, share
         self.ds_path = ds_path
         self.command_timeout_seconds = command_timeout_seconds
 
@@ -46,7 +46,7 @@ class ImportJobsOperator(BaseOperator):
             raise AirflowSkipException("dry run: the slave's jobs are not imported")
         export = context["ti"].xcom_pull(task_ids="export_jobs")
         archive = archive_slave_jobs(
-            hosts=self.hosts,
+            slave=self.slave,
             ds_path=self.ds_path,
             folders=export["folders"],
             names=archive_file_names(
@@ -57,7 +57,7 @@ class ImportJobsOperator(BaseOperator):
         seconds = 0.0
         for folder, file_name in zip(export["folders"], export["files"], strict=True):
             result = run_command(
-                self.hosts["winrm_conn_id"], aximport_command(self.ds_path, file_name), self.command_timeout_seconds
+                self.slave["winrm_conn_id"], aximport_command(self.ds_path, file_name), self.command_timeout_seconds
             )
             seconds += result.seconds
             if result.return_code != 0:
