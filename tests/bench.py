@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -108,16 +109,19 @@ def main() -> int:
     sys.path.insert(0, str(REPO / "plugins"))
     home = tempfile.mkdtemp(prefix="ds-bench-airflow-")
     os.environ.update({"AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
-    results = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
-        "config": bench_config(args.repeat),
-        "dags": bench_dags(args.repeat),
-        "smb_copy": bench_smb_copy(args.copy_mib),
-    }
+    try:
+        results = {
+            "machine": {
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+            },
+            "config": bench_config(args.repeat),
+            "dags": bench_dags(args.repeat),
+            "smb_copy": bench_smb_copy(args.copy_mib),
+        }
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -48,7 +48,15 @@ def main() -> None:
     smb.start()
     tds = TdsServer(Engine(str(paths["db"])), user, password, fault=fault, server_name=args.name.upper())
     tds.start()
-    winrm = WinRMServer(str(paths["share"]), str(paths["db"]), user, password, fault=fault, hostname=args.name.upper())
+    winrm = WinRMServer(
+        str(paths["share"]),
+        str(paths["db"]),
+        user,
+        password,
+        state_dir=str(paths["dir"]),
+        fault=fault,
+        hostname=args.name.upper(),
+    )
     winrm.start()
 
     stopped = threading.Event()

@@ -12,7 +12,6 @@ import base64
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -87,6 +86,7 @@ class WinRMServer:
         db_path: str,
         user: str,
         password: str,
+        state_dir: str,
         host: str = "127.0.0.1",
         port: int = 0,
         fault: Fault | None = None,
@@ -98,10 +98,10 @@ class WinRMServer:
         self.shells: dict[str, ShellState] = {}
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._ntlm_dir = tempfile.mkdtemp(prefix="lab-ntlm-")
-        users = Path(self._ntlm_dir) / "users"
-        users.write_text(f"DSLAB:{user}:{password}\n:{user}:{password}\n")
-        os.environ["NTLM_USER_FILE"] = str(users)  # pyspnego's NTLM acceptor reads it
+        # in the host's own dir (not a system temp dir): gone with the lab even after a SIGKILL
+        self._ntlm_users = Path(state_dir) / "ntlm_users"
+        self._ntlm_users.write_text(f"DSLAB:{user}:{password}\n:{user}:{password}\n")
+        os.environ["NTLM_USER_FILE"] = str(self._ntlm_users)  # pyspnego's NTLM acceptor reads it
         outer = self
 
         class Handler(_Handler):
@@ -123,9 +123,7 @@ class WinRMServer:
         self._http.shutdown()
         self._http.server_close()
         self._thread.join(timeout=5)
-        for name in ("users",):
-            (Path(self._ntlm_dir) / name).unlink(missing_ok=True)
-        os.rmdir(self._ntlm_dir)
+        self._ntlm_users.unlink(missing_ok=True)
 
     # -- operations -------------------------------------------------------------------------
 
