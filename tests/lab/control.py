@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.lab import seed as sample
 from tests.lab.host import host_paths
-from tests.lab.smb import check_socket_room
+from tests.lab.smb import check_socket_room, log_tail
 from tests.lab.smtp_sink import read_messages
 
 USER = "dslab"
@@ -45,13 +45,9 @@ def _wait_for(path: Path, process: subprocess.Popen, what: str, log: Path) -> di
         if path.exists():
             return json.loads(path.read_text())
         if process.poll() is not None:
-            raise LabError(f"{what} exited with code {process.returncode}; {log} ends:\n{_tail(log)}")
+            raise LabError(f"{what} exited with code {process.returncode}; {log} ends:\n{log_tail(log)}")
         time.sleep(0.05)
-    raise LabError(f"{what} not ready within {READY_TIMEOUT} s; {log} ends:\n{_tail(log)}")
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
+    raise LabError(f"{what} not ready within {READY_TIMEOUT} s; {log} ends:\n{log_tail(log)}")
 
 
 def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -> dict:

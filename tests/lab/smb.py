@@ -38,6 +38,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def log_tail(log: Path, lines: int = 15) -> str:
+    """The last lines of a process's log, for an error that says why it did not start."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
+
+
 def check_socket_room(host_dir: Path) -> None:
     """Refuse a host dir too deep for smbd (control.up asks before any host starts): smbd puts
     unix sockets in its lock directory (msg.sock/<pid>), and a path longer than a socket address
@@ -54,8 +59,7 @@ def _wait_for_port(port: int, timeout: float, process: subprocess.Popen, log: Pa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
-            raise RuntimeError(f"smbd exited with code {process.returncode}; {log} ends:\n" + "\n".join(tail))
+            raise RuntimeError(f"smbd exited with code {process.returncode}; {log} ends:\n{log_tail(log)}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
