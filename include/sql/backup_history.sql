@@ -1,36 +1,44 @@
--- Back up the slave's job history before aximport deletes it.
+{% import "_history.sql" as h %}
+-- Back up the slave's job history before aximport deletes it (a snapshot; the capture
+-- triggers import_jobs arms catch what is written after it, at the moment it is deleted).
 -- Unlike the seed article, a backup left by a failed night is never dropped: it may be the
--- only copy of history lost that night. Live rows replace their own older copies (by
--- primary key); every other row stays until verify_history has accounted for it.
--- Context: database, tables (catalog.HistoryTable), fingerprints {event_id: sha256}.
+-- only copy of history lost that night. A live row replaces its own older copy; a held row
+-- whose key the DS has given to another row since is a conflict and moves to the archive
+-- with its detail rows, never deleted.
+-- Context: database, tables (catalog.HistoryTable, parents first), fingerprints {event_id: sha256}.
 USE {{ database }};
 SET XACT_ABORT ON;
 SET NOCOUNT ON;
 DECLARE @leftover_rows int;
 DECLARE @backed_up_rows int;
-SET @leftover_rows = 0;
-SET @backed_up_rows = 0;
+DECLARE @conflict_rows int;
+SET @conflict_rows = 0;
 BEGIN TRANSACTION;
+SELECT @leftover_rows = COUNT(*) FROM {{ tables[0].q(tables[0].backup) }};
+{% set parent = tables[0] %}
+{% for t in tables[1:] %}
+INSERT INTO {{ t.q(t.archive) }} ({{ h.archive_columns(t) }})
+SELECT {{ t.column_list('c') }}, N'conflict: its parent row''s key was given to another row' AS [ds_replication_reason], GETDATE() AS [ds_replication_archived_at]
+FROM {{ t.q(t.backup) }} AS c
+WHERE EXISTS (
+    SELECT 1 FROM {{ parent.q(parent.backup) }} AS b
+    WHERE b.{{ t.parent_key | qn }} = c.{{ t.parent_key | qn }}
+        AND {{ h.conflict(parent, 'b', parent.q(parent.live), 'l') }}
+);
+DELETE c FROM {{ t.q(t.backup) }} AS c
+WHERE EXISTS (
+    SELECT 1 FROM {{ parent.q(parent.backup) }} AS b
+    WHERE b.{{ t.parent_key | qn }} = c.{{ t.parent_key | qn }}
+        AND {{ h.conflict(parent, 'b', parent.q(parent.live), 'l') }}
+);
+{% endfor %}
 {% for t in tables %}
-IF OBJECT_ID(N'{{ t.backup }}', N'U') IS NULL
-    BEGIN
-        SELECT {{ t.create_list() }}
-        INTO {{ t.q(t.backup) }}
-        FROM {{ t.q(t.live) }}
-        WHERE 1 = 0;
-    END
-{% if loop.first %}ELSE
-    BEGIN
-        SELECT @leftover_rows = COUNT(*) FROM {{ t.q(t.backup) }};
-    END
-{% endif %};
-IF OBJECT_ID(N'{{ t.archive }}', N'U') IS NULL
-    BEGIN
-        SELECT {{ t.create_list() }}
-        INTO {{ t.q(t.archive) }}
-        FROM {{ t.q(t.live) }}
-        WHERE 1 = 0;
-    END;
+INSERT INTO {{ t.q(t.archive) }} ({{ h.archive_columns(t) }})
+SELECT {{ t.column_list('b') }}, N'conflict: its key was given to another row' AS [ds_replication_reason], GETDATE() AS [ds_replication_archived_at]
+FROM {{ t.q(t.backup) }} AS b
+WHERE {{ h.conflict(t, 'b', t.q(t.live), 'l') }};
+{% if loop.first %}SET @conflict_rows = @@ROWCOUNT;
+{% endif %}
 DELETE b FROM {{ t.q(t.backup) }} AS b
 WHERE EXISTS (SELECT 1 FROM {{ t.q(t.live) }} AS l WHERE {{ t.match('l', 'b') }});
 INSERT INTO {{ t.q(t.backup) }} ({{ t.column_list() }})
@@ -38,15 +46,15 @@ SELECT {{ t.column_list() }} FROM {{ t.q(t.live) }};
 {% if loop.first %}SET @backed_up_rows = @@ROWCOUNT;
 {% endif %}
 {% endfor %}
-{% include "fingerprint_table.sql" %}
 {% for event_id, fingerprint in fingerprints.items() %}
-INSERT INTO [ds_replication_fingerprint] ([event_id], [fingerprint])
+INSERT INTO [dbo].[ds_replication_fingerprint] ([event_id], [fingerprint])
 SELECT {{ event_id | int }} AS [event_id], '{{ fingerprint }}' AS [fingerprint]
-WHERE NOT EXISTS (SELECT 1 FROM [ds_replication_fingerprint] WHERE [event_id] = {{ event_id | int }});
+WHERE NOT EXISTS (SELECT 1 FROM [dbo].[ds_replication_fingerprint] WHERE [event_id] = {{ event_id | int }});
 {% endfor %}
 COMMIT TRANSACTION;
 SELECT
     @leftover_rows AS leftover_rows,
     @backed_up_rows AS backed_up_rows,
+    @conflict_rows AS conflict_rows,
     (SELECT COUNT(*) FROM {{ tables[0].q(tables[0].backup) }}) AS held_rows,
     (SELECT COUNT(*) FROM {{ tables[0].q(tables[0].live) }}) AS live_rows;

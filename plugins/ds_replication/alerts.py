@@ -13,11 +13,12 @@ from ds_replication import history, sql
 log = logging.getLogger(__name__)
 
 RECOVERY = (
-    "The history backup table event_schedule_backup (and event_schedule_info_backup) on the slave is kept "
+    "The history backup table ds_replication_event_schedule_backup (and ds_replication_event_schedule_info_backup) "
+    "on the slave is kept "
     "with every row: do not drop it by hand. Fix the cause, then trigger the DAG again (or clear the failed "
     "task). The next run's preflight puts back the rows whose jobs exist, the next successful import and "
     "restore put back the rest, and verify_history drops the backup only when every row is live again or "
-    "archived in event_schedule_archive. See README, 'Recovering from a failed night'."
+    "archived in ds_replication_event_schedule_archive. See README, 'Recovering from a failed night'."
 )
 
 

@@ -28,6 +28,55 @@ JOB_TABLES = (
 )
 
 
+# What tells two versions of a history row apart from two different rows that happen to share
+# a key (a key reused by the application): besides the key and the parent key, these columns
+# never change once the row is written. A history table not listed here is taken for a log whose
+# rows never change, so every column counts. Columns missing from a DS's table are left out.
+ROW_IDENTITY = {"event_schedule": ("computer_id", "start_time")}
+
+# Types that cannot be compared with `=` or INTERSECT (text, ntext, image, xml) or only at a
+# high cost ((n)varchar(max), varbinary(max): max_length -1): a table must have a key to hold them.
+LOB_TYPES = frozenset({"text", "ntext", "image", "xml"})
+# Filled in by SQL Server: never inserted, never copied.
+GENERATED_TYPES = frozenset({"timestamp", "rowversion"})
+
+PREFIX = "ds_replication_"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type_name: str
+    max_length: int
+    precision: int
+    scale: int
+    nullable: bool
+
+    @property
+    def is_lob(self) -> bool:
+        return self.type_name.lower() in LOB_TYPES or self.max_length == -1
+
+    def type_sql(self) -> str:
+        """The column's type as a column definition spells it (for ALTER TABLE ... ADD)."""
+        name = self.type_name.lower()
+        if name in ("nvarchar", "nchar"):
+            return f"{name}(max)" if self.max_length == -1 else f"{name}({self.max_length // 2})"
+        if name in ("varchar", "char", "varbinary", "binary"):
+            return f"{name}(max)" if self.max_length == -1 else f"{name}({self.max_length})"
+        if name in ("decimal", "numeric"):
+            return f"{name}({self.precision}, {self.scale})"
+        if name in ("datetime2", "time", "datetimeoffset"):
+            return f"{name}({self.scale})"
+        return name
+
+
+def _null_safe_equal(left: str, right: str, column: str, nullable: bool) -> str:
+    pair = f"{left}.{quote_name(column)} = {right}.{quote_name(column)}"
+    if not nullable:
+        return pair
+    return f"({pair} OR ({left}.{quote_name(column)} IS NULL AND {right}.{quote_name(column)} IS NULL))"
+
+
 @dataclass(frozen=True)
 class HistoryTable:
     """A history table of the slave and the project's tables beside it."""
@@ -35,20 +84,38 @@ class HistoryTable:
     live: str
     parent: str  # the table a row belongs to: event for event_schedule, ...
     parent_key: str  # ... joined on this column
-    columns: tuple[str, ...]
-    key: tuple[str, ...]
+    columns: tuple[str, ...]  # the columns a copy holds: never computed or rowversion columns
+    key: tuple[str, ...]  # primary key, else a unique index, else every column
     identity: str | None  # the IDENTITY column, if any
+    nullable: frozenset[str] = frozenset()
+    row_identity: tuple[str, ...] = ()  # see ROW_IDENTITY; empty: every column
+    key_source: str = "primary key"
 
     @property
     def backup(self) -> str:
-        return f"{self.live}_backup"
+        return f"{PREFIX}{self.live}_backup"
 
     @property
     def archive(self) -> str:
+        return f"{PREFIX}{self.live}_archive"
+
+    @property
+    def capture_trigger(self) -> str:
+        return f"{PREFIX}capture_{self.live}"
+
+    @property
+    def legacy_backup(self) -> str:
+        """The seed article's backup table name, also used by this package before it had names of its own."""
+        return f"{self.live}_backup"
+
+    @property
+    def legacy_archive(self) -> str:
         return f"{self.live}_archive"
 
     def q(self, name: str) -> str:
-        return quote_name(name)
+        """A table of the DS database, schema-qualified: a login whose default schema is not dbo
+        must still find the same tables."""
+        return f"[dbo].{quote_name(name)}"
 
     def column_list(self, alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
@@ -61,9 +128,35 @@ class HistoryTable:
             f"{quote_name(c)} + 0 AS {quote_name(c)}" if c == self.identity else quote_name(c) for c in self.columns
         )
 
+    def key_list(self, alias: str) -> str:
+        return ", ".join(f"{alias}.{quote_name(k)}" for k in self.key)
+
     def match(self, left: str, right: str) -> str:
-        """Primary-key equality between two aliases."""
-        return " AND ".join(f"{left}.{quote_name(k)} = {right}.{quote_name(k)}" for k in self.key)
+        """Same key, NULL-safe (a unique index may hold a NULL; a keyless table compares every column)."""
+        return " AND ".join(_null_safe_equal(left, right, k, k in self.nullable) for k in self.key)
+
+    def same_row(self, left: str, right: str) -> str:
+        """Same key and the same row identity: two versions of one row, not two rows sharing a key."""
+        names = list(self.key)
+        names += [c for c in (self.row_identity or self.columns) if c not in names]
+        return " AND ".join(_null_safe_equal(left, right, c, c in self.nullable) for c in names)
+
+    def key_equals_params(self, alias: str) -> str:
+        """The key equal to pymssql parameters (`%s`), NULL-safe; see key_params for their values."""
+        parts = []
+        for k in self.key:
+            column = f"{alias}.{quote_name(k)}"
+            parts.append(
+                f"({column} = %s OR ({column} IS NULL AND %s IS NULL))" if k in self.nullable else f"{column} = %s"
+            )
+        return " AND ".join(parts)
+
+    def key_params(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        """The values for key_equals_params, from a row holding the key columns."""
+        values: list[Any] = []
+        for k in self.key:
+            values += [row[k]] * (2 if k in self.nullable else 1)
+        return tuple(values)
 
 
 # The history tables and their parents, in the order they are restored (parents first).
@@ -82,27 +175,104 @@ def _sql_literal(name: str) -> str:
     return "N'" + name + "'"
 
 
+def _dbo(name: str) -> str:
+    return _sql_literal(f"dbo.{quote_name(name)[1:-1]}")
+
+
+def _columns(conn: Any, table: str) -> list[dict[str, Any]]:
+    return query(
+        conn,
+        "SELECT c.name AS name, c.is_identity AS is_identity, c.is_computed AS is_computed, "
+        "c.is_nullable AS is_nullable, t.name AS type_name, c.max_length AS max_length, "
+        "c.precision AS precision, c.scale AS scale "
+        "FROM sys.columns AS c INNER JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
+        f"WHERE c.object_id = OBJECT_ID({_dbo(table)}) ORDER BY c.column_id",
+    )
+
+
+def table_columns(conn: Any, table: str) -> list[Column]:
+    """The stored columns of a table (computed and rowversion columns left out)."""
+    return [
+        Column(
+            str(r["name"]),
+            str(r["type_name"]),
+            int(r["max_length"]),
+            int(r["precision"] or 0),
+            int(r["scale"] or 0),
+            bool(r["is_nullable"]),
+        )
+        for r in _columns(conn, table)
+        if not r["is_computed"] and str(r["type_name"]).lower() not in GENERATED_TYPES
+    ]
+
+
+def unique_key(conn: Any, table: str) -> tuple[list[str], str]:
+    """The primary key, else the narrowest unique index: ([columns], where it comes from)."""
+    rows = query(
+        conn,
+        "SELECT i.name AS index_name, i.is_primary_key AS is_primary_key, c.name AS column_name "
+        "FROM sys.indexes AS i "
+        "INNER JOIN sys.index_columns AS ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id "
+        "INNER JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id "
+        f"WHERE i.object_id = OBJECT_ID({_dbo(table)}) AND i.is_unique = 1 AND ic.is_included_column = 0 "
+        "ORDER BY i.is_primary_key DESC, i.index_id, ic.key_ordinal",
+    )
+    indexes: dict[str, list[str]] = {}
+    primary = None
+    for r in rows:
+        indexes.setdefault(str(r["index_name"]), []).append(str(r["column_name"]))
+        if r["is_primary_key"]:
+            primary = str(r["index_name"])
+    if primary is not None:
+        return indexes[primary], "primary key"
+    if indexes:
+        name = min(indexes, key=lambda n: len(indexes[n]))
+        return indexes[name], f"unique index {name}"
+    return [], "every column (no primary key or unique index)"
+
+
 def read_history_tables(conn: Any) -> list[HistoryTable]:
-    """The history tables as the slave's catalog describes them."""
+    """The history tables as the slave's catalog describes them; refuses what cannot be kept safely."""
     tables = []
     for live, parent, parent_key in HISTORY_PARENTS:
-        columns = query(
-            conn,
-            "SELECT c.name AS name, c.is_identity AS is_identity FROM sys.columns AS c "
-            f"WHERE c.object_id = OBJECT_ID({_sql_literal(live)}) ORDER BY c.column_id",
-        )
-        if not columns:
+        raw = _columns(conn, live)
+        if not raw:
             raise CatalogError(f"table {live} not found in the database (is this a DS 'express' database?)")
-        key = primary_key(conn, live)
-        names = tuple(str(c["name"]) for c in columns)
+        columns = table_columns(conn, live)
+        names = tuple(c.name for c in columns)
         for name in names:
             quote_name(name)
-        if parent_key not in names:
+        by_lower = {n.lower(): n for n in names}
+        if parent_key.lower() not in by_lower:
             raise CatalogError(f"table {live} has no column {parent_key}")
-        # Without a declared primary key, a row is identified by all its columns.
-        key_names = tuple(key) or names
-        identity = next((str(c["name"]) for c in columns if c["is_identity"]), None)
-        tables.append(HistoryTable(live, parent, parent_key, names, key_names, identity))
+        parent_column = by_lower[parent_key.lower()]
+        key, key_source = unique_key(conn, live)
+        if not key:
+            lobs = [c.name for c in columns if c.is_lob]
+            if lobs:
+                raise CatalogError(
+                    f"table {live} has no primary key or unique index, and its column(s) {', '.join(lobs)} "
+                    "hold large values that SQL Server cannot compare: its rows cannot be told apart, so "
+                    "their history cannot be backed up and restored safely. Add a primary key or unique "
+                    "index to the table (or ask the DS vendor) before enabling replication for this slave."
+                )
+            key = list(names)
+        extra = tuple(by_lower[c] for c in ROW_IDENTITY.get(live, ()) if c in by_lower)
+        row_identity = (*key, *[c for c in (parent_column, *extra) if c not in key]) if live in ROW_IDENTITY else ()
+        identity = next((str(c["name"]) for c in raw if c["is_identity"]), None)
+        tables.append(
+            HistoryTable(
+                live,
+                parent,
+                parent_column,
+                names,
+                tuple(key),
+                identity,
+                frozenset(c.name for c in columns if c.nullable),
+                row_identity,
+                key_source,
+            )
+        )
     return tables
 
 

@@ -189,6 +189,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 task_id="import_jobs",
                 slave_name=slave.name,
                 slave=_host(slave),
+                slave_database=slave.database,
                 ds_path=slave.ds_path,
                 command_timeout_seconds=command_timeout,
                 on_failure_callback=notifier,

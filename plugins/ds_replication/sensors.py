@@ -71,7 +71,10 @@ class ImportedJobsSensor(BaseSensorOperator):
 
 
 class BackupCompleteSensor(BaseSensorOperator):
-    """The slave's backup tables hold every live history row (by primary key)."""
+    """The slave's backup tables exist and can take every column of the live history, so the
+    capture triggers import_jobs arms will keep whatever the import deletes. (Not "the backup
+    holds every live row": on a DS that runs jobs at night, new rows keep coming, and the
+    capture, not the snapshot, is what keeps them.)"""
 
     template_fields: Sequence[str] = ("mssql_conn_id",)
 
@@ -82,12 +85,12 @@ class BackupCompleteSensor(BaseSensorOperator):
     def poke(self, context: Any) -> PokeReturnValue | bool:
         try:
             with sql.connect(self.mssql_conn_id) as conn:
-                missing = history.live_rows_not_in_backup(conn)
+                ready = history.capture_ready(conn)
         except Exception as error:
             self.log.warning("slave database not readable yet: %s", error)
             return False
-        if missing != 0:
-            self.log.info("backup incomplete: %s live rows not in it", "no backup" if missing is None else missing)
+        if not ready:
+            self.log.info("backup tables missing or lacking a column of the live history tables")
             return False
         backup = context["ti"].xcom_pull(task_ids="backup_history")
         return PokeReturnValue(is_done=True, xcom_value={"held_rows": backup["held_rows"] if backup else None})

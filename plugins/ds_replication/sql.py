@@ -36,17 +36,26 @@ def connect(mssql_conn_id: str) -> Iterator[Any]:
         conn.close()
 
 
-def query(conn: Any, sql: str) -> list[dict[str, Any]]:
-    """Rows of a single SELECT as dicts."""
+def query(conn: Any, sql: str, params: tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+    """Rows of a single SELECT as dicts; `%s` in `sql` take `params`, quoted by pymssql."""
     cursor = conn.cursor(as_dict=True)
     try:
-        cursor.execute(sql)
+        cursor.execute(sql, params)
         return list(cursor.fetchall())
     finally:
         cursor.close()
 
 
-def run_script(conn: Any, sql: str) -> dict[str, Any]:
+def execute(conn: Any, sql: str) -> None:
+    """Run a batch that returns no rows."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
+
+
+def run_script(conn: Any, sql: str, params: tuple[Any, ...] | None = None) -> dict[str, Any]:
     """Run a script whose only result set is its last statement; that row as a dict."""
-    rows = query(conn, sql)
+    rows = query(conn, sql, params)
     return dict(rows[0]) if rows else {}

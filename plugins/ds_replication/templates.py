@@ -11,20 +11,21 @@ from ds_replication.catalog import HistoryTable
 from ds_replication.sql import quote_name
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
-HISTORY_SCRIPTS = ("backup_history.sql", "restore_history.sql", "verify_history.sql")
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(SQL_DIR),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - T-SQL, not HTML; values are validated identifiers and ints
         keep_trailing_newline=True,
         trim_blocks=True,
     )
+    env.filters["qn"] = quote_name
+    return env
 
 
-def render(name: str, *, database: str, tables: list[HistoryTable], **context: Any) -> str:
+def render(name: str, *, database: str | None = None, **context: Any) -> str:
     # Values written into the SQL as literals: integers and hex digests only.
     for event_id in [*context.get("changed_event_ids", []), *context.get("fingerprints", {})]:
         if type(event_id) is not int:
@@ -32,7 +33,9 @@ def render(name: str, *, database: str, tables: list[HistoryTable], **context: A
     for fingerprint in context.get("fingerprints", {}).values():
         if len(fingerprint) != 64 or not all(c in "0123456789abcdef" for c in fingerprint):
             raise ValueError(f"not a sha256 hex digest: {fingerprint!r}")
-    return _environment().get_template(name).render(database=quote_name(database), tables=tables, **context)
+    if database is not None:
+        context["database"] = quote_name(database)
+    return _environment().get_template(name).render(**context)
 
 
 def sample_tables(identity: bool) -> list[HistoryTable]:
@@ -45,6 +48,8 @@ def sample_tables(identity: bool) -> list[HistoryTable]:
             ("schedule_id", "computer_id", "event_id", "status", "start_time", "end_time"),
             ("schedule_id",),
             "schedule_id" if identity else None,
+            frozenset({"end_time"}),
+            ("schedule_id", "event_id", "computer_id", "start_time"),
         ),
         HistoryTable(
             "event_schedule_info",
@@ -53,8 +58,33 @@ def sample_tables(identity: bool) -> list[HistoryTable]:
             ("schedule_id", "info_id", "status_code", "message", "logged_at"),
             ("schedule_id", "info_id"),
             None,
+            frozenset({"message"}),
         ),
     ]
+
+
+def sample_scripts(identity: bool) -> dict[str, str]:
+    """Every script rendered for a sample catalog, by file stem; pymssql's `%s` parameters
+    shown as 0 so that the text is plain T-SQL."""
+    tables = sample_tables(identity)
+    t = tables[0]
+    common = {"database": "express", "tables": tables, "restore_changed_jobs": identity}
+    scripts = {
+        "history_tables": render("history_tables.sql", missing={t.archive: []}, **common),
+        "backup_history": render("backup_history.sql", fingerprints={2020549: "ab" * 32}, **common),
+        "capture_trigger": render("capture_trigger.sql", t=t, children=tables[1:]),
+        "capture_off": render("capture_off.sql", **common),
+        "verify_history": render("verify_history.sql", **common),
+        "adopt_legacy": render(
+            "adopt_legacy.sql", sources=[(x, x.legacy_backup, x.legacy_archive) for x in tables], **common
+        ),
+    }
+    for table in tables:
+        for name in ("restore_history", "restore_row", "archive_row"):
+            scripts[f"{name}_{table.live}"] = render(
+                f"{name}.sql", t=table, changed_event_ids=[2020549], **common
+            ).replace("%s", "0")
+    return scripts
 
 
 def render_samples(out_dir: Path) -> list[Path]:
@@ -62,16 +92,8 @@ def render_samples(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for identity in (False, True):
-        for name in HISTORY_SCRIPTS:
-            sql = render(
-                name,
-                database="express",
-                tables=sample_tables(identity),
-                fingerprints={2020549: "ab" * 32},
-                changed_event_ids=[2020549],
-                restore_changed_jobs=identity,
-            )
-            path = out_dir / f"{Path(name).stem}{'_identity' if identity else ''}.sql"
+        for stem, sql in sample_scripts(identity).items():
+            path = out_dir / f"{stem}{'_identity' if identity else ''}.sql"
             path.write_text(sql)
             written.append(path)
     return written

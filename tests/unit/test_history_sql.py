@@ -9,12 +9,10 @@ import sqlfluff
 
 from ds_replication.catalog import HistoryTable
 from ds_replication.sql import quote_name
-from ds_replication.templates import HISTORY_SCRIPTS, render, sample_tables
+from ds_replication.templates import render, sample_scripts, sample_tables
 
-
-def _render(name: str, identity: bool = False, **extra) -> str:
-    context = {"fingerprints": {}, "changed_event_ids": [], "restore_changed_jobs": True} | extra
-    return render(name, database="express", tables=sample_tables(identity), **context)
+# Scripts that change data, each in one transaction.
+CHANGING = ("history_tables", "backup_history", "verify_history", "adopt_legacy", "restore_history_event_schedule")
 
 
 def _statements(sql: str) -> list[str]:
@@ -23,16 +21,16 @@ def _statements(sql: str) -> list[str]:
 
 
 @pytest.mark.parametrize("identity", [False, True])
-@pytest.mark.parametrize("name", HISTORY_SCRIPTS)
-def test_rendered_script_passes_sqlfluff(name, identity):
-    sql = _render(name, identity, fingerprints={7: "0" * 64}, changed_event_ids=[7])
-    violations = sqlfluff.lint(sql, dialect="tsql", config_path=".sqlfluff")
-    assert violations == [], violations
+def test_every_rendered_script_passes_sqlfluff(identity):
+    for name, sql in sample_scripts(identity).items():
+        violations = sqlfluff.lint(sql, dialect="tsql", config_path=".sqlfluff")
+        assert violations == [], (name, violations)
 
 
-@pytest.mark.parametrize("name", HISTORY_SCRIPTS)
+@pytest.mark.parametrize("name", CHANGING)
 def test_every_script_changes_data_in_one_transaction_with_xact_abort(name):
-    statements = _statements(_render(name))
+    sql = sample_scripts(False)[name]
+    statements = _statements(sql)
     assert statements[0] == "USE [express]"
     assert statements.index("SET XACT_ABORT ON") < statements.index("BEGIN TRANSACTION")
     assert statements.count("BEGIN TRANSACTION") == 1
@@ -40,52 +38,90 @@ def test_every_script_changes_data_in_one_transaction_with_xact_abort(name):
     # the only result set comes last, after the commit: nothing that can fail follows rows
     assert [s for s in statements[commit + 1 :]] == [statements[-1]]
     assert statements[-1].startswith("SELECT")
-    assert "GO" not in re.findall(r"\bGO\b", _render(name))
+    assert not re.findall(r"\bGO\b", sql)
 
 
-def test_backup_never_drops_a_table():
-    sql = _render("backup_history.sql", fingerprints={1: "a" * 64})
+def test_tables_have_names_of_their_own_never_the_articles():
+    scripts = sample_scripts(False)
+    for name, sql in scripts.items():
+        # the seed article's script drops event_schedule_backup: never write to that name
+        assert not re.search(
+            r"(INTO|DELETE \w+ FROM|DROP TABLE|UPDATE) \[dbo\]\.\[event_schedule(_info)?_backup\]", sql
+        ), name
+    assert "[dbo].[ds_replication_event_schedule_backup]" in scripts["backup_history"]
+    assert "[dbo].[ds_replication_event_schedule_info_archive]" in scripts["verify_history"]
+
+
+def test_backup_never_drops_and_archives_a_held_row_whose_key_another_row_took():
+    sql = sample_scripts(False)["backup_history"]
     assert not [s for s in _statements(sql) if "DROP" in s.upper()]
-    # a leftover backup is added to by primary key, not replaced
-    assert "DELETE b FROM [event_schedule_backup] AS b" in sql
-    assert "WHERE l.[schedule_id] = b.[schedule_id]" in sql
+    conflict = sql.index("N'conflict: its key was given to another row'")
+    replace = sql.index("DELETE b FROM [dbo].[ds_replication_event_schedule_backup] AS b")
+    assert conflict < replace  # archived before the older copies go
+    # the same row: key, job, computer and start time
+    assert "l.[event_id] = b.[event_id] AND l.[computer_id] = b.[computer_id]" in sql
 
 
-def test_restore_never_drops_and_matches_by_primary_key():
-    sql = _render("restore_history.sql")
-    assert not [s for s in _statements(sql) if "DROP" in s.upper()]
+def test_matching_is_null_safe_on_nullable_columns():
+    sql = sample_scripts(False)["verify_history"]
+    assert "(l.[message] = b.[message] OR (l.[message] IS NULL AND b.[message] IS NULL))" in sql
+    assert "(l.[schedule_id] = b.[schedule_id] OR" not in sql  # a NOT NULL key compares plainly
+
+
+def test_the_capture_trigger_copies_deleted_rows_into_the_backup():
+    sql = sample_scripts(False)["capture_trigger"]
     assert (
-        "NOT EXISTS (SELECT 1 FROM [event_schedule_info] AS l WHERE l.[schedule_id] = b.[schedule_id] "
-        "AND l.[info_id] = b.[info_id])" in sql
+        sql.lstrip()
+        .splitlines()[[line.startswith("--") for line in sql.splitlines()].index(False)]
+        .startswith("CREATE TRIGGER [dbo].[ds_replication_capture_event_schedule]")
     )
+    assert "AFTER DELETE" in sql
+    assert sql.rstrip().endswith(
+        "INSERT INTO [dbo].[ds_replication_event_schedule_backup] ([schedule_id], [computer_id], [event_id], "
+        "[status], [start_time], [end_time])\n"
+        "    SELECT d.[schedule_id], d.[computer_id], d.[event_id], d.[status], d.[start_time], d.[end_time] "
+        "FROM deleted AS d;\nEND;"
+    )
+    # a held copy of the deleted row is replaced by its last version, never kept beside it
+    assert "DELETE b FROM [dbo].[ds_replication_event_schedule_backup] AS b" in sql
+    assert "DROP" not in sql
 
 
-def test_verify_drops_backup_only_when_nothing_is_lost():
-    sql = _render("verify_history.sql")
+def test_verify_drops_triggers_and_backup_only_when_nothing_is_lost():
+    sql = sample_scripts(False)["verify_history"]
     guard = sql.index("IF @lost_rows = 0 AND @lost_detail_rows = 0")
-    drops = [m.start() for m in re.finditer("DROP TABLE", sql)]
+    drops = [m.start() for m in re.finditer("DROP (TABLE|TRIGGER)", sql)]
     assert drops and all(d > guard for d in drops)
-    assert "INSERT INTO [event_schedule_archive]" in sql
+    assert sql.index("DROP TRIGGER") < sql.index("DROP TABLE")
+    assert "INSERT INTO [dbo].[ds_replication_event_schedule_archive]" in sql
 
 
 def test_identity_insert_is_switched_on_and_off_around_the_restore_only():
-    sql = _render("restore_history.sql", identity=True)
-    on = sql.index("SET IDENTITY_INSERT [event_schedule] ON")
-    insert = sql.index("INSERT INTO [event_schedule] (")
-    off = sql.index("SET IDENTITY_INSERT [event_schedule] OFF")
+    sql = sample_scripts(True)["restore_history_event_schedule"]
+    on = sql.index("SET IDENTITY_INSERT [dbo].[event_schedule] ON")
+    insert = sql.index("INSERT INTO [dbo].[event_schedule] (")
+    off = sql.index("SET IDENTITY_INSERT [dbo].[event_schedule] OFF")
     assert on < insert < off
-    assert "IDENTITY_INSERT" not in _render("restore_history.sql", identity=False)
+    assert "IDENTITY_INSERT" not in sample_scripts(False)["restore_history_event_schedule"]
     # backups never inherit the IDENTITY property
-    backup = _render("backup_history.sql", identity=True)
-    assert "[schedule_id] + 0 AS [schedule_id]" in backup
+    assert "[schedule_id] + 0 AS [schedule_id]" in sample_scripts(True)["history_tables"]
 
 
 def test_changed_jobs_are_held_back_only_when_asked():
-    held = _render("restore_history.sql", changed_event_ids=[5], restore_changed_jobs=False)
-    restored = _render("restore_history.sql", changed_event_ids=[5], restore_changed_jobs=True)
-    assert "f.[changed] = 1" in held.split("SET @restored_rows = @@ROWCOUNT")[0]
-    assert "f.[changed] = 1" not in restored.split("SET @restored_rows = @@ROWCOUNT")[0]
-    assert "UPDATE [ds_replication_fingerprint] SET [changed] = 1 WHERE [event_id] = 5" in held
+    t = sample_tables(False)[0]
+    held = render("restore_history.sql", database="express", t=t, restore_changed_jobs=False)
+    restored = render("restore_history.sql", database="express", t=t, restore_changed_jobs=True)
+    assert "f.[changed] = 1" in held
+    assert "f.[changed] = 1" not in restored
+    marked = render("mark_changed_jobs.sql", database="express", changed_event_ids=[5])
+    assert "UPDATE [dbo].[ds_replication_fingerprint] SET [changed] = 1 WHERE [event_id] = 5" in marked
+
+
+def test_a_row_by_row_restore_takes_its_key_as_parameters():
+    t = sample_tables(False)[1]
+    sql = render("restore_row.sql", database="express", t=t, restore_changed_jobs=True)
+    assert "b.[schedule_id] = %s AND b.[info_id] = %s" in sql
+    assert t.key_params({"schedule_id": 7, "info_id": 2, "message": None}) == (7, 2)
 
 
 @pytest.mark.parametrize("bad", ["a]b", "x; DROP TABLE event", "", "1abc", "name with space", "é" * 3])
@@ -97,21 +133,15 @@ def test_identifiers_are_validated_not_escaped(bad):
 def test_a_catalog_column_that_is_not_a_safe_identifier_is_refused():
     table = HistoryTable("event_schedule", "event", "event_id", ("schedule_id", "x]; DROP"), ("schedule_id",), None)
     with pytest.raises(ValueError, match="not a safe SQL identifier"):
-        render(
-            "restore_history.sql",
-            database="express",
-            tables=[table],
-            changed_event_ids=[],
-            restore_changed_jobs=True,
-        )
+        render("restore_history.sql", database="express", t=table, restore_changed_jobs=True)
 
 
 @pytest.mark.parametrize("digest", ["'; DROP TABLE event; --", "A" * 64, "0" * 63])
 def test_fingerprints_must_be_hex_digests(digest):
     with pytest.raises(ValueError, match="not a sha256 hex digest"):
-        _render("backup_history.sql", fingerprints={1: digest})
+        render("backup_history.sql", database="express", tables=sample_tables(False), fingerprints={1: digest})
 
 
 def test_event_ids_must_be_integers():
     with pytest.raises(ValueError):
-        _render("restore_history.sql", changed_event_ids=["1; DROP TABLE event"])
+        render("mark_changed_jobs.sql", database="express", changed_event_ids=["1; DROP TABLE event"])

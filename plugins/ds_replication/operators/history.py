@@ -46,6 +46,8 @@ class RestoreHistoryOperator(_SlaveHistoryOperator):
         self.restore_changed_jobs = restore_changed_jobs
 
     def run(self, conn: Any, context: Any) -> dict[str, Any]:
+        # The import is over (wait_for_import saw every job): stop copying deletes into the backup.
+        history.disarm_capture(conn, self.database)
         wanted = context["params"].get("restore_changed_jobs")
         return history.restore(conn, self.database, self.restore_changed_jobs if wanted is None else bool(wanted))
 

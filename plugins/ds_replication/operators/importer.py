@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
+from ds_replication import history, sql
 from ds_replication.cmd_quote import quote_arg
 from ds_replication.job_archive import archive_file_names, archive_slave_jobs
 from ds_replication.remote import in_ds_folder, run_command
@@ -20,8 +21,8 @@ def aximport_command(ds_path: str, file_name: str) -> str:
 
 
 class ImportJobsOperator(BaseOperator):
-    """Keep the slave's own jobs of each folder in its archive folder, then import each
-    exported file on the slave with `aximport <file> /o`."""
+    """Keep the slave's own jobs of each folder in its archive folder, arm the history capture
+    triggers, then import each exported file on the slave with `aximport <file> /o`."""
 
     template_fields: Sequence[str] = ("ds_path",)
     ui_color = "#fce5cd"
@@ -31,6 +32,7 @@ class ImportJobsOperator(BaseOperator):
         *,
         slave_name: str,
         slave: dict[str, str],
+        slave_database: str,
         ds_path: str,
         command_timeout_seconds: float,
         **kwargs: Any,
@@ -38,6 +40,7 @@ class ImportJobsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.slave_name = slave_name
         self.slave = slave  # the slave's winrm_conn_id, mssql_conn_id, smb_conn_id, share
+        self.slave_database = slave_database
         self.ds_path = ds_path
         self.command_timeout_seconds = command_timeout_seconds
 
@@ -54,6 +57,11 @@ class ImportJobsOperator(BaseOperator):
             ),
             command_timeout_seconds=self.command_timeout_seconds,
         )
+        # From here until restore_history, every history row aximport deletes is copied into the
+        # backup by the database itself, at the moment it is deleted (rows written since
+        # backup_history included). A retry arms them again; restore_history disarms them.
+        with sql.connect(self.slave["mssql_conn_id"]) as conn:
+            history.arm_capture(conn, self.slave_database)
         seconds = 0.0
         for folder, file_name in zip(export["folders"], export["files"], strict=True):
             result = run_command(

@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from ds_replication import history, sql
 from ds_replication.alerts import RECOVERY, send_alert
+from ds_replication.catalog import read_history_tables
 from ds_replication.remote import run_command
 from ds_replication.run_files import selected_folders
 from ds_replication.shares import open_share
@@ -81,30 +82,76 @@ class PreflightOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         for role, host in self.hosts.items():
             self._reach(role, host)
+        dry_run = bool(context["params"].get("dry_run"))
         with sql.connect(self.hosts["slave"]["mssql_conn_id"]) as conn:
+            # Reading the catalog refuses history tables that cannot be kept safely, before any change.
+            read_history_tables(conn)
+            found: dict[str, Any] = {"legacy_tables": [], "adopted_rows": 0}
+            if not dry_run:
+                found = history.adopt_legacy(conn, self.slave_database)
+            armed = history.capture_triggers(conn)
             leftover = history.held_rows(conn)
-            if not leftover:
-                return {"leftover_rows": 0, "restored_rows": 0}
-            self.log.warning("slave %s holds %d history rows from an earlier run", self.slave_name, leftover)
-            self._refuse_a_partial_run(context, leftover)
-            restored = 0
-            if not context["params"].get("dry_run"):
+            figures = {
+                "leftover_rows": leftover,
+                "restored_rows": 0,
+                "legacy_tables": found["legacy_tables"],
+                "adopted_rows": found["adopted_rows"],
+                "armed_capture_triggers": armed,
+            }
+            if not leftover and not found["legacy_tables"] and not armed:
+                return figures
+            if leftover:
+                self.log.warning("slave %s holds %d history rows from an earlier run", self.slave_name, leftover)
+                self._refuse_a_partial_run(context, leftover)
+            if leftover and not dry_run:
                 wanted = context["params"].get("restore_changed_jobs")
-                figures = history.restore(
+                restored = history.restore(
                     conn, self.slave_database, self.restore_changed_jobs if wanted is None else bool(wanted)
                 )
-                restored = figures["restored_rows"]
+                figures["restored_rows"] = restored["restored_rows"]
         send_alert(
-            subject=f"[DS replication] {self.slave_name}: {leftover} history rows held from an earlier run",
+            subject=f"[DS replication] {self.slave_name}: " + self._headline(figures),
             lines=[
                 f"Slave: {self.slave_name}  DAG: {context['ti'].dag_id}  run: {context['run_id']}",
-                f"The slave still held {leftover} history rows in event_schedule_backup from a run that did "
-                "not finish (a failure, or a worker killed before its alert could go out).",
-                f"Rows put back now (their jobs exist): {restored}. This run goes on and keeps the backup "
-                "until its import and restore succeed.",
+                *self._findings(figures),
                 "",
                 RECOVERY,
             ],
             **self.alert,
         )
-        return {"leftover_rows": leftover, "restored_rows": restored}
+        return figures
+
+    @staticmethod
+    def _headline(figures: dict[str, Any]) -> str:
+        if figures["leftover_rows"]:
+            return f"{figures['leftover_rows']} history rows held from an earlier run"
+        if figures["legacy_tables"]:
+            return f"{', '.join(figures['legacy_tables'])} of an older procedure found, rows adopted"
+        return "capture triggers left armed by an import that did not finish"
+
+    @staticmethod
+    def _findings(figures: dict[str, Any]) -> list[str]:
+        lines = []
+        if figures["legacy_tables"]:
+            lines.append(
+                f"Found {', '.join(figures['legacy_tables'])} from an older procedure (the seed article's script "
+                f"or an older version of this package): left as it is; {figures['adopted_rows']} of its history "
+                f"rows were adopted into {history.BACKUP_TABLE}, to be restored or archived like any held row. "
+                "Disable the old import script; the old table can be dropped once adopted."
+            )
+        if figures["armed_capture_triggers"]:
+            lines.append(
+                f"Found the capture trigger(s) {', '.join(figures['armed_capture_triggers'])} armed by an import "
+                "that did not finish (a killed worker): they stay armed, copying deleted history into the "
+                "backup, until this run's restore_history disarms them."
+            )
+        if figures["leftover_rows"]:
+            lines.append(
+                f"The slave still held {figures['leftover_rows']} history rows in {history.BACKUP_TABLE} from a run "
+                "that did not finish (a failure, or a worker killed before its alert could go out)."
+            )
+            lines.append(
+                f"Rows put back now (their jobs exist): {figures['restored_rows']}. This run goes on and keeps the "
+                "backup until its import and restore succeed."
+            )
+        return lines

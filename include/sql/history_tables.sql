@@ -1,0 +1,36 @@
+-- The package's tables beside each history table, made once from the live table's columns:
+-- ds_replication_<table>_backup (history held until it is accounted for) and
+-- ds_replication_<table>_archive (history the replication removed from the console, with the
+-- reason). Names of our own: the seed article's script drops event_schedule_backup.
+-- A column the DS added to a live table later (a service pack) is added to both.
+-- Context: database, tables, missing {table name: [catalog.Column]}.
+USE {{ database }};
+SET XACT_ABORT ON;
+SET NOCOUNT ON;
+BEGIN TRANSACTION;
+{% for t in tables %}
+IF OBJECT_ID(N'dbo.{{ t.backup }}', N'U') IS NULL
+    BEGIN
+        SELECT {{ t.create_list() }}
+        INTO {{ t.q(t.backup) }}
+        FROM {{ t.q(t.live) }}
+        WHERE 1 = 0;
+    END;
+IF OBJECT_ID(N'dbo.{{ t.archive }}', N'U') IS NULL
+    BEGIN
+        SELECT {{ t.create_list() }}
+        INTO {{ t.q(t.archive) }}
+        FROM {{ t.q(t.live) }}
+        WHERE 1 = 0;
+        ALTER TABLE {{ t.q(t.archive) }} ADD [ds_replication_reason] nvarchar(400) NULL;
+        ALTER TABLE {{ t.q(t.archive) }} ADD [ds_replication_archived_at] datetime NULL;
+    END;
+{% for table in (t.backup, t.archive) %}
+{% for c in missing.get(table, []) %}
+ALTER TABLE {{ t.q(table) }} ADD {{ c.name | qn }} {{ c.type_sql() }} NULL;
+{% endfor %}
+{% endfor %}
+{% endfor %}
+{% include "fingerprint_table.sql" %}
+COMMIT TRANSACTION;
+SELECT (SELECT COUNT(*) FROM {{ tables[0].q(tables[0].backup) }}) AS held_rows;
