@@ -19,7 +19,11 @@ INFO_KEY = ("schedule_id", "info_id")
 
 
 def _keyed(rows: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple, dict[str, Any]]:
-    return {tuple(r[k] for k in key): r for r in rows}
+    """Rows by key, without the archive's own columns (ds_replication_reason, ..._archived_at)."""
+    return {
+        tuple(r[k] for k in key): {c: v for c, v in r.items() if not c.lower().startswith("ds_replication_")}
+        for r in rows
+    }
 
 
 @dataclass
@@ -43,10 +47,10 @@ def snapshot(lab: Lab, host: str) -> HistorySnapshot:
     return HistorySnapshot(
         schedule=rows("event_schedule", SCHEDULE_KEY),
         info=rows("event_schedule_info", INFO_KEY),
-        archive=rows("event_schedule_archive", SCHEDULE_KEY),
-        info_archive=rows("event_schedule_info_archive", INFO_KEY),
-        backup=rows("event_schedule_backup", SCHEDULE_KEY),
-        info_backup=rows("event_schedule_info_backup", INFO_KEY),
+        archive=rows("ds_replication_event_schedule_archive", SCHEDULE_KEY),
+        info_archive=rows("ds_replication_event_schedule_info_archive", INFO_KEY),
+        backup=rows("ds_replication_event_schedule_backup", SCHEDULE_KEY),
+        info_backup=rows("ds_replication_event_schedule_info_backup", INFO_KEY),
         jobs={int(r["event_id"]): r for r in lab.sql(host, "SELECT event_id, folder_id, name FROM event")},
         tables=tables,
     )

@@ -52,13 +52,15 @@ MATRIX = [
     Case("wait_for_export", "master", "smb_stall", 1, "dsrepl_", "absorbed"),
     Case("copy_to_slave", SLAVE, "smb_disconnect", 1, ".part", "retried"),
     Case("copy_to_slave", SLAVE, "share_full", 2, "", "failed"),
-    Case("backup_history", SLAVE, "sql_drop", 1, "DELETE b FROM [event_schedule_backup]", "retried"),
+    Case(
+        "backup_history", SLAVE, "sql_drop", 1, "DELETE b FROM [dbo].[ds_replication_event_schedule_backup]", "retried"
+    ),
     Case(
         "backup_history",
         SLAVE,
         "sql_drop_after_commit",
         1,
-        "DELETE b FROM [event_schedule_backup]",
+        "DELETE b FROM [dbo].[ds_replication_event_schedule_backup]",
         "retried",
     ),
     Case("wait_for_backup", SLAVE, "sql_drop", 1, "AS b WHERE b.[schedule_id] = l.[schedule_id]", "absorbed"),
@@ -70,8 +72,15 @@ MATRIX = [
     Case("wait_for_import", SLAVE, "sql_drop", 1, "GROUP BY folder_id", "absorbed"),
     Case("restore_history", SLAVE, "sql_drop_before_commit", 2, "INSERT INTO [event_schedule] (", "failed"),
     Case("restore_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule] (", "retried"),
-    Case("verify_history", SLAVE, "sql_drop", 2, "INSERT INTO [event_schedule_archive]", "failed"),
-    Case("verify_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule_archive]", "retried"),
+    Case("verify_history", SLAVE, "sql_drop", 2, "INSERT INTO [dbo].[ds_replication_event_schedule_archive]", "failed"),
+    Case(
+        "verify_history",
+        SLAVE,
+        "sql_drop_after_commit",
+        1,
+        "INSERT INTO [dbo].[ds_replication_event_schedule_archive]",
+        "retried",
+    ),
     # a file left by an earlier run: only cleanup (which removes every file of the slave's prefix) touches it
     Case("cleanup", SLAVE, "smb_disconnect", 1, "leftover", "retried", plant="dsrepl_slave1_leftover.bin"),
 ]
@@ -156,7 +165,7 @@ def test_fault_loses_no_history_and_the_next_run_recovers(fault_estate, case):
     after = snapshot(lab, SLAVE)
     final = account(before, after)
     assert final.lost == 0 and final.detail_lost == 0 and final.held == 0, (case.id, final)
-    assert "event_schedule_backup" not in after.tables
+    assert "ds_replication_event_schedule_backup" not in after.tables
     for host, info in lab.info["hosts"].items():
         left = [p.name for p in Path(info["share_dir"]).iterdir() if p.name.startswith("dsrepl_")]
         assert left == [], (case.id, host, "files left on the share", left)

@@ -15,8 +15,8 @@ from tests.history_audit import account, jobs_in_folders, slave_folders, snapsho
 from tests.lab.ax_tools import read_export
 
 HISTORY_TABLES_OF_A_RUN = (
-    "event_schedule_backup",
-    "event_schedule_info_backup",
+    "ds_replication_event_schedule_backup",
+    "ds_replication_event_schedule_info_backup",
     "ds_replication_fingerprint",
 )
 
@@ -101,7 +101,7 @@ def test_backup_tables_are_gone_and_files_cleaned_up(estate, first_night):
     lab = estate.lab
     for _slave, (_before, after, _synced, _result) in first_night.items():
         assert not set(HISTORY_TABLES_OF_A_RUN) & after.tables
-        assert {"event_schedule_archive", "event_schedule_info_archive"} <= after.tables
+        assert {"ds_replication_event_schedule_archive", "ds_replication_event_schedule_info_archive"} <= after.tables
     for host, info in lab.info["hosts"].items():
         leftovers = [p.name for p in Path(info["share_dir"]).iterdir() if p.name.startswith("dsrepl_")]
         assert leftovers == [], host

@@ -33,7 +33,11 @@ SLAVE = "slave1"
 TASKS = TASK_IDS
 # from backup_history to verify_history: the steps a dry run skips
 SLAVE_CHANGING_TASKS = TASK_IDS[TASK_IDS.index("backup_history") : TASK_IDS.index("verify_history") + 1]
-RUN_TABLES = ("event_schedule_backup", "event_schedule_info_backup", "ds_replication_fingerprint")
+RUN_TABLES = (
+    "ds_replication_event_schedule_backup",
+    "ds_replication_event_schedule_info_backup",
+    "ds_replication_fingerprint",
+)
 JOB_TABLES = ("event", "event_condition", "install_task", "script_task")
 
 
