@@ -1,0 +1,95 @@
+"""Sites that come from an older procedure, end to end on the DS lab (real Airflow, `dag.test()`).
+
+- The seed article's procedure failed on a night: its `event_schedule_backup` (made by
+  `select * into`: `event_schedule` only, no detail table) holds the only copy of the history
+  its import deleted. The DAG's `preflight` finds it, leaves it as it is, adopts its rows, and
+  the night restores them; the alert says what was found.
+- A slave upgraded from this package's older table names (`event_schedule_backup`,
+  `event_schedule_info_backup`, `event_schedule_archive`) after a failed night keeps its held
+  and archived rows.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import _estate
+from tests.e2e.test_scenarios import assert_succeeded, why
+from tests.history_audit import account, snapshot
+from tests.lab_tests.test_article import BACKUP_SQL
+
+SLAVE = "slave1"
+FIREFOX = 2020549  # a Global job the master still has (edited)
+
+
+@pytest.fixture(scope="module")
+def estate(request):
+    return _estate(request, slaves=1, identity=False)
+
+
+def _failed_article_night(lab) -> None:
+    """The article's backup, then an aximport that deleted Firefox's history, then no restore."""
+    lab.sql(SLAVE, BACKUP_SQL)
+    lab.sql(SLAVE, f"DELETE FROM event_schedule WHERE event_id = {FIREFOX}")
+
+
+def test_an_articles_leftover_backup_is_adopted_and_restored(estate):
+    lab = estate.lab
+    before = snapshot(lab, SLAVE)
+    _failed_article_night(lab)
+    old_rows = lab.scalar(SLAVE, "SELECT COUNT(*) AS n FROM event_schedule_backup")
+    lost_by_article = lab.scalar(SLAVE, f"SELECT COUNT(*) AS n FROM event_schedule_backup WHERE event_id = {FIREFOX}")
+    assert lost_by_article > 0
+    result = estate.run(SLAVE)
+    assert_succeeded(result)
+    preflight = result["xcom"]["preflight"]
+    assert preflight["legacy_tables"] == ["event_schedule_backup"], why(result, preflight)
+    assert preflight["adopted_rows"] == lost_by_article, why(result, preflight)
+    after = snapshot(lab, SLAVE)
+    # every row the article's night held is live again, or archived with its removed job
+    accounting = account(before, after)
+    assert accounting.lost == 0 and accounting.held == 0, why(result, accounting)
+    # the old table is left as it was: never changed, never dropped
+    assert lab.scalar(SLAVE, "SELECT COUNT(*) AS n FROM event_schedule_backup") == old_rows
+    mails = [m for m in lab.mail() if "event_schedule_backup" in m.get("body", "") + m.get("subject", "")]
+    assert mails, lab.mail()
+    # a second night adopts nothing again
+    again = estate.run(SLAVE)
+    assert_succeeded(again)
+    assert again["xcom"]["preflight"]["adopted_rows"] == 0, why(again)
+
+
+def test_held_and_archived_rows_of_the_old_names_are_kept_after_an_upgrade(estate):
+    lab = estate.lab
+    for table in ("event_schedule_backup", "event_schedule_info_backup", "event_schedule_archive"):
+        if lab.table_exists(SLAVE, table):
+            lab.sql(SLAVE, f"DROP TABLE [{table}]")
+    before = snapshot(lab, SLAVE)
+    # what an older version of this package left after a crashed import: both backup tables,
+    # and an archive holding the history of a job removed on an earlier night
+    lab.sql(SLAVE, "SELECT * INTO event_schedule_backup FROM event_schedule")
+    lab.sql(SLAVE, "SELECT * INTO event_schedule_info_backup FROM event_schedule_info")
+    lab.sql(SLAVE, "SELECT * INTO event_schedule_archive FROM event_schedule WHERE 1 = 0")
+    lab.sql(
+        SLAVE,
+        "INSERT INTO event_schedule_archive VALUES "
+        "(100999999, 1, 2020999, N'completed', '2026-01-01 00:00:00.000', '2026-01-01 00:01:00.000')",
+    )
+    lab.sql(SLAVE, f"DELETE FROM event_schedule WHERE event_id = {FIREFOX}")
+    result = estate.run(SLAVE)
+    assert_succeeded(result)
+    preflight = result["xcom"]["preflight"]
+    assert set(preflight["legacy_tables"]) == {
+        "event_schedule_backup",
+        "event_schedule_info_backup",
+        "event_schedule_archive",
+    }, why(result, preflight)
+    after = snapshot(lab, SLAVE)
+    accounting = account(before, after)
+    assert accounting.lost == 0 and accounting.detail_lost == 0 and accounting.held == 0, why(result, accounting)
+    archived = lab.sql(
+        SLAVE,
+        "SELECT ds_replication_reason AS reason FROM ds_replication_event_schedule_archive "
+        "WHERE schedule_id = 100999999",
+    )
+    assert archived == [{"reason": "adopted from event_schedule_archive"}], archived
