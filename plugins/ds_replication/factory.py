@@ -184,7 +184,9 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 slave_share=slave.share,
             ),
             BackupHistoryOperator(task_id="backup_history", mssql_conn_id=slave.mssql_conn_id, database=slave.database),
-            BackupCompleteSensor(task_id="wait_for_backup", mssql_conn_id=slave.mssql_conn_id, **sensor_args),
+            BackupCompleteSensor(
+                task_id="wait_for_backup", mssql_conn_id=slave.mssql_conn_id, database=slave.database, **sensor_args
+            ),
             ImportJobsOperator(
                 task_id="import_jobs",
                 slave_name=slave.name,

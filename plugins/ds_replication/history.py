@@ -294,11 +294,8 @@ def adopt_legacy(conn: Any, database: str) -> dict[str, Any]:
     return figures
 
 
-def capture_ready(conn: Any) -> bool:
+def capture_ready(conn: Any, database: str) -> bool:
     """The backup tables exist and hold every column of the live tables: the capture triggers
     can be armed and will copy whatever the import deletes."""
-    for t in read_history_tables(conn):
-        present = {c.name.lower() for c in table_columns(conn, t.backup)}
-        if not present or any(c.lower() not in present for c in t.columns):
-            return False
-    return True
+    tables = read_history_tables(conn)
+    return int(run_script(conn, render("capture_ready.sql", database=database, tables=tables))["missing_columns"]) == 0

@@ -76,16 +76,17 @@ class BackupCompleteSensor(BaseSensorOperator):
     holds every live row": on a DS that runs jobs at night, new rows keep coming, and the
     capture, not the snapshot, is what keeps them.)"""
 
-    template_fields: Sequence[str] = ("mssql_conn_id",)
+    template_fields: Sequence[str] = ("mssql_conn_id", "database")
 
-    def __init__(self, *, mssql_conn_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, mssql_conn_id: str, database: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mssql_conn_id = mssql_conn_id
+        self.database = database
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
         try:
             with sql.connect(self.mssql_conn_id) as conn:
-                ready = history.capture_ready(conn)
+                ready = history.capture_ready(conn, self.database)
         except Exception as error:
             self.log.warning("slave database not readable yet: %s", error)
             return False

@@ -74,13 +74,16 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "backup_history": render("backup_history.sql", fingerprints={2020549: "ab" * 32}, **common),
         "capture_trigger": render("capture_trigger.sql", t=t, children=tables[1:]),
         "capture_off": render("capture_off.sql", **common),
+        "capture_ready": render("capture_ready.sql", **common),
+        "mark_changed_jobs": render("mark_changed_jobs.sql", changed_event_ids=[2020549], **common),
+        "held_figures": render("held_figures.sql", **common),
         "verify_history": render("verify_history.sql", **common),
         "adopt_legacy": render(
             "adopt_legacy.sql", sources=[(x, x.legacy_backup, x.legacy_archive) for x in tables], **common
         ),
     }
     for table in tables:
-        for name in ("restore_history", "restore_row", "archive_row"):
+        for name in ("restore_history", "restore_row", "archive_row", "restorable_keys"):
             scripts[f"{name}_{table.live}"] = render(
                 f"{name}.sql", t=table, changed_event_ids=[2020549], **common
             ).replace("%s", "0")

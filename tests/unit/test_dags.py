@@ -116,12 +116,12 @@ def test_invalid_config_is_the_dag_files_import_error(load_dagbag):
 
 
 def test_templated_sql_renders_for_the_slaves_catalog():
-    from ds_replication.templates import render_samples
+    from ds_replication.templates import render_samples, sample_scripts
 
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"ds-sql-{os.getpid()}"
     try:
         written = render_samples(out)
-        assert len(written) == 6 and all(p.read_text().startswith("--") for p in written)
+        assert len(written) == 2 * len(sample_scripts(False)) and all(p.read_text().startswith("--") for p in written)
     finally:
         for p in out.glob("*.sql"):
             p.unlink()
