@@ -91,6 +91,11 @@ _USER_TABLES = (
     "SELECT m.name AS name FROM sqlite_master AS m WHERE m.type = 'table' "
     "AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'"
 )
+# The lab's own triggers (lab_*: rowversion upkeep) are not SQL Server objects.
+_USER_TRIGGERS = (
+    "SELECT m.name AS name, m.tbl_name AS tbl_name FROM sqlite_master AS m WHERE m.type = 'trigger' "
+    "AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'"
+)
 _TYPES_ROWS = " UNION ALL ".join(
     f"SELECT '{name}' AS name, {type_id} AS system_type_id, {type_id} AS user_type_id, "
     f"{fixed if fixed is not None else 8000} AS max_length"
@@ -103,8 +108,14 @@ VIEWS = {
     f"'U' AS type, 'USER_TABLE' AS type_desc, {_CREATED} AS create_date, {_CREATED} AS modify_date "
     f"FROM ({_USER_TABLES}) AS t",
     "sys_objects": f"SELECT t.name COLLATE NOCASE AS name, lab_object_id(t.name) AS object_id, 1 AS schema_id, "
-    f"'U' AS type, 'USER_TABLE' AS type_desc, {_CREATED} AS create_date, {_CREATED} AS modify_date "
-    f"FROM ({_USER_TABLES}) AS t",
+    f"0 AS parent_object_id, 'U' AS type, 'USER_TABLE' AS type_desc, {_CREATED} AS create_date, "
+    f"{_CREATED} AS modify_date FROM ({_USER_TABLES}) AS t "
+    f"UNION ALL SELECT t.name COLLATE NOCASE, lab_object_id(t.name), 1, lab_object_id(t.tbl_name), 'TR', "
+    f"'SQL_TRIGGER', {_CREATED}, {_CREATED} FROM ({_USER_TRIGGERS}) AS t",
+    "sys_triggers": f"SELECT t.name COLLATE NOCASE AS name, lab_object_id(t.name) AS object_id, 1 AS parent_class, "
+    "lab_object_id(t.tbl_name) AS parent_id, 'TR' AS type, 'SQL_TRIGGER' AS type_desc, "
+    f"{_CREATED} AS create_date, {_CREATED} AS modify_date, 0 AS is_ms_shipped, 0 AS is_disabled, "
+    f"0 AS is_not_for_replication, 0 AS is_instead_of_trigger FROM ({_USER_TRIGGERS}) AS t",
     "sys_types": f"SELECT name COLLATE NOCASE AS name, system_type_id, user_type_id, max_length FROM ({_TYPES_ROWS})",
     "sys_columns": "SELECT lab_object_id(c.table_name) AS object_id, c.column_name COLLATE NOCASE AS name, "
     "c.ordinal AS column_id, c.is_identity AS is_identity, c.is_nullable AS is_nullable, "
@@ -137,6 +148,7 @@ VIEWS = {
 VIEW_OF = {
     ("sys", "tables"): "sys_tables",
     ("sys", "objects"): "sys_objects",
+    ("sys", "triggers"): "sys_triggers",
     ("sys", "types"): "sys_types",
     ("sys", "columns"): "sys_columns",
     ("sys", "identity_columns"): "sys_identity_columns",
@@ -162,6 +174,13 @@ VIEW_COLUMN_TYPES = {
     "increment_value": "int",
     "last_value": "int",
     "create_date": "datetime",
+    "parent_object_id": "int",
+    "parent_id": "int",
+    "parent_class": "tinyint",
+    "is_ms_shipped": "bit",
+    "is_disabled": "bit",
+    "is_not_for_replication": "bit",
+    "is_instead_of_trigger": "bit",
     "modify_date": "datetime",
 }
 
@@ -177,7 +196,9 @@ def prepare_database(db: sqlite3.Connection) -> None:
     try:
         db.execute(OBJECTS_DDL)
         db.execute(
-            f"INSERT OR IGNORE INTO lab_objects (name, create_date) SELECT name, ? FROM ({_USER_TABLES})", (now,)
+            f"INSERT OR IGNORE INTO lab_objects (name, create_date) SELECT name, ? FROM ({_USER_TABLES}) "
+            f"UNION SELECT name, ? FROM ({_USER_TRIGGERS})",
+            (now, now),
         )
         db.execute("COMMIT")
     except BaseException:
@@ -195,6 +216,28 @@ def table_name(db: sqlite3.Connection, name: str) -> str | None:
     """The stored spelling of user table `name` (names are case-insensitive), or None."""
     row = db.execute(f"SELECT name FROM ({_USER_TABLES}) WHERE lower(name) = lower(?)", (name,)).fetchone()
     return row[0] if row else None
+
+
+def trigger_name(db: sqlite3.Connection, name: str) -> str | None:
+    """The stored spelling of T-SQL trigger `name`, or None."""
+    row = db.execute(f"SELECT name FROM ({_USER_TRIGGERS}) WHERE lower(name) = lower(?)", (name,)).fetchone()
+    return row[0] if row else None
+
+
+def object_exists(db: sqlite3.Connection, name: str) -> bool:
+    """Tables and triggers share one namespace in SQL Server (error 2714)."""
+    return table_name(db, name) is not None or trigger_name(db, name) is not None or name.lower() in VIEWS
+
+
+def record_object(db: sqlite3.Connection, name: str) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO lab_objects (name, create_date) VALUES (?, ?)",
+        (name, format_datetime(dt.datetime.now())),
+    )
+
+
+def forget_object(db: sqlite3.Connection, name: str) -> None:
+    db.execute("DELETE FROM lab_objects WHERE name = ?", (name,))
 
 
 def columns(db: sqlite3.Connection, table: str) -> list[CatalogColumn]:
@@ -234,16 +277,19 @@ def create_table(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) 
         defs.append("PRIMARY KEY (" + ", ".join(_quote(k) for k in pk) + ")")
     db.execute(f"CREATE TABLE {_quote(table)} ({', '.join(defs)})")
     _record(db, table, cols)
-    db.execute(
-        "INSERT OR REPLACE INTO lab_objects (name, create_date) VALUES (?, ?)",
-        (table, format_datetime(dt.datetime.now())),
-    )
+    record_object(db, table)
 
 
 def drop_table(db: sqlite3.Connection, table: str) -> None:
+    # SQLite drops the table's triggers with it, as SQL Server does
+    db.execute(
+        "DELETE FROM lab_objects WHERE name IN "
+        "(SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?)",
+        (table,),
+    )
     db.execute(f"DROP TABLE {_quote(table)}")
     db.execute("DELETE FROM lab_catalog WHERE lower(table_name) = lower(?)", (table,))
-    db.execute("DELETE FROM lab_objects WHERE name = ?", (table,))
+    forget_object(db, table)
 
 
 def add_column(db: sqlite3.Connection, table: str, col: CatalogColumn) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from tests.lab.tsql import catalog, functions, statements
+from tests.lab.tsql import catalog, functions, statements, triggers
 from tests.lab.tsql.batch import Block, If, Simple, parse_batch
 from tests.lab.tsql.errors import (
     ConnectionDropped,
@@ -122,6 +122,8 @@ class Session:
     # -- compiling: the whole batch before anything runs, as SQL Server does -----------------
 
     def _compile(self, batch: str) -> Block:
+        if triggers.starts_batch(batch):
+            return Block([Simple(batch, "CREATE", 1, ("create_trigger", triggers.compile_create(batch)))])
         tree = parse_batch(batch)
         self._compile_block(tree, set())
         return tree
@@ -321,6 +323,8 @@ class Session:
             self._raiserror(args[0])
         elif kind == "print":
             self._scalar(args[0])
+        elif kind == "create_trigger":
+            self._write(lambda: triggers.create(self, args[0]), out, count=False)
         else:
             self._data(args[0], out)
 
@@ -347,6 +351,8 @@ class Session:
             exp.TruncateTable: (statements.truncate, False),
         }
         action, counts = actions[type(tree)]
+        if isinstance(tree, exp.Drop) and str(tree.args.get("kind")).upper() == "TRIGGER":
+            action = triggers.drop
         self._write(lambda: action(self, tree), out, count=counts)
 
     def _write(self, action: Callable[[], int | None], out: list[Output], count: bool) -> None:
@@ -489,8 +495,8 @@ class Session:
                 ) from None
             if message.startswith("ambiguous column name"):
                 raise SqlError(209, f"Ambiguous column name '{message.split(':', 1)[1].strip()}'.") from None
-            if message.startswith("no such table"):
-                raise invalid_object(message.split(":", 1)[1].strip()) from None
+            if message.startswith("no such table"):  # in a trigger: "main.t"
+                raise invalid_object(message.split(":", 1)[1].strip().removeprefix("main.")) from None
             if "locked" in message or "busy" in message:
                 raise lock_timeout() from None
             raise unsupported(f"{message} (SQLite, in {sql[:200]!r})") from None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from tests.lab.tsql import catalog
+from tests.lab.tsql import catalog, native
 from tests.lab.tsql.catalog import CatalogColumn
 from tests.lab.tsql.errors import SqlError, invalid_column, object_exists, unsupported
 from tests.lab.tsql.infer import ColType, type_name
@@ -106,7 +106,8 @@ def insert(s: Session, tree: exp.Insert) -> int:
         width = widths.pop()
     else:
         width = len(s.run(f"SELECT * FROM ({source_sql}) LIMIT 0", info["params"]).description)
-    targets = _insert_targets(table, cols, by_name, listed, identity, identity_on, width, source)
+    targets = insert_targets(table, cols, by_name, listed, width, source)
+    _check_identity(table, identity, targets, identity_on)
     src = [f"c{i}" for i in range(width)]
     select = [
         f"lab_store({src[i]}, {_literal(c.type)}, {_literal(c.length)}, {int(c.nullable)}, "
@@ -139,17 +140,17 @@ def _user_table(s: Session, node: exp.Table) -> str:
     return table
 
 
-def _insert_targets(
+def insert_targets(
     table: str,
     cols: list[CatalogColumn],
     by_name: dict[str, CatalogColumn],
     listed: list[str] | None,
-    identity: CatalogColumn | None,
-    identity_on: bool,
     width: int,
     source: exp.Expression,
 ) -> list[CatalogColumn]:
+    """The columns an INSERT writes, in the order of its values; SQL Server's errors for a wrong list."""
     values = isinstance(source, exp.Values)
+    identity = next((c for c in cols if c.identity), None)
     if listed is None:
         if identity is not None and width == len(cols):
             raise SqlError(
@@ -191,6 +192,12 @@ def _insert_targets(
                                         "the insert list. The number of SELECT values must match the number of "
                                         "INSERT columns.")
             )  # fmt: skip
+    return targets
+
+
+def _check_identity(
+    table: str, identity: CatalogColumn | None, targets: list[CatalogColumn], identity_on: bool
+) -> None:
     if identity is not None and identity in targets and not identity_on:
         raise SqlError(
             544,
@@ -203,7 +210,6 @@ def _insert_targets(
             "IDENTITY_INSERT is set to ON or when a replication user is inserting into a NOT FOR REPLICATION "
             "identity column.",
         )
-    return targets
 
 
 def _duplicate_key(s, table, cols, targets, select, with_src, params) -> SqlError:
@@ -334,7 +340,7 @@ def create_table(s: Session, tree: exp.Create) -> None:
     if not isinstance(tree.this, exp.Schema):
         raise unsupported("CREATE TABLE without columns")
     table = s.translator.table(name_node, must_exist=False)
-    if catalog.table_name(s.db, table) is not None or table in catalog.VIEWS:
+    if catalog.object_exists(s.db, table):
         raise object_exists(table)
     cols: list[CatalogColumn] = []
     pk: list[str] = []
@@ -408,7 +414,7 @@ def select_into(s: Session, tree: exp.Select) -> int:
     IDENTITY property of an identity column selected plainly from a single table."""
     into = tree.args["into"].this
     target = s.translator.table(into, must_exist=False)
-    if catalog.table_name(s.db, target) is not None or target in catalog.VIEWS:
+    if catalog.object_exists(s.db, target):
         raise object_exists(target)
     select = tree.copy()
     select.set("into", None)
@@ -445,6 +451,9 @@ def select_into(s: Session, tree: exp.Select) -> int:
 
 def integrity_error(error: sqlite3.IntegrityError) -> SqlError:
     message = str(error)
+    raised = native.raised_error(message)  # a trigger's statement failed as SQL Server's would
+    if raised is not None:
+        return raised
     if message.startswith(("UNIQUE constraint failed", "PRIMARY KEY")):
         table = message.split(":", 1)[1].strip().split(".")[0] if ":" in message else "?"
         return SqlError(2627, f"Violation of PRIMARY KEY constraint 'PK_{table}'. Cannot insert duplicate key in "

@@ -41,6 +41,7 @@ REFUSED_NODES = {
     exp.Returning: "OUTPUT clauses",
     exp.GroupConcat: "function STRING_AGG",
 }
+DDL_KINDS = {exp.Create: ("TABLE",), exp.Drop: ("TABLE", "TRIGGER")}  # CREATE TRIGGER: triggers.py
 GLOBALS = ("rowcount", "trancount", "error", "spid", "version", "servername", "language")
 COLUMN_PROPERTIES = {"isidentity": "is_identity", "allowsnull": "is_nullable"}
 
@@ -63,7 +64,10 @@ def check(tree: exp.Expression) -> None:
     """Refuse whatever lies outside the subset, naming it."""
     if not isinstance(tree, STATEMENTS):
         raise unsupported(f"statement {type(tree).__name__.upper()}")
-    if isinstance(tree, exp.Drop | exp.Create) and str(tree.args.get("kind") or "").upper() != "TABLE":
+    if (
+        isinstance(tree, exp.Drop | exp.Create)
+        and str(tree.args.get("kind") or "").upper() not in DDL_KINDS[type(tree)]
+    ):
         raise unsupported(f"{type(tree).__name__.upper()} {tree.args.get('kind')}")
     if isinstance(tree, exp.Drop) and tree.args.get("exists"):
         raise unsupported("DROP TABLE IF EXISTS (SQL Server 2016 and later; the project stays 2005-compatible)")
@@ -222,15 +226,15 @@ class Translator:
     def _object_id(self, node: exp.ObjectId) -> exp.Expression:
         lookup = sqlglot.parse_one(
             "(SELECT lab_o.object_id FROM sys_objects AS lab_o WHERE lab_o.name = lab_object_name(lab_arg) "
-            "AND lab_o.type = lab_kind)",
+            "AND (lab_kind IS NULL OR lab_o.type = lab_kind))",
             read="sqlite",
         )
-        kind = node.expression if node.expression is not None else exp.Literal.string("U")
+        kind = node.expression if node.expression is not None else exp.null()
         for column in list(lookup.find_all(exp.Column)):
             if column.name == "lab_arg":
                 column.replace(node.this.copy())
             elif column.name == "lab_kind":
-                column.replace(exp.Anonymous(this="upper", expressions=[kind.copy()]))
+                column.replace(exp.Anonymous(this="upper", expressions=[kind.copy()]))  # OBJECT_ID(name): any type
         return lookup
 
     def _column_property(self, node: exp.Anonymous) -> exp.Expression:
