@@ -26,7 +26,7 @@ STATEMENTS = (exp.Select, exp.SetOperation, exp.Insert, exp.Update, exp.Delete, 
 # Functions of the subset (sqlglot's classes); any other function is refused by name.
 FUNCTIONS = (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg, exp.Coalesce, exp.Case, exp.If, exp.Cast,
              exp.Convert, exp.Length, exp.Upper, exp.Lower, exp.ObjectId, exp.CurrentTimestamp, exp.Exists)  # fmt: skip
-ANONYMOUS = {"GETUTCDATE", "COLUMNPROPERTY"}
+ANONYMOUS = {"GETUTCDATE", "COLUMNPROPERTY", "SERVERPROPERTY"}
 REFUSED_NODES = {
     exp.With: "common table expressions (WITH)",
     exp.Merge: "MERGE",
@@ -41,7 +41,10 @@ REFUSED_NODES = {
     exp.Returning: "OUTPUT clauses",
     exp.GroupConcat: "function STRING_AGG",
 }
-DDL_KINDS = {exp.Create: ("TABLE",), exp.Drop: ("TABLE", "TRIGGER")}  # CREATE TRIGGER: triggers.py
+DDL_KINDS = {
+    exp.Create: ("TABLE", "INDEX", "NONCLUSTERED INDEX"),
+    exp.Drop: ("TABLE", "TRIGGER"),
+}  # CREATE TRIGGER: triggers.py
 GLOBALS = ("rowcount", "trancount", "error", "spid", "version", "servername", "language")
 COLUMN_PROPERTIES = {"isidentity": "is_identity", "allowsnull": "is_nullable"}
 
@@ -194,6 +197,10 @@ class Translator:
             return call(this="lab_getdate", expressions=[])
         if isinstance(node, exp.Anonymous) and str(node.this).upper() == "GETUTCDATE":
             return call(this="lab_getutcdate", expressions=[])
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() == "SERVERPROPERTY":
+            if len(node.expressions) != 1:
+                raise unsupported("SERVERPROPERTY with other than one argument")
+            return call(this="lab_serverproperty", expressions=[node.expressions[0]])
         if isinstance(node, exp.Cast | exp.Convert):
             return self._cast(node, typer)
         if isinstance(node, exp.ObjectId):
@@ -205,7 +212,7 @@ class Translator:
     def _cast(self, node: exp.Cast | exp.Convert, typer: Typer) -> exp.Expression:
         to, value = (node.this, node.expression) if isinstance(node, exp.Convert) else (node.to, node.this)
         target, size = type_name(to)
-        if target is None or target == "varbinary":
+        if target is None or target in ("varbinary", "timestamp"):
             raise unsupported(f"CAST / CONVERT to {to.sql(dialect='tsql')}")
         style = node.args.get("style")
         if style is not None and not isinstance(style, exp.Literal):
