@@ -26,8 +26,8 @@ class Lab:
             raise RuntimeError(f"lab {args[0]} failed ({proc.returncode}): {proc.stdout}\n{proc.stderr}")
         return proc
 
-    def up(self, slaves: int = 2, identity: bool = False, seed: bool = True) -> Lab:
-        args = ["up", "--slaves", str(slaves)]
+    def up(self, slaves: int = 2, identity: bool = False, seed: bool = True, schema: str = "default") -> Lab:
+        args = ["up", "--slaves", str(slaves), "--schema", schema]
         if identity:
             args.append("--identity")
         if seed:
