@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.lab import control, faults
+from tests.lab import control, ds_schema, faults
 
 
 def _json_default(value: object) -> str:
@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--slaves", type=int, default=2)
     up.add_argument("--identity", action="store_true", help="event_schedule.schedule_id is an IDENTITY column")
     up.add_argument("--seed", action="store_true", help="load the sample estate (tests/lab/seed.py)")
+    up.add_argument(
+        "--schema",
+        default="default",
+        choices=list(ds_schema.SCHEMAS),
+        help="variant of the express database (tests/lab/README.md): "
+        + "; ".join(f"{n}: {w}" for n, w in ds_schema.SCHEMAS.items()),
+    )
     sql = commands.add_parser("sql", help="run a T-SQL batch over TDS; rows as JSON")
     sql.add_argument("--dir", required=True)
     sql.add_argument("host")
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "up":
-            info = control.up(lab_dir, args.slaves, identity=args.identity, seed=args.seed)
+            info = control.up(lab_dir, args.slaves, identity=args.identity, seed=args.seed, schema=args.schema)
             print(f"lab up in {info['seconds']:.1f} s: {', '.join(info['hosts'])}; see {lab_dir / 'lab.json'}")
         elif args.command == "sql":
             print(json.dumps(control.sql(lab_dir, args.host, args.batch), default=_json_default, ensure_ascii=False))

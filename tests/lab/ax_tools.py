@@ -134,6 +134,10 @@ def aximport(db_path: str, in_file: Path, overwrite: bool, fault: Fault, line: s
             return result
         db.execute("COMMIT" if result.exit_code == 0 else "ROLLBACK")
         return result
+    except sqlite3.Error as error:  # e.g. a trigger on the history failed: the tool reports it, nothing changes
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return ToolResult(1, f"axImport: database error: {error}; nothing imported.\r\n")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.lab import ds_schema
 from tests.lab import seed as sample
 from tests.lab.host import host_paths
 from tests.lab.smb import check_socket_room, log_tail
@@ -50,9 +51,13 @@ def _wait_for(path: Path, process: subprocess.Popen, what: str, log: Path) -> di
     raise LabError(f"{what} not ready within {READY_TIMEOUT} s; {log} ends:\n{log_tail(log)}")
 
 
-def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -> dict:
+def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False, schema: str = "default") -> dict:
     started = time.monotonic()
     lab_dir = lab_dir.resolve()
+    if schema not in ds_schema.SCHEMAS:
+        raise LabError(f"unknown schema {schema!r}; schemas: {', '.join(ds_schema.SCHEMAS)}")
+    if identity and schema == "reused_keys":
+        raise LabError("schema reused_keys assigns schedule_id itself (MAX + 1): it cannot be combined with --identity")
     if (lab_dir / "lab.json").exists():
         raise LabError(f"a lab already runs in {lab_dir} (run down first)")
     names = ["master", *[f"slave{n}" for n in range(1, slaves + 1)]]
@@ -72,7 +77,8 @@ def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -
             lab_dir / "smtp.log",
         )
         for name in names:
-            args = ["tests.lab.host", "--dir", str(lab_dir), "--name", name] + (["--identity"] if identity else [])
+            args = ["tests.lab.host", "--dir", str(lab_dir), "--name", name, "--schema", schema]
+            args += ["--identity"] if identity else []
             processes[name] = _spawn(args, host_paths(lab_dir, name)["dir"] / "process.log")
         smtp = _wait_for(port_file, processes["smtp"], "the SMTP sink", lab_dir / "smtp.log")
         hosts = {}

@@ -5,13 +5,18 @@ Tables are plain SQLite tables with the T-SQL names and columns. What SQLite can
 which the T-SQL interpreter reads for `sys.columns` / `INFORMATION_SCHEMA` and keeps up to
 date for the tables it creates itself. Datetimes are stored as ISO text
 `YYYY-MM-DD HH:MM:SS.fff`.
+
+`SCHEMAS` are variants of the database a real DS might have (tests/lab/README.md); the one a
+database was made with is in `lab_settings` (`schema_of`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from tests.lab.tsql import keys
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,15 @@ class Col:
     type: str  # T-SQL type name: int, nvarchar, datetime, ...
     length: int | None = None  # characters for (n)varchar
     nullable: bool = False
+    computed: str | None = None  # expression of a computed column (T-SQL and SQLite alike)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,8 @@ class Table:
     name: str
     columns: tuple[Col, ...]
     primary_key: tuple[str, ...]
+    unique_indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, columns)
+    foreign_keys: tuple[ForeignKey, ...] = ()
 
 
 def _nv(name: str, length: int, nullable: bool = False) -> Col:
@@ -113,6 +129,49 @@ TRIGGERS = (
        END""",
 )
 
+# Schema variants (README): what each changes against `default`.
+SCHEMAS = {
+    "default": "the DS schema as the article describes it",
+    "info_unique_index": "event_schedule_info: no primary key, a UNIQUE INDEX on (schedule_id, info_id)",
+    "info_no_key": "event_schedule_info: no key at all; the seed leaves some messages NULL",
+    "reused_keys": "event_schedule.schedule_id assigned by the application as MAX + 1 (next_schedule_id)",
+    "rowversion_computed": "event_schedule: a rowversion column row_version and a computed column duration_s",
+    "fk_computer": "event_schedule.computer_id: a FOREIGN KEY to computer (no cascade)",
+    "insert_trigger": "event_schedule: an AFTER INSERT trigger writes an event_schedule_info row (info_id 0)",
+}
+INFO_UNIQUE_INDEX = "IX_event_schedule_info_schedule_info"
+FK_COMPUTER = ForeignKey("FK_event_schedule_computer", ("computer_id",), "computer", ("computer_id",))
+INSERT_TRIGGER = """CREATE TRIGGER event_schedule_insert AFTER INSERT ON event_schedule BEGIN
+         INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at)
+         VALUES (NEW.schedule_id, 0, 0, 'scheduled', NEW.start_time);
+       END"""
+
+
+def tables(schema: str = "default") -> tuple[Table, ...]:
+    """The DS tables of a schema variant."""
+    if schema not in SCHEMAS:
+        raise ValueError(f"unknown schema {schema!r}; schemas: {', '.join(SCHEMAS)}")
+    by_name = {t.name: t for t in TABLES}
+    info, history = by_name["event_schedule_info"], by_name["event_schedule"]
+    if schema == "info_unique_index":
+        by_name[info.name] = replace(info, primary_key=(), unique_indexes=((INFO_UNIQUE_INDEX, info.primary_key),))
+    elif schema == "info_no_key":
+        by_name[info.name] = replace(info, primary_key=())
+    elif schema == "rowversion_computed":
+        extra = (
+            Col("row_version", "timestamp"),
+            Col("duration_s", "int", nullable=True, computed="schedule_id % 1000"),
+        )
+        by_name[history.name] = replace(history, columns=history.columns + extra)
+    elif schema == "fk_computer":
+        by_name[history.name] = replace(history, foreign_keys=(FK_COMPUTER,))
+    return tuple(by_name.values())
+
+
+def triggers(schema: str = "default") -> tuple[str, ...]:
+    return TRIGGERS + ((INSERT_TRIGGER,) if schema == "insert_trigger" else ())
+
+
 CATALOG_DDL = """
 CREATE TABLE lab_catalog (
     table_name TEXT NOT NULL COLLATE NOCASE,
@@ -125,24 +184,37 @@ CREATE TABLE lab_catalog (
     identity_seed INTEGER,
     identity_increment INTEGER,
     pk_ordinal INTEGER,
+    is_computed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (table_name, ordinal)
 )"""
+CATALOG_COLUMNS = (
+    "table_name, ordinal, column_name, data_type, max_length, is_nullable, is_identity, identity_seed, "
+    "identity_increment, pk_ordinal, is_computed"
+)
+SETTINGS_DDL = "CREATE TABLE lab_settings (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
 
-_SQLITE_TYPES = {"int": "INTEGER", "bigint": "INTEGER", "datetime": "TEXT", "nvarchar": "TEXT"}
+_SQLITE_TYPES = {"int": "INTEGER", "bigint": "INTEGER", "datetime": "TEXT", "nvarchar": "TEXT", "timestamp": "INTEGER"}
 
 
 def _create_table(db: sqlite3.Connection, table: Table, identity: bool) -> None:
     cols = []
     for col in table.columns:
-        null = "" if col.nullable else " NOT NULL"
+        if col.computed:
+            cols.append(f'"{col.name}" {_SQLITE_TYPES[col.type]} GENERATED ALWAYS AS ({col.computed}) VIRTUAL')
+            continue
+        # a timestamp column is filled in by a trigger after the insert: NULL until then
+        null = "" if col.nullable or col.type == "timestamp" else " NOT NULL"
         cols.append(f'"{col.name}" {_SQLITE_TYPES[col.type]}{null}')
-    pk = ", ".join(f'"{c}"' for c in table.primary_key)
-    db.execute(f'CREATE TABLE "{table.name}" ({", ".join(cols)}, PRIMARY KEY ({pk}))')
+    if table.primary_key:
+        cols.append(f"PRIMARY KEY ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in table.primary_key)})")
+    for fk in table.foreign_keys:
+        cols.append(keys.foreign_key_clause(list(fk.columns), fk.ref_table, list(fk.ref_columns)))
+    db.execute(f'CREATE TABLE "{table.name}" ({", ".join(cols)})')
     for ordinal, col in enumerate(table.columns, start=1):
         is_identity = identity and (table.name, col.name) == IDENTITY[:2]
         pk_ordinal = table.primary_key.index(col.name) + 1 if col.name in table.primary_key else None
         db.execute(
-            "INSERT INTO lab_catalog VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO lab_catalog ({CATALOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 table.name,
                 ordinal,
@@ -154,25 +226,56 @@ def _create_table(db: sqlite3.Connection, table: Table, identity: bool) -> None:
                 IDENTITY[2] if is_identity else None,
                 IDENTITY[3] if is_identity else None,
                 pk_ordinal,
+                int(col.computed is not None),
             ),
         )
+    nullable = {c.name for c in table.columns if c.nullable}
+    for name, columns in table.unique_indexes:
+        keys.create_index(db, table.name, name, list(columns), True, nullable)
+    for fk in table.foreign_keys:
+        keys.record_foreign_key(db, fk.name, table.name, list(fk.columns), fk.ref_table, list(fk.ref_columns))
+    stamped = [c.name for c in table.columns if c.type == "timestamp"]
+    if stamped:
+        others = [c.name for c in table.columns if c.type != "timestamp" and not c.computed]
+        keys.rowversion_upkeep(db, table.name, stamped[0], others)
 
 
-def create_express(db_path: str | Path, identity: bool = False) -> None:
+def create_express(db_path: str | Path, identity: bool = False, schema: str = "default") -> None:
     """Create an empty `express` database at `db_path` (which must not exist yet)."""
     if Path(db_path).exists():
         raise FileExistsError(f"{db_path} exists already")
+    chosen = tables(schema)
+    if identity and schema == "reused_keys":
+        raise ValueError("schema reused_keys assigns schedule_id itself (MAX + 1): it cannot have an IDENTITY column")
     db = sqlite3.connect(db_path)
     try:
         with db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(CATALOG_DDL)
-            for table in TABLES:
+            db.execute(SETTINGS_DDL)
+            db.executemany(
+                "INSERT INTO lab_settings (name, value) VALUES (?, ?)",
+                [("schema", schema), ("identity", str(int(identity)))],
+            )
+            keys.create_tables(db)
+            for table in chosen:
                 _create_table(db, table, identity)
-            for trigger in TRIGGERS:
+            for trigger in triggers(schema):
                 db.execute(trigger)
     finally:
         db.close()
+
+
+def schema_of(db: sqlite3.Connection) -> str:
+    """The schema variant the database was made with."""
+    row = db.execute("SELECT value FROM lab_settings WHERE name = 'schema'").fetchone()
+    return row[0] if row else "default"
+
+
+def next_schedule_id(db: sqlite3.Connection) -> int:
+    """The key schema `reused_keys` gives a new history row, as the application does: MAX + 1.
+    A deleted row's key comes back. Call it in the transaction that inserts the row."""
+    return db.execute("SELECT COALESCE(MAX(schedule_id), 0) + 1 FROM event_schedule").fetchone()[0]
 
 
 def connect(db_path: str | Path) -> sqlite3.Connection:

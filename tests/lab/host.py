@@ -1,6 +1,6 @@
 """One lab host: its TDS (SQL), WinRM and SMB servers, until SIGTERM.
 
-`python -m tests.lab.host --dir DIR --name HOST [--identity]`; the lab's user and password
+`python -m tests.lab.host --dir DIR --name HOST [--identity] [--schema NAME]`; the lab's user and password
 come from DIR/credentials.json. Writes DIR/hosts/HOST/ready.json when every server listens.
 """
 
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--dir", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--identity", action="store_true")
+    parser.add_argument("--schema", default="default", choices=sorted(ds_schema.SCHEMAS))
     args = parser.parse_args()
     lab_dir = Path(args.dir).resolve()
     paths = host_paths(lab_dir, args.name)
@@ -40,7 +41,7 @@ def main() -> None:
     credentials = json.loads((lab_dir / "credentials.json").read_text())
     user, password = credentials["user"], credentials["password"]
     if not paths["db"].exists():
-        ds_schema.create_express(paths["db"], identity=args.identity)
+        ds_schema.create_express(paths["db"], identity=args.identity, schema=args.schema)
     fault = functools.partial(faults.take, lab_dir, args.name)
     armed = functools.partial(faults.armed, lab_dir, args.name)
 
@@ -68,6 +69,8 @@ def main() -> None:
         "smb_port": smb.port,
         "share_dir": str(paths["share"]),
         "db_path": str(paths["db"]),
+        "schema": args.schema,
+        "identity": args.identity,
         "pid": os.getpid(),
         "smbd_pid": smb.process.pid if smb.process else None,
         "share_full_available": smb.mounted,

@@ -6,7 +6,9 @@ Master: folders Global (sub-folders Software, Büro), Drivers (sub-folder Dell),
 new task), removed one (Flash Player) and added one (7-Zip).
 Each slave: the older Global tree and Drivers (9 replicated jobs), a local folder `Local`
 with 2 jobs, 5 computers, and 1-2 history rows per job and computer (event_schedule) with
-1-3 detail rows each (event_schedule_info). Deterministic: the same every time.
+1-3 detail rows each (event_schedule_info). Deterministic: the same every time. The schema
+variant of the database decides the rest: `reused_keys` numbers history as its application does
+(ds_schema.next_schedule_id), `info_no_key` leaves every third detail message NULL.
 """
 
 from __future__ import annotations
@@ -94,27 +96,27 @@ def seed_slave(db_path: Path, index: int) -> None:
         computers = [5000000 + index * 100 + n for n in range(1, COMPUTERS + 1)]
         for n, computer_id in enumerate(computers, start=1):
             db.execute("INSERT INTO computer VALUES (?, ?)", (computer_id, f"SITE{index}-PC{n:02d}"))
+        schema = ds_schema.schema_of(db)
         schedule_id = 100000000 + index * 10000
+        details = 0
         for event_id in sorted([*jobs, *LOCAL_JOBS]):
             for computer_id in computers:
                 for run in range(rng.randint(1, 2)):
-                    schedule_id += 1
+                    schedule_id = ds_schema.next_schedule_id(db) if schema == "reused_keys" else schedule_id + 1
                     day = 1 + rng.randint(0, 27)
                     status = rng.choice(["Completed", "Completed", "Failed"])
                     start = f"2026-10-{day:02d} {8 + run:02d}:{rng.randint(0, 59):02d}:00.000"
                     db.execute(
-                        "INSERT INTO event_schedule VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO event_schedule (schedule_id, computer_id, event_id, status, start_time, end_time) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
                         (schedule_id, computer_id, event_id, status, start, start.replace(".000", ".500")),
                     )
                     for info_id in range(1, rng.randint(1, 3) + 1):
+                        details += 1
+                        message = None if schema == "info_no_key" and details % 3 == 0 else f"step {info_id}: {status}"
                         db.execute(
-                            "INSERT INTO event_schedule_info VALUES (?, ?, ?, ?, ?)",
-                            (
-                                schedule_id,
-                                info_id,
-                                0 if status == "Completed" else 1603,
-                                f"step {info_id}: {status}",
-                                start,
-                            ),
+                            "INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            (schedule_id, info_id, 0 if status == "Completed" else 1603, message, start),
                         )
     db.close()

@@ -300,7 +300,7 @@ def test_syntax_error_runs_nothing(s):
         ("BEGIN TRY SELECT 1 END TRY BEGIN CATCH SELECT 2 END CATCH", "BEGIN TRY"),
         ("SELECT TOP 10 PERCENT name FROM event", "PERCENT"),
         ("CREATE VIEW v AS SELECT 1 AS a", "CREATE"),
-        ("SELECT * FROM sys.indexes", "sys.indexes"),
+        ("SELECT * FROM sys.sql_modules", "sys.sql_modules"),
         ("SET ROWCOUNT 5", "SET ROWCOUNT"),
     ],
 )

@@ -210,6 +210,9 @@ def _parse_statement(units: list, i: int) -> tuple[object, int]:
             raise unsupported(f"BEGIN {second}")
     if keyword in REFUSED:
         raise unsupported(f"{keyword} statements")
+    if keyword == "CREATE" and text.split()[1:2] and text.split()[1].upper() == "TRIGGER":
+        # a batch that starts with it is a trigger definition (triggers.py), never split here
+        raise SqlError(111, "'CREATE TRIGGER' must be the first statement in a query batch.", severity=15)
     if keyword not in STARTS:
         raise syntax_error(text.split()[0])
     return Simple(text, keyword, line), i + 1

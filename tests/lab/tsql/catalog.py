@@ -13,6 +13,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
+from tests.lab.tsql import keys
 from tests.lab.tsql.results import format_datetime
 
 # T-SQL type -> (system_type_id, max_length in bytes of fixed-size types)
@@ -30,7 +31,11 @@ TYPES = {
     "nchar": (239, None),
     "nvarchar": (231, None),
     "varbinary": (165, None),
+    "timestamp": (189, 8),
 }
+# sys.columns precision and scale (0 for the others)
+PRECISION = {"bit": (1, 0), "tinyint": (3, 0), "smallint": (5, 0), "int": (10, 0), "bigint": (19, 0),
+             "float": (53, 0), "decimal": (18, 0), "datetime": (23, 3)}  # fmt: skip
 # INT, not INTEGER: an INTEGER PRIMARY KEY would be SQLite's rowid and fill in NULLs itself.
 SQLITE_TYPES = {
     "bit": "INT",
@@ -46,6 +51,7 @@ SQLITE_TYPES = {
     "nchar": "TEXT COLLATE NOCASE",
     "nvarchar": "TEXT COLLATE NOCASE",
     "varbinary": "BLOB",
+    "timestamp": "INT",  # the counter's value; sent to clients as binary(8)
 }
 
 
@@ -60,6 +66,8 @@ class CatalogColumn:
     increment: int | None = None
     pk: int | None = None  # position in the primary key
     default: str | None = None  # SQLite expression, for CREATE TABLE only
+    computed: bool = False
+    expression: str | None = None  # SQLite expression of a computed column, for CREATE TABLE only
 
 
 def object_id(name: str) -> int:
@@ -91,6 +99,11 @@ _USER_TABLES = (
     "SELECT m.name AS name FROM sqlite_master AS m WHERE m.type = 'table' "
     "AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'"
 )
+# The lab's own triggers (lab_*: rowversion upkeep) are not SQL Server objects.
+_USER_TRIGGERS = (
+    "SELECT m.name AS name, m.tbl_name AS tbl_name FROM sqlite_master AS m WHERE m.type = 'trigger' "
+    "AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'"
+)
 _TYPES_ROWS = " UNION ALL ".join(
     f"SELECT '{name}' AS name, {type_id} AS system_type_id, {type_id} AS user_type_id, "
     f"{fixed if fixed is not None else 8000} AS max_length"
@@ -103,14 +116,46 @@ VIEWS = {
     f"'U' AS type, 'USER_TABLE' AS type_desc, {_CREATED} AS create_date, {_CREATED} AS modify_date "
     f"FROM ({_USER_TABLES}) AS t",
     "sys_objects": f"SELECT t.name COLLATE NOCASE AS name, lab_object_id(t.name) AS object_id, 1 AS schema_id, "
-    f"'U' AS type, 'USER_TABLE' AS type_desc, {_CREATED} AS create_date, {_CREATED} AS modify_date "
-    f"FROM ({_USER_TABLES}) AS t",
+    f"0 AS parent_object_id, 'U' AS type, 'USER_TABLE' AS type_desc, {_CREATED} AS create_date, "
+    f"{_CREATED} AS modify_date FROM ({_USER_TABLES}) AS t "
+    f"UNION ALL SELECT t.name COLLATE NOCASE, lab_object_id(t.name), 1, lab_object_id(t.tbl_name), 'TR', "
+    f"'SQL_TRIGGER', {_CREATED}, {_CREATED} FROM ({_USER_TRIGGERS}) AS t",
+    "sys_triggers": f"SELECT t.name COLLATE NOCASE AS name, lab_object_id(t.name) AS object_id, 1 AS parent_class, "
+    "lab_object_id(t.tbl_name) AS parent_id, 'TR' AS type, 'SQL_TRIGGER' AS type_desc, "
+    f"{_CREATED} AS create_date, {_CREATED} AS modify_date, 0 AS is_ms_shipped, 0 AS is_disabled, "
+    f"0 AS is_not_for_replication, 0 AS is_instead_of_trigger FROM ({_USER_TRIGGERS}) AS t",
     "sys_types": f"SELECT name COLLATE NOCASE AS name, system_type_id, user_type_id, max_length FROM ({_TYPES_ROWS})",
     "sys_columns": "SELECT lab_object_id(c.table_name) AS object_id, c.column_name COLLATE NOCASE AS name, "
     "c.ordinal AS column_id, c.is_identity AS is_identity, c.is_nullable AS is_nullable, "
-    "lab_max_length(c.data_type, c.max_length) AS max_length, "
+    "c.is_computed AS is_computed, lab_max_length(c.data_type, c.max_length) AS max_length, "
+    "lab_precision(c.data_type, 0) AS precision, lab_precision(c.data_type, 1) AS scale, "
     "lab_type_id(c.data_type) AS system_type_id, lab_type_id(c.data_type) AS user_type_id "
     "FROM lab_catalog AS c",
+    # SQL Server: index 0 is a heap, 1 the clustered primary key, 2.. the other indexes
+    "sys_indexes": "SELECT lab_object_id(t.name) AS object_id, NULL AS name, 0 AS index_id, 0 AS type, "
+    "'HEAP' AS type_desc, 0 AS is_unique, 0 AS is_primary_key, 0 AS is_unique_constraint "
+    f"FROM ({_USER_TABLES}) AS t WHERE NOT EXISTS (SELECT 1 FROM lab_catalog AS c "
+    "WHERE c.table_name = t.name AND c.pk_ordinal IS NOT NULL) "
+    "UNION ALL SELECT DISTINCT lab_object_id(c.table_name), ('PK_' || c.table_name) COLLATE NOCASE, 1, 1, "
+    "'CLUSTERED', 1, 1, 0 FROM lab_catalog AS c WHERE c.pk_ordinal IS NOT NULL "
+    "UNION ALL SELECT DISTINCT lab_object_id(i.table_name), i.index_name COLLATE NOCASE, i.index_id, 2, "
+    "'NONCLUSTERED', i.is_unique, 0, 0 FROM lab_indexes AS i",
+    "sys_index_columns": "SELECT lab_object_id(c.table_name) AS object_id, 1 AS index_id, "
+    "c.pk_ordinal AS index_column_id, c.ordinal AS column_id, c.pk_ordinal AS key_ordinal, "
+    "0 AS is_descending_key, 0 AS is_included_column FROM lab_catalog AS c WHERE c.pk_ordinal IS NOT NULL "
+    "UNION ALL SELECT lab_object_id(i.table_name), i.index_id, i.key_ordinal, c.ordinal, i.key_ordinal, 0, 0 "
+    "FROM lab_indexes AS i JOIN lab_catalog AS c ON c.table_name = i.table_name AND c.column_name = i.column_name",
+    "sys_foreign_keys": "SELECT DISTINCT f.name COLLATE NOCASE AS name, lab_object_id(f.name) AS object_id, "
+    "1 AS schema_id, lab_object_id(f.table_name) AS parent_object_id, "
+    "lab_object_id(f.ref_table) AS referenced_object_id, 'F' AS type, 'FOREIGN_KEY_CONSTRAINT' AS type_desc, "
+    "0 AS is_disabled, 0 AS delete_referential_action, 'NO_ACTION' AS delete_referential_action_desc "
+    "FROM lab_foreign_keys AS f",
+    "sys_foreign_key_columns": "SELECT lab_object_id(f.name) AS constraint_object_id, "
+    "f.ordinal AS constraint_column_id, lab_object_id(f.table_name) AS parent_object_id, "
+    "c.ordinal AS parent_column_id, lab_object_id(f.ref_table) AS referenced_object_id, "
+    "r.ordinal AS referenced_column_id FROM lab_foreign_keys AS f "
+    "JOIN lab_catalog AS c ON c.table_name = f.table_name AND c.column_name = f.column_name "
+    "JOIN lab_catalog AS r ON r.table_name = f.ref_table AND r.column_name = f.ref_column",
     "sys_identity_columns": "SELECT lab_object_id(c.table_name) AS object_id, c.column_name COLLATE NOCASE AS name, "
     "c.ordinal AS column_id, 1 AS is_identity, c.is_nullable AS is_nullable, "
     "lab_type_id(c.data_type) AS system_type_id, c.identity_seed AS seed_value, "
@@ -137,8 +182,13 @@ VIEWS = {
 VIEW_OF = {
     ("sys", "tables"): "sys_tables",
     ("sys", "objects"): "sys_objects",
+    ("sys", "triggers"): "sys_triggers",
     ("sys", "types"): "sys_types",
     ("sys", "columns"): "sys_columns",
+    ("sys", "indexes"): "sys_indexes",
+    ("sys", "index_columns"): "sys_index_columns",
+    ("sys", "foreign_keys"): "sys_foreign_keys",
+    ("sys", "foreign_key_columns"): "sys_foreign_key_columns",
     ("sys", "identity_columns"): "sys_identity_columns",
     ("information_schema", "tables"): "information_schema_tables",
     ("information_schema", "columns"): "information_schema_columns",
@@ -162,6 +212,31 @@ VIEW_COLUMN_TYPES = {
     "increment_value": "int",
     "last_value": "int",
     "create_date": "datetime",
+    "parent_object_id": "int",
+    "parent_id": "int",
+    "parent_class": "tinyint",
+    "is_ms_shipped": "bit",
+    "is_disabled": "bit",
+    "is_not_for_replication": "bit",
+    "is_instead_of_trigger": "bit",
+    "is_computed": "bit",
+    "precision": "tinyint",
+    "scale": "tinyint",
+    "index_id": "int",
+    "index_column_id": "int",
+    "key_ordinal": "tinyint",
+    "is_descending_key": "bit",
+    "is_included_column": "bit",
+    "is_unique": "bit",
+    "is_primary_key": "bit",
+    "is_unique_constraint": "bit",
+    "referenced_object_id": "int",
+    "delete_referential_action": "tinyint",
+    "constraint_object_id": "int",
+    "constraint_column_id": "int",
+    "parent_column_id": "int",
+    "referenced_column_id": "int",
+    ("sys_indexes", "type"): "tinyint",  # a letter code in sys.objects
     "modify_date": "datetime",
 }
 
@@ -176,8 +251,11 @@ def prepare_database(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute(OBJECTS_DDL)
+        keys.create_tables(db)
         db.execute(
-            f"INSERT OR IGNORE INTO lab_objects (name, create_date) SELECT name, ? FROM ({_USER_TABLES})", (now,)
+            f"INSERT OR IGNORE INTO lab_objects (name, create_date) SELECT name, ? FROM ({_USER_TABLES}) "
+            f"UNION SELECT name, ? FROM ({_USER_TRIGGERS})",
+            (now, now),
         )
         db.execute("COMMIT")
     except BaseException:
@@ -197,15 +275,38 @@ def table_name(db: sqlite3.Connection, name: str) -> str | None:
     return row[0] if row else None
 
 
+def trigger_name(db: sqlite3.Connection, name: str) -> str | None:
+    """The stored spelling of T-SQL trigger `name`, or None."""
+    row = db.execute(f"SELECT name FROM ({_USER_TRIGGERS}) WHERE lower(name) = lower(?)", (name,)).fetchone()
+    return row[0] if row else None
+
+
+def object_exists(db: sqlite3.Connection, name: str) -> bool:
+    """Tables and triggers share one namespace in SQL Server (error 2714)."""
+    return table_name(db, name) is not None or trigger_name(db, name) is not None or name.lower() in VIEWS
+
+
+def record_object(db: sqlite3.Connection, name: str) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO lab_objects (name, create_date) VALUES (?, ?)",
+        (name, format_datetime(dt.datetime.now())),
+    )
+
+
+def forget_object(db: sqlite3.Connection, name: str) -> None:
+    db.execute("DELETE FROM lab_objects WHERE name = ?", (name,))
+
+
 def columns(db: sqlite3.Connection, table: str) -> list[CatalogColumn]:
     rows = db.execute(
         "SELECT column_name, data_type, max_length, is_nullable, is_identity, identity_seed, "
-        "identity_increment, pk_ordinal FROM lab_catalog WHERE lower(table_name) = lower(?) ORDER BY ordinal",
+        "identity_increment, pk_ordinal, is_computed FROM lab_catalog WHERE lower(table_name) = lower(?) "
+        "ORDER BY ordinal",
         (table,),
     ).fetchall()
     return [
-        CatalogColumn(name, kind, length, bool(nullable), bool(identity), seed, increment, pk)
-        for name, kind, length, nullable, identity, seed, increment, pk in rows
+        CatalogColumn(name, kind, length, bool(nullable), bool(identity), seed, increment, pk, computed=bool(computed))
+        for name, kind, length, nullable, identity, seed, increment, pk, computed in rows
     ]
 
 
@@ -213,9 +314,11 @@ def _record(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> No
     db.execute("DELETE FROM lab_catalog WHERE lower(table_name) = lower(?)", (table,))
     for ordinal, col in enumerate(cols, start=1):
         db.execute(
-            "INSERT INTO lab_catalog VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO lab_catalog (table_name, ordinal, column_name, data_type, max_length, is_nullable, "
+            "is_identity, identity_seed, identity_increment, pk_ordinal, is_computed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (table, ordinal, col.name, col.type, col.length, int(col.nullable), int(col.identity),
-             col.seed, col.increment, col.pk),
+             col.seed, col.increment, col.pk, int(col.computed)),
         )  # fmt: skip
 
 
@@ -223,31 +326,55 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def create_table(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> None:
-    defs = []
-    for col in cols:
-        null = "" if col.nullable else " NOT NULL"
-        default = f" DEFAULT ({col.default})" if col.default is not None else ""
-        defs.append(f"{_quote(col.name)} {SQLITE_TYPES[col.type]}{null}{default}")
+def _definition(col: CatalogColumn) -> str:
+    if col.computed:
+        return f"{_quote(col.name)} {SQLITE_TYPES[col.type]} GENERATED ALWAYS AS ({col.expression}) VIRTUAL"
+    # a timestamp column is stamped by a trigger after the insert: NULL until then
+    null = "" if col.nullable or col.type == "timestamp" else " NOT NULL"
+    default = f" DEFAULT ({col.default})" if col.default is not None else ""
+    return f"{_quote(col.name)} {SQLITE_TYPES[col.type]}{null}{default}"
+
+
+def create_table(
+    db: sqlite3.Connection, table: str, cols: list[CatalogColumn], foreign_keys: list[str] = (), stamp: bool = True
+) -> None:
+    """`foreign_keys`: keys.foreign_key_clause()s; `stamp`: start the rowversion upkeep now (SELECT
+    INTO starts it after copying the rows, whose stamps it keeps, as SQL Server does)."""
+    defs = [_definition(col) for col in cols]
     pk = [c.name for c in sorted((c for c in cols if c.pk), key=lambda c: c.pk or 0)]
     if pk:
         defs.append("PRIMARY KEY (" + ", ".join(_quote(k) for k in pk) + ")")
-    db.execute(f"CREATE TABLE {_quote(table)} ({', '.join(defs)})")
+    db.execute(f"CREATE TABLE {_quote(table)} ({', '.join([*defs, *foreign_keys])})")
     _record(db, table, cols)
-    db.execute(
-        "INSERT OR REPLACE INTO lab_objects (name, create_date) VALUES (?, ?)",
-        (table, format_datetime(dt.datetime.now())),
-    )
+    record_object(db, table)
+    if stamp:
+        stamp_rowversions(db, table)
+
+
+def stamp_rowversions(db: sqlite3.Connection, table: str) -> None:
+    cols = columns(db, table)
+    stamped = [c.name for c in cols if c.type == "timestamp"]
+    if stamped:
+        keys.rowversion_upkeep(
+            db, table, stamped[0], [c.name for c in cols if c.type != "timestamp" and not c.computed]
+        )
 
 
 def drop_table(db: sqlite3.Connection, table: str) -> None:
+    # SQLite drops the table's triggers and indexes with it, as SQL Server does
+    db.execute(
+        "DELETE FROM lab_objects WHERE name IN "
+        "(SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?)",
+        (table,),
+    )
     db.execute(f"DROP TABLE {_quote(table)}")
     db.execute("DELETE FROM lab_catalog WHERE lower(table_name) = lower(?)", (table,))
-    db.execute("DELETE FROM lab_objects WHERE name = ?", (table,))
+    keys.forget_table(db, table)
+    forget_object(db, table)
 
 
 def add_column(db: sqlite3.Connection, table: str, col: CatalogColumn) -> None:
-    null = "" if col.nullable else " NOT NULL"
-    default = f" DEFAULT ({col.default})" if col.default is not None else ""
-    db.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(col.name)} {SQLITE_TYPES[col.type]}{null}{default}")
+    if col.computed or col.type == "timestamp":
+        raise ValueError("ALTER TABLE ADD of a computed or timestamp column")  # refused by the caller
+    db.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_definition(col)}")
     _record(db, table, [*columns(db, table), col])

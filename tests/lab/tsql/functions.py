@@ -35,6 +35,21 @@ DATETIME_STYLES = {
 }
 
 
+# SERVERPROPERTY(name): the lab is a SQL Server 2005 Express SP4; any other name gives NULL.
+SERVER_PROPERTIES = {
+    "productversion": "9.00.5000.00",
+    "productlevel": "SP4",
+    "edition": "Express Edition",
+    "engineedition": "4",
+    "servername": "DSLAB",
+    "machinename": "DSLAB",
+}
+
+
+def server_property(name: Any) -> str | None:
+    return SERVER_PROPERTIES.get(str(name).lower()) if name is not None else None
+
+
 class FunctionErrors:
     """The last SqlError a function raised on one connection."""
 
@@ -183,12 +198,14 @@ def register(db: sqlite3.Connection, errors: FunctionErrors) -> None:
         "lab_len": (1, length, True),
         "lab_getdate": (0, getdate, False),
         "lab_getutcdate": (0, getutcdate, False),
+        "lab_serverproperty": (1, server_property, True),
         "lab_cast": (5, cast, True),
         "lab_store": (7, store, True),
         "lab_object_id": (1, catalog.object_id, True),
         "lab_object_name": (1, catalog.object_name, True),
         "lab_type_id": (1, lambda t: catalog.TYPES.get(t, (0, 0))[0], True),
         "lab_max_length": (2, catalog.max_length, True),
+        "lab_precision": (2, lambda t, scale: catalog.PRECISION.get(t, (0, 0))[scale], True),
     }
     for name, (arity, function, deterministic) in plain.items():
         db.create_function(name, arity, errors.wrap(function), deterministic=deterministic)

@@ -23,6 +23,7 @@ TYPE_NAMES = {
     exp.DType.DOUBLE: "float", exp.DType.DECIMAL: "decimal", exp.DType.NVARCHAR: "nvarchar",
     exp.DType.VARCHAR: "varchar", exp.DType.CHAR: "char", exp.DType.NCHAR: "nchar",
     exp.DType.DATETIME: "datetime", exp.DType.VARBINARY: "varbinary", exp.DType.TEXT: "nvarchar",
+    exp.DType.ROWVERSION: "timestamp",
 }  # fmt: skip
 
 
@@ -55,6 +56,10 @@ class Typer:
         self.variables = variables  # placeholder name -> type
         self._tables: dict[str, list[tuple[str, ColType]]] = {}
 
+    def define(self, name: str, columns: list[tuple[str, ColType]]) -> None:
+        """The columns of a table that does not exist yet (for CREATE TABLE's computed columns)."""
+        self._tables[name.lower()] = columns
+
     # -- sources --------------------------------------------------------------------------
 
     def table_columns(self, name: str) -> list[tuple[str, ColType]]:
@@ -62,7 +67,8 @@ class Typer:
         if key not in self._tables:
             if key in catalog.VIEWS:
                 names = [r[1] for r in self.db.execute(f'PRAGMA table_info("{name}")')]
-                self._tables[key] = [(n, ColType(catalog.VIEW_COLUMN_TYPES.get(n, "nvarchar"))) for n in names]
+                types = catalog.VIEW_COLUMN_TYPES
+                self._tables[key] = [(n, ColType(types.get((key, n)) or types.get(n, "nvarchar"))) for n in names]
             else:
                 self._tables[key] = [
                     (c.name, ColType(c.type, c.length, c.nullable, c if c.identity else None))
@@ -202,6 +208,8 @@ class Typer:
             return ColType("datetime", None, False)
         if name == "lab_len":
             return ColType("int")
+        if name == "lab_serverproperty":  # sql_variant in SQL Server; the lab's values are strings
+            return ColType("nvarchar", 128)
         return UNKNOWN
 
 

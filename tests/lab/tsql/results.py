@@ -15,7 +15,8 @@ RESULT_TYPES = frozenset(
     {"int", "bigint", "smallint", "tinyint", "bit", "float", "decimal", "nvarchar", "varchar", "datetime", "varbinary"}
 )
 # Catalog type -> result type (the lab stores char/nchar too; the wire gets their var- forms).
-RESULT_TYPE_OF = {"char": "varchar", "nchar": "nvarchar", "real": "float", "numeric": "decimal", "binary": "varbinary"}
+RESULT_TYPE_OF = {"char": "varchar", "nchar": "nvarchar", "real": "float", "numeric": "decimal", "binary": "varbinary",
+                  "timestamp": "varbinary"}  # fmt: skip
 INTEGER_TYPES = ("tinyint", "smallint", "int", "bigint")
 STRING_TYPES = ("char", "varchar", "nchar", "nvarchar")
 _DATETIME = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?\s*$")
@@ -102,6 +103,8 @@ def to_python(value: Any, type_name: str) -> Any:
             return value
     if type_name in STRING_TYPES:
         return value if isinstance(value, str) else str(value)
+    if type_name == "timestamp" and isinstance(value, int):
+        return value.to_bytes(8, "big")  # stored as the counter's value, sent as binary(8)
     if type_name in ("varbinary", "binary"):
         return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else value
     return value

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from tests.lab.tsql import catalog, functions, statements
+from tests.lab.tsql import catalog, constraints, functions, statements, triggers
 from tests.lab.tsql.batch import Block, If, Simple, parse_batch
 from tests.lab.tsql.errors import (
     ConnectionDropped,
@@ -66,6 +66,7 @@ class Session:
             engine.db_path, timeout=LOCK_POLL_SECONDS, isolation_level=None, check_same_thread=False
         )
         self.db.execute("PRAGMA recursive_triggers=ON")
+        self.db.execute("PRAGMA foreign_keys=ON")  # only tables that declare one have any (SUBSET.md)
         self.function_errors = functions.FunctionErrors()
         functions.register(self.db, self.function_errors)
         catalog.install_views(self.db)
@@ -122,6 +123,8 @@ class Session:
     # -- compiling: the whole batch before anything runs, as SQL Server does -----------------
 
     def _compile(self, batch: str) -> Block:
+        if triggers.starts_batch(batch):
+            return Block([Simple(batch, "CREATE", 1, ("create_trigger", triggers.compile_create(batch)))])
         tree = parse_batch(batch)
         self._compile_block(tree, set())
         return tree
@@ -321,6 +324,8 @@ class Session:
             self._raiserror(args[0])
         elif kind == "print":
             self._scalar(args[0])
+        elif kind == "create_trigger":
+            self._write(lambda: triggers.create(self, args[0]), out, count=False)
         else:
             self._data(args[0], out)
 
@@ -347,6 +352,10 @@ class Session:
             exp.TruncateTable: (statements.truncate, False),
         }
         action, counts = actions[type(tree)]
+        if isinstance(tree, exp.Drop) and str(tree.args.get("kind")).upper() == "TRIGGER":
+            action = triggers.drop
+        if isinstance(tree, exp.Create) and "INDEX" in str(tree.args.get("kind")).upper():
+            action = constraints.create_index
         self._write(lambda: action(self, tree), out, count=counts)
 
     def _write(self, action: Callable[[], int | None], out: list[Output], count: bool) -> None:
@@ -475,7 +484,9 @@ class Session:
         try:
             return self.db.execute(sql, params)
         except sqlite3.IntegrityError as error:
-            raise statements.integrity_error(error) from None
+            if str(error) == "FOREIGN KEY constraint failed":
+                raise statements.foreign_key_error(self, sql, params) from None
+            raise statements.integrity_error(error, self.db) from None
         except sqlite3.OperationalError as error:
             message = str(error)
             raised = self.function_errors.take()
@@ -489,8 +500,8 @@ class Session:
                 ) from None
             if message.startswith("ambiguous column name"):
                 raise SqlError(209, f"Ambiguous column name '{message.split(':', 1)[1].strip()}'.") from None
-            if message.startswith("no such table"):
-                raise invalid_object(message.split(":", 1)[1].strip()) from None
+            if message.startswith("no such table"):  # in a trigger: "main.t"
+                raise invalid_object(message.split(":", 1)[1].strip().removeprefix("main.")) from None
             if "locked" in message or "busy" in message:
                 raise lock_timeout() from None
             raise unsupported(f"{message} (SQLite, in {sql[:200]!r})") from None

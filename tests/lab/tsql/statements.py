@@ -6,12 +6,13 @@ sqlglot tree, and returns the rows it read or the number of rows it changed.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from tests.lab.tsql import catalog
+from tests.lab.tsql import catalog, constraints, keys, native
 from tests.lab.tsql.catalog import CatalogColumn
 from tests.lab.tsql.errors import SqlError, invalid_column, object_exists, unsupported
 from tests.lab.tsql.infer import ColType, type_name
@@ -50,6 +51,7 @@ def query(s: Session, tree: exp.Expression) -> ResultSet:
         type_ = kind.type or type_of_values([r[i] for r in rows])
         types.append(type_)
         size = kind.size if type_ in ("char", "varchar", "nchar", "nvarchar", "varbinary") else None
+        size = 8 if type_ == "timestamp" else size
         columns.append(Column(name, result_type(type_), kind.nullable, size))
     converted = [tuple(to_python(v, t) for v, t in zip(row, types, strict=True)) for row in rows]
     s.rowcount = len(converted)
@@ -106,7 +108,8 @@ def insert(s: Session, tree: exp.Insert) -> int:
         width = widths.pop()
     else:
         width = len(s.run(f"SELECT * FROM ({source_sql}) LIMIT 0", info["params"]).description)
-    targets = _insert_targets(table, cols, by_name, listed, identity, identity_on, width, source)
+    targets = insert_targets(table, cols, by_name, listed, width, source)
+    _check_identity(table, identity, targets, identity_on)
     src = [f"c{i}" for i in range(width)]
     select = [
         f"lab_store({src[i]}, {_literal(c.type)}, {_literal(c.length)}, {int(c.nullable)}, "
@@ -126,10 +129,8 @@ def insert(s: Session, tree: exp.Insert) -> int:
     )
     try:
         return s.run_count(sql, info["params"])
-    except SqlError as error:
-        if error.number == 2627:
-            raise _duplicate_key(s, table, cols, targets, select, with_src, info["params"]) from None
-        raise
+    except DuplicateKey as error:
+        raise _duplicate_key(s, error, targets, select, with_src, info["params"]) from None
 
 
 def _user_table(s: Session, node: exp.Table) -> str:
@@ -139,17 +140,17 @@ def _user_table(s: Session, node: exp.Table) -> str:
     return table
 
 
-def _insert_targets(
+def insert_targets(
     table: str,
     cols: list[CatalogColumn],
     by_name: dict[str, CatalogColumn],
     listed: list[str] | None,
-    identity: CatalogColumn | None,
-    identity_on: bool,
     width: int,
     source: exp.Expression,
 ) -> list[CatalogColumn]:
+    """The columns an INSERT writes, in the order of its values; SQL Server's errors for a wrong list."""
     values = isinstance(source, exp.Values)
+    identity = next((c for c in cols if c.identity), None)
     if listed is None:
         if identity is not None and width == len(cols):
             raise SqlError(
@@ -157,7 +158,7 @@ def _insert_targets(
                 f"An explicit value for the identity column in table '{table}' can only be specified when a "
                 "column list is used and IDENTITY_INSERT is ON.",
             )
-        targets = [c for c in cols if not c.identity]
+        targets = [c for c in cols if not c.identity and not c.computed]
         if width != len(targets):
             raise SqlError(213, "Column name or number of supplied values does not match table definition.")
     else:
@@ -191,6 +192,22 @@ def _insert_targets(
                                         "the insert list. The number of SELECT values must match the number of "
                                         "INSERT columns.")
             )  # fmt: skip
+    for col in targets:
+        if col.computed:
+            raise SqlError(271, f'The column "{col.name}" cannot be modified because it is either a computed column '
+                           "or is the result of a UNION operator.")  # fmt: skip
+        if col.type == "timestamp":
+            raise SqlError(
+                273,
+                "Cannot insert an explicit value into a timestamp column. Use INSERT with a column list to exclude "
+                "the timestamp column, or insert a DEFAULT into the timestamp column.",
+            )
+    return targets
+
+
+def _check_identity(
+    table: str, identity: CatalogColumn | None, targets: list[CatalogColumn], identity_on: bool
+) -> None:
     if identity is not None and identity in targets and not identity_on:
         raise SqlError(
             544,
@@ -203,30 +220,35 @@ def _insert_targets(
             "IDENTITY_INSERT is set to ON or when a replication user is inserting into a NOT FOR REPLICATION "
             "identity column.",
         )
-    return targets
 
 
-def _duplicate_key(s, table, cols, targets, select, with_src, params) -> SqlError:
+class DuplicateKey(SqlError):
+    """2627 (primary key) or 2601 (unique index); `columns`: the key, to name the duplicate value."""
+
+    def __init__(self, number: int, message: str, table: str, columns: list[str]) -> None:
+        super().__init__(number, message, severity=14)
+        self.table = table
+        self.columns = columns
+
+
+def _duplicate_key(s, error: DuplicateKey, targets, select, with_src, params) -> SqlError:
     """SQL Server names the first duplicate key value; find it (the failed INSERT changed nothing)."""
-    key = [c for c in sorted((c for c in cols if c.pk), key=lambda c: c.pk or 0)]
-    positions = [targets.index(c) if c in targets else None for c in key]
+    names = [c.name.lower() for c in targets]
+    positions = [names.index(c.lower()) if c.lower() in names else None for c in error.columns]
     value = ""
-    if key and None not in positions:
+    if error.columns and None not in positions:
         exprs = ", ".join(select[p] for p in positions if p is not None)
         seen: set[tuple] = set()
-        where = " AND ".join(f"{_q(c.name)} = ?" for c in key)
+        where = " AND ".join(f"{_q(c)} IS ?" for c in error.columns)
         for row in s.run(f"{with_src}SELECT {exprs} FROM lab_src", params).fetchall():
-            exists = s.run(f"SELECT 1 FROM {_q(table)} WHERE {where}", row).fetchone()
+            exists = s.run(f"SELECT 1 FROM {_q(error.table)} WHERE {where}", row).fetchone()
             if exists or row in seen:
-                value = " The duplicate key value is (" + ", ".join("NULL" if v is None else str(v) for v in row) + ")."
+                value = (
+                    " The duplicate key value is (" + ", ".join("<NULL>" if v is None else str(v) for v in row) + ")."
+                )
                 break
             seen.add(row)
-    return SqlError(
-        2627,
-        f"Violation of PRIMARY KEY constraint 'PK_{table}'. "
-        f"Cannot insert duplicate key in object 'dbo.{table}'.{value}",
-        severity=14,
-    )
+    return SqlError(error.number, error.message + value, severity=14)
 
 
 # -- UPDATE, DELETE, TRUNCATE -----------------------------------------------------------------
@@ -252,6 +274,11 @@ def update(s: Session, tree: exp.Update) -> int:
             raise invalid_column(column.name)
         if col.identity:
             raise SqlError(8102, f"Cannot update identity column '{col.name}'.")
+        if col.computed:
+            raise SqlError(271, f'The column "{col.name}" cannot be modified because it is either a computed column '
+                           "or is the result of a UNION operator.")  # fmt: skip
+        if col.type == "timestamp":
+            raise SqlError(272, "Cannot update a timestamp column.")
         value = assignment.expression
         assignment.set(
             "expression",
@@ -307,7 +334,7 @@ def column_def(item: exp.ColumnDef) -> CatalogColumn:
     type_, length = type_name(kind)
     if type_ is None:
         raise unsupported(f"column type {kind.sql(dialect='tsql')}")
-    col = CatalogColumn(item.name, type_, length)
+    col = CatalogColumn(item.name, type_, length, nullable=type_ != "timestamp")
     for constraint in item.constraints:
         c = constraint.kind
         if isinstance(c, exp.NotNullColumnConstraint):
@@ -334,20 +361,30 @@ def create_table(s: Session, tree: exp.Create) -> None:
     if not isinstance(tree.this, exp.Schema):
         raise unsupported("CREATE TABLE without columns")
     table = s.translator.table(name_node, must_exist=False)
-    if catalog.table_name(s.db, table) is not None or table in catalog.VIEWS:
+    if catalog.object_exists(s.db, table):
         raise object_exists(table)
     cols: list[CatalogColumn] = []
     pk: list[str] = []
+    computed, foreign = [], []
     for item in tree.this.expressions:
-        if isinstance(item, exp.ColumnDef):
+        if isinstance(item, exp.ColumnDef) and constraints.is_computed(item):
+            computed.append((len(cols), item))
+            cols.append(CatalogColumn(item.name, "int"))  # placeholder until the other columns are known
+        elif isinstance(item, exp.ColumnDef):
             cols.append(column_def(item))
             if cols[-1].pk:
                 pk.append(cols[-1].name)
         elif isinstance(item, exp.PrimaryKey) or (isinstance(item, exp.Constraint) and item.find(exp.PrimaryKey)):
             key = item if isinstance(item, exp.PrimaryKey) else item.find(exp.PrimaryKey)
             pk.extend(e.name for e in key.expressions)
+        elif isinstance(item, exp.ForeignKey) or (isinstance(item, exp.Constraint) and item.find(exp.ForeignKey)):
+            foreign.append(item)
         else:
             raise unsupported(f"table element {item.sql(dialect='tsql')}")
+    plain = [c for n, c in enumerate(cols) if n not in {i for i, _ in computed}]
+    for n, item in computed:
+        cols[n] = constraints.computed_column(s, table, item, plain)
+    clauses = [constraints.foreign_key(s, table, item, cols) for item in foreign]
     _check_columns(table, cols)
     if (
         len(set(p.lower() for p in pk)) != len(pk)
@@ -359,7 +396,8 @@ def create_table(s: Session, tree: exp.Create) -> None:
         if name.lower() not in by_name:
             raise SqlError(1911, f"Column name '{name}' does not exist in the target table or view.")
         by_name[name.lower()].pk, by_name[name.lower()].nullable = position, False
-    catalog.create_table(s.db, table, cols)
+    catalog.create_table(s.db, table, cols, [clause for clause, _ in clauses])
+    constraints.record_foreign_keys(s, table, [(item, name) for item, (_, name) in zip(foreign, clauses, strict=True)])
 
 
 def _check_columns(table: str, cols: list[CatalogColumn]) -> None:
@@ -369,6 +407,13 @@ def _check_columns(table: str, cols: list[CatalogColumn]) -> None:
             raise SqlError(2705, f"Column names in each table must be unique. Column name '{col.name}' in table "
                            f"'{table}' is specified more than once.")  # fmt: skip
         seen.add(col.name.lower())
+    if sum(c.type == "timestamp" for c in cols) > 1:
+        second = [c for c in cols if c.type == "timestamp"][-1].name
+        raise SqlError(
+            2738,
+            f"A table can only have one timestamp column. Because table '{table}' already has one, the column "
+            f"'{second}' cannot be added.",
+        )
     if sum(c.identity for c in cols) > 1:
         raise SqlError(2744, f"Multiple identity columns specified for table '{table}'. Only one identity column "
                        "per table is allowed.")  # fmt: skip
@@ -384,6 +429,10 @@ def drop_table(s: Session, tree: exp.Drop) -> None:
                 f"Cannot drop the table '{name}', because it does not exist or you do not have permission.",
                 severity=11,
             )
+        referencing = keys.referenced_by(s.db, table)
+        if referencing:
+            raise SqlError(3726, f"Could not drop object '{table}' because it is referenced by a FOREIGN KEY "
+                           f"constraint.")  # fmt: skip
         if (s.identity_insert or "").lower() == table.lower():
             s.identity_insert = None
         catalog.drop_table(s.db, table)
@@ -395,8 +444,8 @@ def alter_table(s: Session, tree: exp.Alter) -> None:
         if not isinstance(action, exp.ColumnDef):
             raise unsupported("ALTER TABLE other than ADD column")
         col = column_def(action)
-        if col.identity or col.pk:
-            raise unsupported("ALTER TABLE ADD of an IDENTITY or PRIMARY KEY column")
+        if col.identity or col.pk or col.type == "timestamp":
+            raise unsupported("ALTER TABLE ADD of an IDENTITY, PRIMARY KEY or timestamp column")
         if not col.nullable and col.default is None:
             raise unsupported("ALTER TABLE ADD of a NOT NULL column without a default")
         _check_columns(table, [*catalog.columns(s.db, table), col])
@@ -408,7 +457,7 @@ def select_into(s: Session, tree: exp.Select) -> int:
     IDENTITY property of an identity column selected plainly from a single table."""
     into = tree.args["into"].this
     target = s.translator.table(into, must_exist=False)
-    if catalog.table_name(s.db, target) is not None or target in catalog.VIEWS:
+    if catalog.object_exists(s.db, target):
         raise object_exists(target)
     select = tree.copy()
     select.set("into", None)
@@ -438,19 +487,68 @@ def select_into(s: Session, tree: exp.Select) -> int:
             )
         )  # fmt: skip
     _check_columns(target, cols)
-    catalog.create_table(s.db, target, cols)
+    catalog.create_table(s.db, target, cols, stamp=False)
     names = ", ".join(_q(c.name) for c in cols)
-    return s.run_count(f"INSERT INTO {_q(target)} ({names}) {sqlite_sql(translated)}", info["params"])
+    count = s.run_count(f"INSERT INTO {_q(target)} ({names}) {sqlite_sql(translated)}", info["params"])
+    catalog.stamp_rowversions(s.db, target)  # a copied timestamp keeps its values, as in SQL Server
+    return count
 
 
-def integrity_error(error: sqlite3.IntegrityError) -> SqlError:
+def integrity_error(error: sqlite3.IntegrityError, db: sqlite3.Connection) -> SqlError:
     message = str(error)
+    raised = native.raised_error(message)  # a trigger's statement failed as SQL Server's would
+    if raised is not None:
+        return raised
     if message.startswith(("UNIQUE constraint failed", "PRIMARY KEY")):
-        table = message.split(":", 1)[1].strip().split(".")[0] if ":" in message else "?"
-        return SqlError(2627, f"Violation of PRIMARY KEY constraint 'PK_{table}'. Cannot insert duplicate key in "
-                        f"object 'dbo.{table}'.", severity=14)  # fmt: skip
+        return _unique_error(message.split(":", 1)[1].strip() if ":" in message else "", db)
     if message.startswith("NOT NULL constraint failed"):
         table, _, column = message.split(":", 1)[1].strip().partition(".")
         return SqlError(515, f"Cannot insert the value NULL into column '{column}', table 'express.dbo.{table}'; "
                         "column does not allow nulls. INSERT fails.")  # fmt: skip
     return unsupported(f"constraint failure {message!r}")
+
+
+def _unique_error(detail: str, db: sqlite3.Connection) -> DuplicateKey:
+    """SQLite's 't.a, t.b' (or "index 'ix'" for an index on expressions) as 2627 or 2601."""
+    index = detail[len("index ") :].strip("'") if detail.startswith("index ") else None
+    if index is not None:
+        table, index = keys.index_name(db, index) or ("?", index)
+        columns = keys.index_columns(db, index)
+    else:
+        parts = [p.strip() for p in detail.split(",")]
+        table = parts[0].split(".")[0] if parts else "?"
+        columns = [p.split(".", 1)[-1] for p in parts]
+        pk = [c.name for c in sorted((c for c in catalog.columns(db, table) if c.pk), key=lambda c: c.pk or 0)]
+        if [c.lower() for c in pk] != [c.lower() for c in columns]:
+            index = keys.unique_index_on(db, table, columns)
+    if index is not None:
+        return DuplicateKey(2601, f"Cannot insert duplicate key row in object 'dbo.{table}' with unique index "
+                            f"'{index}'.", table, columns)  # fmt: skip
+    return DuplicateKey(2627, f"Violation of PRIMARY KEY constraint 'PK_{table}'. Cannot insert duplicate key in "
+                        f"object 'dbo.{table}'.", table, columns)  # fmt: skip
+
+
+def foreign_key_error(s: Session, sql: str, params: dict | tuple) -> SqlError:
+    """SQLite says only "FOREIGN KEY constraint failed": run the statement again with the checks
+    deferred, ask SQLite which rows break which key, undo it, and word it as SQL Server (547)."""
+    verb = min(("INSERT", "UPDATE", "DELETE"), key=lambda v: sql.upper().find(v + " ") % 10**9)
+    s.db.execute("SAVEPOINT lab_fk")
+    try:
+        before = set(s.db.execute("PRAGMA foreign_key_check").fetchall())
+        s.db.execute("PRAGMA defer_foreign_keys = ON")
+        s.db.execute(sql, params)
+        broken = [v for v in s.db.execute("PRAGMA foreign_key_check").fetchall() if v not in before]
+    finally:
+        s.db.execute("ROLLBACK TO lab_fk")
+        s.db.execute("RELEASE lab_fk")
+        s.db.execute("PRAGMA defer_foreign_keys = OFF")
+    if not broken:
+        return SqlError(547, f"The {verb} statement conflicted with a FOREIGN KEY constraint.")
+    child, _, parent, fk_id = broken[0]
+    fk = next(r for r in s.db.execute(f"PRAGMA foreign_key_list({_q(child)})") if r[0] == fk_id)
+    name = keys.foreign_key_name(s.db, child, parent, fk[3])
+    if verb == "DELETE" or (verb == "UPDATE" and re.match(rf"(?is)^\s*UPDATE\s+`?{re.escape(parent)}`?\s", sql)):
+        return SqlError(547, f'The {verb} statement conflicted with the REFERENCE constraint "{name}". The conflict '
+                        f"occurred in database \"express\", table \"dbo.{child}\", column '{fk[3]}'.")  # fmt: skip
+    return SqlError(547, f'The {verb} statement conflicted with the FOREIGN KEY constraint "{name}". The conflict '
+                    f"occurred in database \"express\", table \"dbo.{parent}\", column '{fk[4]}'.")  # fmt: skip

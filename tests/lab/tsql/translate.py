@@ -26,7 +26,7 @@ STATEMENTS = (exp.Select, exp.SetOperation, exp.Insert, exp.Update, exp.Delete, 
 # Functions of the subset (sqlglot's classes); any other function is refused by name.
 FUNCTIONS = (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg, exp.Coalesce, exp.Case, exp.If, exp.Cast,
              exp.Convert, exp.Length, exp.Upper, exp.Lower, exp.ObjectId, exp.CurrentTimestamp, exp.Exists)  # fmt: skip
-ANONYMOUS = {"GETUTCDATE", "COLUMNPROPERTY"}
+ANONYMOUS = {"GETUTCDATE", "COLUMNPROPERTY", "SERVERPROPERTY"}
 REFUSED_NODES = {
     exp.With: "common table expressions (WITH)",
     exp.Merge: "MERGE",
@@ -41,6 +41,10 @@ REFUSED_NODES = {
     exp.Returning: "OUTPUT clauses",
     exp.GroupConcat: "function STRING_AGG",
 }
+DDL_KINDS = {
+    exp.Create: ("TABLE", "INDEX", "NONCLUSTERED INDEX"),
+    exp.Drop: ("TABLE", "TRIGGER"),
+}  # CREATE TRIGGER: triggers.py
 GLOBALS = ("rowcount", "trancount", "error", "spid", "version", "servername", "language")
 COLUMN_PROPERTIES = {"isidentity": "is_identity", "allowsnull": "is_nullable"}
 
@@ -63,7 +67,10 @@ def check(tree: exp.Expression) -> None:
     """Refuse whatever lies outside the subset, naming it."""
     if not isinstance(tree, STATEMENTS):
         raise unsupported(f"statement {type(tree).__name__.upper()}")
-    if isinstance(tree, exp.Drop | exp.Create) and str(tree.args.get("kind") or "").upper() != "TABLE":
+    if (
+        isinstance(tree, exp.Drop | exp.Create)
+        and str(tree.args.get("kind") or "").upper() not in DDL_KINDS[type(tree)]
+    ):
         raise unsupported(f"{type(tree).__name__.upper()} {tree.args.get('kind')}")
     if isinstance(tree, exp.Drop) and tree.args.get("exists"):
         raise unsupported("DROP TABLE IF EXISTS (SQL Server 2016 and later; the project stays 2005-compatible)")
@@ -190,6 +197,10 @@ class Translator:
             return call(this="lab_getdate", expressions=[])
         if isinstance(node, exp.Anonymous) and str(node.this).upper() == "GETUTCDATE":
             return call(this="lab_getutcdate", expressions=[])
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() == "SERVERPROPERTY":
+            if len(node.expressions) != 1:
+                raise unsupported("SERVERPROPERTY with other than one argument")
+            return call(this="lab_serverproperty", expressions=[node.expressions[0]])
         if isinstance(node, exp.Cast | exp.Convert):
             return self._cast(node, typer)
         if isinstance(node, exp.ObjectId):
@@ -201,7 +212,7 @@ class Translator:
     def _cast(self, node: exp.Cast | exp.Convert, typer: Typer) -> exp.Expression:
         to, value = (node.this, node.expression) if isinstance(node, exp.Convert) else (node.to, node.this)
         target, size = type_name(to)
-        if target is None or target == "varbinary":
+        if target is None or target in ("varbinary", "timestamp"):
             raise unsupported(f"CAST / CONVERT to {to.sql(dialect='tsql')}")
         style = node.args.get("style")
         if style is not None and not isinstance(style, exp.Literal):
@@ -222,15 +233,15 @@ class Translator:
     def _object_id(self, node: exp.ObjectId) -> exp.Expression:
         lookup = sqlglot.parse_one(
             "(SELECT lab_o.object_id FROM sys_objects AS lab_o WHERE lab_o.name = lab_object_name(lab_arg) "
-            "AND lab_o.type = lab_kind)",
+            "AND (lab_kind IS NULL OR lab_o.type = lab_kind))",
             read="sqlite",
         )
-        kind = node.expression if node.expression is not None else exp.Literal.string("U")
+        kind = node.expression if node.expression is not None else exp.null()
         for column in list(lookup.find_all(exp.Column)):
             if column.name == "lab_arg":
                 column.replace(node.this.copy())
             elif column.name == "lab_kind":
-                column.replace(exp.Anonymous(this="upper", expressions=[kind.copy()]))
+                column.replace(exp.Anonymous(this="upper", expressions=[kind.copy()]))  # OBJECT_ID(name): any type
         return lookup
 
     def _column_property(self, node: exp.Anonymous) -> exp.Expression:

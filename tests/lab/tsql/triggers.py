@@ -1,0 +1,282 @@
+"""CREATE TRIGGER ... AFTER DELETE and DROP TRIGGER, as native SQLite row triggers.
+
+The trigger must be a real SQLite trigger: the lab's aximport deletes history through a plain
+sqlite3 connection (ds_schema.connect), and the DS's own delete triggers cascade the delete,
+so only a trigger SQLite itself fires sees those rows. Its body is translated once, when it is
+created, into native SQL (native.py); `deleted` becomes a one-row derived table of OLD's
+values, because SQLite fires the trigger once per row (SQL Server: once per statement).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from tests.lab.tsql import catalog, native
+from tests.lab.tsql.batch import Block, Simple, Token, parse_batch, tokenize
+from tests.lab.tsql.catalog import CatalogColumn
+from tests.lab.tsql.errors import SqlError, invalid_column, invalid_object, object_exists, syntax_error, unsupported
+from tests.lab.tsql.translate import check, parse, sqlite_sql
+
+if TYPE_CHECKING:
+    from tests.lab.tsql.session import Session
+
+CONTEXT = "a trigger body"
+_OLD_VALUE = re.compile(r"`OLD`\.`(?:[^`]|``)*`")
+FIRST_IN_BATCH = SqlError(111, "'CREATE TRIGGER' must be the first statement in a query batch.", severity=15)
+
+
+@dataclass
+class TriggerDefinition:
+    name: str
+    table: str
+    body: list[exp.Expression]  # checked trees of the body's INSERT and DELETE statements
+
+
+def starts_batch(batch: str) -> bool:
+    """Is the batch a CREATE TRIGGER (which must be the whole batch)?"""
+    words = [t.text.upper() for t in tokenize(batch)[:2]]
+    return words == ["CREATE", "TRIGGER"]
+
+
+def _name(tokens: list[Token], i: int) -> tuple[list[str], int]:
+    """The parts of a [schema.]name starting at tokens[i], and the index after it."""
+    parts = []
+    while i < len(tokens) and tokens[i].kind in ("word", "quoted"):
+        text = tokens[i].text
+        parts.append(text[1:-1].replace("]]", "]") if tokens[i].kind == "quoted" else text)
+        if i + 1 < len(tokens) and tokens[i + 1].text == ".":
+            i += 2
+        else:
+            return parts, i + 1
+    raise syntax_error(tokens[i].text if i < len(tokens) else "TRIGGER")
+
+
+def _unqualified(parts: list[str], written: str) -> str:
+    if len(parts) > 2 or (len(parts) == 2 and parts[0].lower() != "dbo"):
+        raise invalid_object(written)
+    return parts[-1]
+
+
+def compile_create(batch: str) -> TriggerDefinition:
+    """Parse and check a CREATE TRIGGER batch; nothing is created yet."""
+    tokens = tokenize(batch)
+    name_parts, i = _name(tokens, 2)
+    if i >= len(tokens) or tokens[i].text.upper() != "ON":
+        raise syntax_error(tokens[i].text if i < len(tokens) else name_parts[-1])
+    table_parts, i = _name(tokens, i + 1)
+    words = []
+    while i < len(tokens) and tokens[i].text.upper() != "AS":
+        words.append(tokens[i].text.upper())
+        i += 1
+    if i >= len(tokens):
+        raise syntax_error(tokens[-1].text)
+    if words[:1] == ["INSTEAD"] or words[:1] == ["WITH"]:
+        raise unsupported(f"{words[0]} ... triggers (only AFTER DELETE / FOR DELETE)")
+    if words not in (["AFTER", "DELETE"], ["FOR", "DELETE"]):
+        raise unsupported(f"triggers {' '.join(words)} (only AFTER DELETE / FOR DELETE)")
+    body = batch[tokens[i].end :]
+    name = _unqualified(name_parts, ".".join(name_parts))
+    table = _unqualified(table_parts, ".".join(table_parts))
+    return TriggerDefinition(name, table, [_compile_statement(n) for n in _statements(body)])
+
+
+def _statements(body: str) -> list[Simple]:
+    if not body.strip():
+        raise syntax_error("AS")
+    block = parse_batch(body)
+    nodes = block.body
+    if len(nodes) == 1 and isinstance(nodes[0], Block):
+        nodes = nodes[0].body
+    out = []
+    for node in nodes:
+        if not isinstance(node, Simple):
+            raise unsupported(f"IF or nested BEGIN ... END in {CONTEXT}")
+        out.append(node)
+    return out
+
+
+def _compile_statement(node: Simple) -> exp.Expression | None:
+    words = node.text.upper().split()
+    if words[:2] == ["SET", "NOCOUNT"] and words[2:] in (["ON"], ["OFF"]):
+        return None  # a trigger's row counts never reach the client in the lab
+    if node.keyword not in ("INSERT", "DELETE"):
+        raise unsupported(f"{node.keyword} in {CONTEXT} (INSERT, DELETE and SET NOCOUNT only)")
+    tree = parse(node.text)
+    check(tree)
+    return tree
+
+
+# -- creating: runs inside the session's statement transaction -------------------------------
+
+
+def create(s: Session, definition: TriggerDefinition) -> None:
+    table = catalog.table_name(s.db, definition.table)
+    if table is None:
+        raise invalid_object(definition.table)
+    if catalog.object_exists(s.db, definition.name):
+        raise object_exists(definition.name)
+    deleted = [c.name for c in catalog.columns(s.db, table)]
+    program = []
+    for tree in definition.body:
+        if tree is not None:
+            program.extend(_statement(s, tree.copy(), deleted))
+    if not program:
+        raise syntax_error("END")
+    s.run(
+        f"CREATE TRIGGER {_q(definition.name)} AFTER DELETE ON {_q(table)} FOR EACH ROW BEGIN "
+        + " ".join(f"{sql};" for sql in program)
+        + " END"
+    )
+    catalog.record_object(s.db, definition.name)
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _resolver(s: Session):
+    def resolve(node: exp.Table) -> str:
+        # Deferred name resolution, as SQL Server: a missing table fails when the trigger runs.
+        return s.translator.table(node, must_exist=False)
+
+    return resolve
+
+
+def _statement(s: Session, tree: exp.Expression, deleted: list[str]) -> list[str]:
+    if isinstance(tree, exp.Delete):
+        sql = [_delete(s, tree, deleted)]
+    elif isinstance(tree, exp.Insert):
+        sql = _insert(s, tree, deleted)
+    else:
+        raise unsupported(f"{type(tree).__name__.upper()} in {CONTEXT}")
+    for statement in sql:
+        _validate(s, statement)
+    return sql
+
+
+def _validate(s: Session, sql: str) -> None:
+    """Columns of existing tables are checked now, as SQL Server compiles the body (207)."""
+    probe = _OLD_VALUE.sub("NULL", sql).replace("RAISE(ABORT", "coalesce(NULL")
+    try:
+        s.db.execute(f"EXPLAIN {probe}")
+    except sqlite3.Error as error:  # only a missing column is the body's fault now
+        message = str(error)
+        if message.startswith("no such column"):
+            raise invalid_column(message.split(":", 1)[1].strip().split(".")[-1]) from None
+
+
+def _delete(s: Session, tree: exp.Delete, deleted: list[str]) -> str:
+    targets = tree.args.get("tables")
+    alias = tree.this.alias_or_name
+    if targets and (len(targets) != 1 or targets[0].name.lower() not in (alias.lower(), tree.this.name.lower())):
+        raise unsupported(f"DELETE with a join in {CONTEXT}")
+    if tree.args.get("using") or tree.args.get("joins"):
+        raise unsupported(f"DELETE with a join in {CONTEXT}")
+    tree.set("tables", None)
+    table = _resolver(s)(tree.this)
+    others = [t for t in tree.find_all(exp.Table) if t is not tree.this and t.name.lower() == table.lower()]
+    if others:
+        raise unsupported(f"DELETE that names its table again in {CONTEXT}")
+    # SQLite takes no alias on the target of a trigger's DELETE: the alias becomes the name.
+    for column in tree.find_all(exp.Column):
+        if column.table and column.table.lower() == alias.lower():
+            column.set("table", exp.to_identifier(table, quoted=True))
+    tree.this.set("alias", None)
+    native.rewrite(tree, _resolver(s), CONTEXT, deleted)
+    return sqlite_sql(tree)
+
+
+def _insert(s: Session, tree: exp.Insert, deleted: list[str]) -> list[str]:
+    target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    table = catalog.table_name(s.db, target.name)
+    if table is None or (target.text("db") or "dbo").lower() != "dbo":
+        raise unsupported(f"INSERT into a table that does not exist yet ({target.name}) in {CONTEXT}")
+    cols = catalog.columns(s.db, table)
+    by_name = {c.name.lower(): c for c in cols}
+    listed = [i.name for i in tree.this.expressions] if isinstance(tree.this, exp.Schema) else None
+    source = tree.expression
+    if not isinstance(source, exp.Select | exp.SetOperation):
+        raise unsupported(f"INSERT ... VALUES in {CONTEXT} (use INSERT ... SELECT)")
+    first = source
+    while isinstance(first, exp.SetOperation):
+        first = first.this
+    _expand_star(first, deleted)
+    width = len(first.expressions)
+    from tests.lab.tsql.statements import insert_targets  # statements imports the session's helpers
+
+    targets = insert_targets(table, cols, by_name, listed, width, source)
+    first.set(
+        "expressions", [exp.alias_(p.unalias(), f"lab_c{n}", quoted=True) for n, p in enumerate(first.expressions)]
+    )
+    native.rewrite(source, _resolver(s), CONTEXT, deleted)
+    values = [_stored(f"`lab_src`.`lab_c{n}`", c, table) for n, c in enumerate(targets)]
+    names = [c.name for c in targets]
+    identity = next((c for c in cols if c.identity), None)
+    checks = []
+    if identity is not None and identity in targets:
+        # IDENTITY_INSERT is never ON inside the lab's triggers: SQL Server's 544 when it runs.
+        checks.append(
+            "SELECT "
+            + native.raise_sql(
+                544,
+                f"Cannot insert explicit value for identity column in table '{table}' when IDENTITY_INSERT "
+                "is set to OFF.",
+            )
+        )
+    elif identity is not None:
+        step = identity.increment or 1
+        start = (identity.seed or 1) - step
+        values.append(
+            f"COALESCE((SELECT MAX({_q(identity.name)}) FROM {_q(table)}), {start}) + {step} * (ROW_NUMBER() OVER ())"
+        )
+        names.append(identity.name)
+    insert = (
+        f"INSERT INTO {_q(table)} ({', '.join(_q(n) for n in names)}) SELECT {', '.join(values)} "
+        f"FROM ({sqlite_sql(source)}) AS `lab_src`"
+    )
+    return [*checks, insert]
+
+
+def _expand_star(select: exp.Select, deleted: list[str]) -> None:
+    """`SELECT * FROM deleted` names the columns; any other `*` is refused."""
+    if not any(isinstance(p.unalias(), exp.Star) or isinstance(p.unalias().this, exp.Star) for p in select.expressions):
+        return
+    source = select.args.get("from_")
+    only = source.this if source is not None and not select.args.get("joins") else None
+    if len(select.expressions) != 1 or not (isinstance(only, exp.Table) and only.name.lower() == "deleted"):
+        raise unsupported(f"SELECT * in an INSERT in {CONTEXT}, other than SELECT * FROM deleted")
+    alias = only.alias_or_name
+    select.set("expressions", [exp.column(c, table=alias, quoted=True) for c in deleted])
+
+
+def _stored(value: str, col: CatalogColumn, table: str) -> str:
+    """The value as the column stores it (lab_store's checks, natively)."""
+    if col.type == "datetime":
+        text = f"strftime('%Y-%m-%d %H:%M:%f', {value})"
+        error = native.raise_sql(241, "Conversion failed when converting date and/or time from character string.")
+        return f"CASE WHEN {value} IS NULL THEN NULL WHEN {text} IS NULL THEN {error} ELSE {text} END"
+    if col.type in ("char", "varchar", "nchar", "nvarchar") and col.length is not None:
+        error = native.raise_sql(8152, "String or binary data would be truncated.")
+        return f"CASE WHEN length({value}) > {col.length} THEN {error} ELSE {value} END"
+    return value
+
+
+# -- dropping ---------------------------------------------------------------------------------
+
+
+def drop(s: Session, tree: exp.Drop) -> None:
+    for node in tree.args.get("tables") or [tree.this]:
+        stored = catalog.trigger_name(s.db, node.name) if (node.text("db") or "dbo").lower() == "dbo" else None
+        if stored is None:
+            raise SqlError(
+                3701,
+                f"Cannot drop the trigger '{node.name}', because it does not exist or you do not have permission.",
+                severity=11,
+            )
+        s.run(f"DROP TRIGGER {_q(stored)}")
+        catalog.forget_object(s.db, stored)
