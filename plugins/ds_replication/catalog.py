@@ -176,7 +176,9 @@ def _sql_literal(name: str) -> str:
 
 
 def _dbo(name: str) -> str:
-    return _sql_literal(f"dbo.{quote_name(name)[1:-1]}")
+    """`N'dbo.name'`, for OBJECT_ID: the table in the dbo schema, whatever the login's default."""
+    quote_name(name)  # validates
+    return f"N'dbo.{name}'"
 
 
 def _columns(conn: Any, table: str) -> list[dict[str, Any]]:
