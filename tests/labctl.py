@@ -26,14 +26,34 @@ class Lab:
             raise RuntimeError(f"lab {args[0]} failed ({proc.returncode}): {proc.stdout}\n{proc.stderr}")
         return proc
 
-    def up(self, slaves: int = 2, identity: bool = False, seed: bool = True, schema: str = "default") -> Lab:
+    def up(
+        self,
+        slaves: int = 2,
+        identity: bool = False,
+        seed: bool = True,
+        schema: str = "default",
+        live: bool = False,
+        rate: float | None = None,
+    ) -> Lab:
         args = ["up", "--slaves", str(slaves), "--schema", schema]
         if identity:
             args.append("--identity")
         if seed:
             args.append("--seed")
+        if live:
+            args.append("--live")
+        if rate is not None:
+            args += ["--rate", str(rate)]
         self._run(*args, timeout=300)
         return self
+
+    def live_start(self, hosts: list[str] | None = None, rate: float | None = None) -> None:
+        """Start the live DS engine (tests/lab/ds_engine.py) on the hosts, default every host."""
+        args = ["live", "start", *[a for h in hosts or [] for a in ("--host", h)]]
+        self._run(*args, *(["--rate", str(rate)] if rate is not None else []))
+
+    def live_stop(self, hosts: list[str] | None = None) -> None:
+        self._run("live", "stop", *[a for h in hosts or [] for a in ("--host", h)])
 
     def down(self) -> None:
         self._run("down", timeout=120)

@@ -1,4 +1,4 @@
-"""The DS lab's command line: up, sql, shell, fault, mail, down (see tests/lab/README.md)."""
+"""The DS lab's command line: up, sql, shell, fault, mail, live, down (see tests/lab/README.md)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         help="variant of the express database (tests/lab/README.md): "
         + "; ".join(f"{n}: {w}" for n, w in ds_schema.SCHEMAS.items()),
     )
+    up.add_argument("--live", action="store_true", help="start the live DS engine on every host (ds_engine.py)")
+    up.add_argument("--rate", type=float, help="the live engine's writes per second (default 4)")
     sql = commands.add_parser("sql", help="run a T-SQL batch over TDS; rows as JSON")
     sql.add_argument("--dir", required=True)
     sql.add_argument("host")
@@ -54,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     fault.add_argument("--clear", action="store_true", help="disarm every fault of the host")
     mail = commands.add_parser("mail", help="messages the SMTP sink received, as JSON")
     mail.add_argument("--dir", required=True)
+    live = commands.add_parser("live", help="start or stop the live DS engine (history written all the time)")
+    live.add_argument("--dir", required=True)
+    live.add_argument("action", choices=["start", "stop"])
+    live.add_argument("--host", action="append", help="a host (repeatable); default: every host")
+    live.add_argument("--rate", type=float, help="writes per second (default 4)")
     down = commands.add_parser("down", help="stop every process of the lab")
     down.add_argument("--dir", required=True)
     args = parser.parse_args(argv)
@@ -61,7 +68,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "up":
-            info = control.up(lab_dir, args.slaves, identity=args.identity, seed=args.seed, schema=args.schema)
+            info = control.up(
+                lab_dir,
+                args.slaves,
+                identity=args.identity,
+                seed=args.seed,
+                schema=args.schema,
+                live=args.live,
+                rate=args.rate,
+            )
             print(f"lab up in {info['seconds']:.1f} s: {', '.join(info['hosts'])}; see {lab_dir / 'lab.json'}")
         elif args.command == "sql":
             print(json.dumps(control.sql(lab_dir, args.host, args.batch), default=_json_default, ensure_ascii=False))
@@ -81,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("fault: name a fault or give --clear")
         elif args.command == "mail":
             print(json.dumps(control.mail(lab_dir), ensure_ascii=False))
+        elif args.command == "live" and args.action == "start":
+            started = control.live_start(lab_dir, args.host, rate=args.rate)
+            print("live engine started: " + ", ".join(f"{h} (pid {p})" for h, p in started.items()))
+        elif args.command == "live":
+            print("live engine stopped on: " + (", ".join(control.live_stop(lab_dir, args.host)) or "no host"))
         elif args.command == "down":
             left = control.down(lab_dir)
             if left:

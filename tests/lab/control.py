@@ -51,13 +51,23 @@ def _wait_for(path: Path, process: subprocess.Popen, what: str, log: Path) -> di
     raise LabError(f"{what} not ready within {READY_TIMEOUT} s; {log} ends:\n{log_tail(log)}")
 
 
-def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False, schema: str = "default") -> dict:
+def up(
+    lab_dir: Path,
+    slaves: int,
+    identity: bool = False,
+    seed: bool = False,
+    schema: str = "default",
+    live: bool = False,
+    rate: float | None = None,
+) -> dict:
     started = time.monotonic()
     lab_dir = lab_dir.resolve()
     if schema not in ds_schema.SCHEMAS:
         raise LabError(f"unknown schema {schema!r}; schemas: {', '.join(ds_schema.SCHEMAS)}")
     if identity and schema == "reused_keys":
         raise LabError("schema reused_keys assigns schedule_id itself (MAX + 1): it cannot be combined with --identity")
+    if live:
+        _check_rate(rate)
     if (lab_dir / "lab.json").exists():
         raise LabError(f"a lab already runs in {lab_dir} (run down first)")
     names = ["master", *[f"slave{n}" for n in range(1, slaves + 1)]]
@@ -98,6 +108,12 @@ def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False, s
             sample.seed_slave(Path(hosts[name]["db_path"]), n)
     _write_connections(lab_dir, info)
     _write_estate(lab_dir, names)
+    if live:
+        try:
+            live_start(lab_dir, rate=rate)
+        except BaseException:
+            down(lab_dir)
+            raise
     return {"seconds": time.monotonic() - started, "hosts": names}
 
 
@@ -162,6 +178,63 @@ def _write_estate(lab_dir: Path, names: list[str]) -> None:
     }
     header = "# The estate of a DS lab, written by `python -m tests.lab up`.\n"
     (lab_dir / "replication.yaml").write_text(header + yaml.safe_dump(estate, sort_keys=False, allow_unicode=True))
+
+
+def live_start(lab_dir: Path, hosts: list[str] | None = None, rate: float | None = None) -> dict[str, int]:
+    """Start the live DS engine (ds_engine.py) on the hosts (default: every host); their pids."""
+    lab_dir = lab_dir.resolve()
+    info = _info(lab_dir)
+    names = _host_names(info, hosts)
+    running = [n for n in names if info["hosts"][n].get("engine_pid")]
+    if running:
+        raise LabError(f"the live engine already runs on {', '.join(running)} (live stop first)")
+    _check_rate(rate)
+    started: dict[str, int] = {}
+    for name in names:
+        host_dir = host_paths(lab_dir, name)["dir"]
+        (host_dir / "engine.ready").unlink(missing_ok=True)
+        args = ["tests.lab.ds_engine", "--dir", str(lab_dir), "--name", name]
+        args += ["--rate", str(rate)] if rate is not None else []
+        process = _spawn(args, host_dir / "engine.log")
+        try:
+            _wait_for(host_dir / "engine.ready", process, f"the live engine of {name}", host_dir / "engine.log")
+        except BaseException:
+            _stop_group(process.pid)
+            raise
+        info["hosts"][name]["engine_pid"] = started[name] = process.pid
+        _save_info(lab_dir, info)  # at once: down finds every engine started so far
+    return started
+
+
+def _check_rate(rate: float | None) -> None:
+    if rate is not None and not rate > 0:
+        raise LabError(f"rate must be writes per second above 0, not {rate}")
+
+
+def live_stop(lab_dir: Path, hosts: list[str] | None = None) -> list[str]:
+    """Stop the live engine on the hosts (default: every host); the hosts it was running on."""
+    info = _info(lab_dir)
+    stopped = []
+    for name in _host_names(info, hosts):
+        pid = info["hosts"][name].pop("engine_pid", None)
+        if pid:
+            _stop_group(pid)
+            stopped.append(name)
+    _save_info(lab_dir, info)
+    return stopped
+
+
+def _host_names(info: dict, hosts: list[str] | None) -> list[str]:
+    unknown = [h for h in hosts or [] if h not in info["hosts"]]
+    if unknown:
+        raise LabError(f"no host {', '.join(map(repr, unknown))}; hosts: {', '.join(info['hosts'])}")
+    return list(hosts or info["hosts"])
+
+
+def _save_info(lab_dir: Path, info: dict) -> None:
+    tmp = lab_dir / "lab.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(lab_dir / "lab.json")
 
 
 def _info(lab_dir: Path) -> dict:
@@ -280,7 +353,8 @@ def _unmount_shares(share_dirs: list[Path]) -> None:
 def down(lab_dir: Path) -> list[str]:
     """Stop every process of the lab; what is still alive or listening afterwards."""
     info = _info(lab_dir)
-    pids = [info["smtp_pid"], *[h["pid"] for h in info["hosts"].values()]]
+    engines = [h["engine_pid"] for h in info["hosts"].values() if h.get("engine_pid")]
+    pids = [*engines, info["smtp_pid"], *[h["pid"] for h in info["hosts"].values()]]
     for pid in pids:
         _stop_group(pid)
     _unmount_shares([Path(h["share_dir"]) for h in info["hosts"].values()])
