@@ -4,6 +4,10 @@ Starts a seeded lab (a master and two slaves), runs every slave's replication DA
 the scheduler would (`dag.test()`, one DagRun each), then prints what each step did and
 accounts for every history row independently. Beside it: what a plain
 export/copy/import without the history steps loses on an identical lab.
+
+As a real DS does at night, each slave keeps writing job history during the runs (the lab's
+live DS engine, tests/lab/README.md); the report accounts for the rows written during each
+run too (tests/history_audit.py, live_audit). `--no-live` runs on slaves standing still.
 """
 
 from __future__ import annotations
@@ -14,9 +18,16 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from tests.airflow_env import REPO, airflow_env, migrate, read_connections_env, run_dag
-from tests.history_audit import account, slave_folders, snapshot
+from tests.history_audit import account, live_audit, slave_folders, snapshot
+from tests.lab import ds_engine
 from tests.labctl import Lab
+
+# With history written all the time, a sensor may wait for something that never comes:
+# short waits make such a run end in minutes, not the production default of 30.
+LIVE_SETTINGS = {"sensor_poke_seconds": 5, "sensor_timeout_minutes": 2, "retries": 1, "retry_delay_minutes": 0.1}
 
 
 def naive_replication(lab: Lab) -> dict[str, int]:
@@ -39,7 +50,7 @@ def naive_replication(lab: Lab) -> dict[str, int]:
     return lost
 
 
-def _report(slave: str, result: dict, audit, naive_lost: int, seconds: float) -> str:
+def _report(slave: str, result: dict, before, audit, live, naive_lost: int, seconds: float) -> str:
     x = result["xcom"]
     export, copy = x.get("export_jobs", {}), x.get("copy_to_slave", {})
     backup, restore, verify = (
@@ -56,14 +67,28 @@ def _report(slave: str, result: dict, audit, naive_lost: int, seconds: float) ->
         "  slave's jobs kept first "
         + ", ".join(f"{f}: {a['jobs']} in {a['file']}" for f, a in x.get("import_jobs", {}).get("archive", {}).items()),
         f"  bytes copied            {copy.get('bytes')}",
-        f"  history rows before     {audit.before}  (+{audit.detail_before} detail rows)",
+        f"  history rows before     {len(before.schedule)}  (+{len(before.info)} detail rows)",
         f"  backed up               {backup.get('backed_up_rows')}",
         f"  restored                {restore.get('restored_rows')}  (+{restore.get('restored_detail_rows')} detail)",
         f"  skipped, job removed    {restore.get('job_gone_rows')}  -> archived {verify.get('archived_rows')}",
         f"  jobs changed            {restore.get('changed_jobs')}  {restore.get('changed_job_names', [])}",
         f"  lost (DAG's count)      {verify.get('lost_rows')}",
-        f"  lost (independent)      {audit.lost}  (+{audit.detail_lost} detail rows)",
+        f"  lost (independent)      {audit.lost}  (+{audit.detail_lost} detail rows)"
+        if live is None
+        else f"  lost (independent)      {live.schedule.lost}, stale {live.schedule.stale}  "
+        f"(+{live.info.lost} detail rows lost, {live.info.stale} stale)",
         f"  lost without history steps (plain export/copy/import): {naive_lost}",
+    ]
+    if live is not None:
+        s, i = live.schedule, live.info
+        lines += [
+            f"  written during the run  {s.inserted} rows inserted, {s.updated} updated (+{i.inserted} detail rows)",
+            f"  of all {s.tracked} rows      kept {s.kept} (live {s.live}, archived {s.archived}), held {s.held}, "
+            f"lost {s.lost}, stale {s.stale}, duplicated {s.duplicated}",
+            f"  of all {i.tracked} detail rows kept {i.kept}, held {i.held}, lost {i.lost}, stale {i.stale}, "
+            f"duplicated {i.duplicated}",
+        ]
+    lines += [
         "  time per step           "
         + ", ".join(f"{t} {d:.1f}s" for t, d in result["durations"].items() if d is not None),
     ]
@@ -78,6 +103,7 @@ def main() -> int:
     parser.add_argument("--dir", default=str(REPO / ".demo"), help="working directory (recreated)")
     parser.add_argument("--slaves", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="leave the lab running at the end")
+    parser.add_argument("--no-live", dest="live", action="store_false", help="no history written during the runs")
     args = parser.parse_args()
     work = Path(args.dir)
     if work.exists():
@@ -93,28 +119,47 @@ def main() -> int:
     lab.up(slaves=args.slaves)
     naive.up(slaves=args.slaves)
     ok = True
+    config = lab.config_path
     try:
         naive_lost = naive_replication(naive)
         naive.down()
-        env = airflow_env(work / "airflow", lab.config_path, read_connections_env(lab.connections_path))
+        if args.live:
+            config = work / "replication.yaml"
+            estate = yaml.safe_load(lab.config_path.read_text())
+            estate["defaults"].update(LIVE_SETTINGS)
+            config.write_text(yaml.safe_dump(estate, sort_keys=False, allow_unicode=True))
+            lab.live_start(lab.slaves())
+        env = airflow_env(work / "airflow", config, read_connections_env(lab.connections_path))
         migrate(env)
         print(f"lab up and Airflow ready in {time.monotonic() - started:.1f} s\n", flush=True)
         for slave in lab.slaves():
+            mark = len(ds_engine.journal(lab.dir, slave))  # before the snapshot: rows written from here on
             before = snapshot(lab, slave)
             t0 = time.monotonic()
             result = run_dag(env, f"replicate_{slave}")
-            audit = account(before, snapshot(lab, slave))
-            print(_report(slave, result, audit, naive_lost[slave], time.monotonic() - t0), "\n", flush=True)
-            ok = ok and result["state"] == "success" and audit.lost == 0 and audit.detail_lost == 0
+            seconds = time.monotonic() - t0
+            if args.live:  # stopped first: its journal and the tables then say the same
+                lab.live_stop([slave])
+            after = snapshot(lab, slave)
+            # without live history: every row of before unchanged; with it, every row in its last version
+            audit = account(before, after)
+            live = None
+            if args.live:
+                written = ds_engine.journal(lab.dir, slave)[mark:]
+                live = live_audit(before, written, after, run_failed=result["state"] != "success")
+            print(_report(slave, result, before, audit, live, naive_lost[slave], seconds), "\n", flush=True)
+            kept = live.ok if live else audit.lost == 0 and audit.detail_lost == 0
+            ok = ok and result["state"] == "success" and kept
     finally:
         if args.keep:
             print(
                 f"lab left running: {lab.dir}/lab.json; "
                 f"stop it with: .venv/bin/python -m tests.lab down --dir {lab.dir}"
+                + (f" (its live engines: .venv/bin/python -m tests.lab live --dir {lab.dir} stop)" if args.live else "")
             )
             print(
                 f"Airflow UI on it: set -a; . {lab.connections_path}; set +a; "
-                f"AIRFLOW_HOME={work / 'airflow'} DS_REPLICATION_CONFIG={lab.config_path} "
+                f"AIRFLOW_HOME={work / 'airflow'} DS_REPLICATION_CONFIG={config} "
                 f"AIRFLOW__CORE__DAGS_FOLDER={REPO / 'dags'} "
                 f"AIRFLOW__CORE__PLUGINS_FOLDER={REPO / 'plugins'} PYTHONPATH={REPO / 'plugins'} "
                 "AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__PARALLELISM=4 .venv/bin/airflow standalone"
@@ -123,6 +168,7 @@ def main() -> int:
             lab.down()
     print(
         "demo " + ("succeeded: no history row lost" if ok else "FAILED"),
+        "(history written during the runs)" if args.live else "",
         f"({time.monotonic() - started:.0f} s)",
     )
     return 0 if ok else 1
