@@ -26,8 +26,9 @@ class Lab:
             raise RuntimeError(f"lab {args[0]} failed ({proc.returncode}): {proc.stdout}\n{proc.stderr}")
         return proc
 
-    def up(self, slaves: int = 2, identity: bool = False, seed: bool = True) -> Lab:
-        args = ["up", "--slaves", str(slaves)]
+    def up(self, slaves: int = 2, identity: bool = False, seed: bool = True, options: tuple[str, ...] = ()) -> Lab:
+        """`options`: more `up` arguments, e.g. ("--smb1", "slave2")."""
+        args = ["up", "--slaves", str(slaves), *options]
         if identity:
             args.append("--identity")
         if seed:

@@ -50,16 +50,17 @@ class ExportFileSensor(BaseSensorOperator):
 class ImportedJobsSensor(BaseSensorOperator):
     """Each imported folder on the slave holds as many jobs as the master exported."""
 
-    template_fields: Sequence[str] = ("mssql_conn_id",)
+    template_fields: Sequence[str] = ("mssql_conn_id", "database")
 
-    def __init__(self, *, mssql_conn_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, mssql_conn_id: str, database: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mssql_conn_id = mssql_conn_id
+        self.database = database
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
         export = context["ti"].xcom_pull(task_ids="export_jobs")
         try:
-            with sql.connect(self.mssql_conn_id) as conn:
+            with sql.connect(self.mssql_conn_id, self.database) as conn:
                 slave = folder_job_counts(conn, [(f["name"], f["subfolders"]) for f in export["folders"]])
         except Exception as error:
             self.log.warning("slave database not readable yet: %s", error)
@@ -73,15 +74,16 @@ class ImportedJobsSensor(BaseSensorOperator):
 class BackupCompleteSensor(BaseSensorOperator):
     """The slave's backup tables hold every live history row (by primary key)."""
 
-    template_fields: Sequence[str] = ("mssql_conn_id",)
+    template_fields: Sequence[str] = ("mssql_conn_id", "database")
 
-    def __init__(self, *, mssql_conn_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, mssql_conn_id: str, database: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mssql_conn_id = mssql_conn_id
+        self.database = database
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
         try:
-            with sql.connect(self.mssql_conn_id) as conn:
+            with sql.connect(self.mssql_conn_id, self.database) as conn:
                 missing = history.live_rows_not_in_backup(conn)
         except Exception as error:
             self.log.warning("slave database not readable yet: %s", error)

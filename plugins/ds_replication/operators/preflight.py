@@ -39,7 +39,7 @@ class PreflightOperator(BaseOperator):
         super().__init__(**kwargs)
         self.slave_name = slave_name
         self.folders = folders
-        self.hosts = hosts  # {"master": {winrm_conn_id, mssql_conn_id, smb_conn_id, share}, "slave": {...}}
+        self.hosts = hosts  # {"master": {winrm_conn_id, mssql_conn_id, smb_conn_id, share, database}, "slave": {...}}
         self.slave_database = slave_database
         self.restore_changed_jobs = restore_changed_jobs
         self.alert = alert  # smtp_conn_id, from_email, to
@@ -47,7 +47,7 @@ class PreflightOperator(BaseOperator):
     def _reach(self, role: str, host: dict[str, str]) -> None:
         problems = []
         try:
-            with sql.connect(host["mssql_conn_id"]) as conn:
+            with sql.connect(host["mssql_conn_id"], host["database"]) as conn:
                 sql.query(conn, "SELECT 1 AS ok")
         except Exception as error:
             problems.append(f"SQL ({host['mssql_conn_id']}): {error}")
@@ -81,7 +81,7 @@ class PreflightOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         for role, host in self.hosts.items():
             self._reach(role, host)
-        with sql.connect(self.hosts["slave"]["mssql_conn_id"]) as conn:
+        with sql.connect(self.hosts["slave"]["mssql_conn_id"], self.slave_database) as conn:
             leftover = history.held_rows(conn)
             if not leftover:
                 return {"leftover_rows": 0, "restored_rows": 0}
