@@ -2,16 +2,23 @@
 
 - The database the scripts and the catalog reads use is the configured one, whatever the
   connection's own `schema` (default database) says.
+- Sensors (called directly, against the lab's servers): an error no wait heals (a login
+  refused, an unknown host, a missing share) fails the poke at once with its message; a
+  dropped connection is poked again.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
+from ds_replication.sensors import BackupCompleteSensor, ExportFileSensor, ImportedJobsSensor
 from tests.airflow_env import run_dag
 from tests.e2e.conftest import _estate
+from tests.lab import faults
 
 SLAVE = "slave1"
 
@@ -38,3 +45,72 @@ def test_the_configured_database_is_used_whatever_the_connections_schema(old_est
     result = run_dag(env, f"replicate_{SLAVE}")
     assert result["state"] == "success", (states(result), result["log"][-4000:])
     assert set(states(result).values()) == {"success"}, states(result)
+
+
+# --- sensors ---------------------------------------------------------------------------------
+
+
+class TaskInstanceXComs:
+    """What a sensor's poke reads from its task instance: the XComs of earlier tasks."""
+
+    def __init__(self, **xcoms) -> None:
+        self.xcoms = xcoms
+
+    def xcom_pull(self, task_ids: str):
+        return self.xcoms[task_ids]
+
+
+EXPORT_XCOM = {"folders": [{"name": "Drivers", "subfolders": False}], "files": ["dsrepl_x.bin"], "master_jobs": {}}
+
+
+@pytest.fixture
+def lab_connections(old_estate, monkeypatch):
+    """The lab's connections in this process's environment; returns a function that changes one."""
+    for key, value in old_estate.env.items():
+        if key.startswith("AIRFLOW_CONN_"):
+            monkeypatch.setenv(key, value)
+
+    def change(conn_id: str, **changes) -> None:
+        key = f"AIRFLOW_CONN_{conn_id.upper()}"
+        monkeypatch.setenv(key, json.dumps({**json.loads(old_estate.env[key]), **changes}))
+
+    return change
+
+
+def poke_fails_at_once(sensor, context: dict, *expected: str) -> str:
+    started = time.monotonic()
+    with pytest.raises(AirflowFailException) as failure:
+        sensor.poke(context)
+    message = str(failure.value)
+    assert all(text in message for text in expected), message
+    assert "waiting will not heal" in message and time.monotonic() - started < 30, message
+    return message
+
+
+def test_a_sql_sensor_fails_at_once_when_its_login_is_refused(old_estate, lab_connections):
+    lab_connections(f"ds_{SLAVE}_mssql", password="not-the-password")
+    sensor = BackupCompleteSensor(task_id="wait_for_backup", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
+    message = poke_fails_at_once(sensor, {}, "Login failed", f"ds_{SLAVE}_mssql")
+    assert "not-the-password" not in message and old_estate.lab.info["password"] not in message
+
+
+def test_a_sql_sensor_fails_at_once_on_an_unknown_host(lab_connections):
+    lab_connections(f"ds_{SLAVE}_mssql", host="no-such-host.invalid")
+    sensor = ImportedJobsSensor(task_id="wait_for_import", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
+    poke_fails_at_once(sensor, {"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}, "no-such-host.invalid")
+
+
+def test_a_share_sensor_fails_at_once_on_a_share_that_does_not_exist(lab_connections):
+    sensor = ExportFileSensor(task_id="wait_for_export", smb_conn_id="ds_master_smb", share="no_such_share")
+    poke_fails_at_once(sensor, {"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}, "no_such_share")
+
+
+def test_a_sql_sensor_pokes_again_after_a_dropped_connection(old_estate, lab_connections):
+    old_estate.lab.fault(SLAVE, "sql_drop", match="GROUP BY folder_id")
+    sensor = ImportedJobsSensor(task_id="wait_for_import", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
+    try:
+        assert sensor.poke({"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}) is False
+    finally:
+        fired = not faults.armed(old_estate.lab.dir, SLAVE)
+        faults.clear(old_estate.lab.dir, SLAVE)
+    assert fired, "the sql_drop fault did not fire"
