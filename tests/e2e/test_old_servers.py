@@ -2,6 +2,8 @@
 
 - The database the scripts and the catalog reads use is the configured one, whatever the
   connection's own `schema` (default database) says.
+- A slave whose SMB server speaks SMB1 only (Windows Server 2003): preflight refuses it in
+  seconds, naming the host, the dialect and what is needed, without retries.
 - Sensors (called directly, against the lab's servers): an error no wait heals (a login
   refused, an unknown host, a missing share) fails the poke at once with its message; a
   dropped connection is poked again.
@@ -21,11 +23,12 @@ from tests.e2e.conftest import _estate
 from tests.lab import faults
 
 SLAVE = "slave1"
+SMB1_SLAVE = "slave2"  # its smbd speaks SMB1 only
 
 
 @pytest.fixture(scope="module")
 def old_estate(request):
-    return _estate(request, slaves=1, identity=False)
+    return _estate(request, slaves=2, identity=False, lab_options=("--smb1", SMB1_SLAVE))
 
 
 def with_connection(env: dict[str, str], conn_id: str, **changes) -> dict[str, str]:
@@ -45,6 +48,20 @@ def test_the_configured_database_is_used_whatever_the_connections_schema(old_est
     result = run_dag(env, f"replicate_{SLAVE}")
     assert result["state"] == "success", (states(result), result["log"][-4000:])
     assert set(states(result).values()) == {"success"}, states(result)
+
+
+def test_preflight_refuses_an_smb1_only_slave_in_seconds(old_estate):
+    result = old_estate.run(SMB1_SLAVE)
+    assert result["state"] == "failed", states(result)
+    assert states(result)["preflight"] == "failed", states(result)
+    assert result["tasks"]["preflight"]["try_number"] == 1, "retried, though waiting will not heal it"
+    assert result["durations"]["preflight"] < 30, result["durations"]
+    port = old_estate.lab.info["hosts"][SMB1_SLAVE]["smb_port"]
+    expected = (
+        f"the SMB server 127.0.0.1:{port} of connection ds_{SMB1_SLAVE}_smb speaks only SMB1 "
+        "(dialect NT LM 0.12, as Windows Server 2003 and older): this package needs SMB 2 or later"
+    )
+    assert expected in result["log"], result["log"][-4000:]
 
 
 # --- sensors ---------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--slaves", type=int, default=2)
     up.add_argument("--identity", action="store_true", help="event_schedule.schedule_id is an IDENTITY column")
     up.add_argument("--seed", action="store_true", help="load the sample estate (tests/lab/seed.py)")
+    up.add_argument(
+        "--smb1", action="append", default=[], metavar="HOST", help="HOST's smbd speaks SMB1 only (Windows 2003)"
+    )
     sql = commands.add_parser("sql", help="run a T-SQL batch over TDS; rows as JSON")
     sql.add_argument("--dir", required=True)
     sql.add_argument("host")
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "up":
-            info = control.up(lab_dir, args.slaves, identity=args.identity, seed=args.seed)
+            info = control.up(lab_dir, args.slaves, identity=args.identity, seed=args.seed, smb1=tuple(args.smb1))
             print(f"lab up in {info['seconds']:.1f} s: {', '.join(info['hosts'])}; see {lab_dir / 'lab.json'}")
         elif args.command == "sql":
             print(json.dumps(control.sql(lab_dir, args.host, args.batch), default=_json_default, ensure_ascii=False))

@@ -50,12 +50,16 @@ def _wait_for(path: Path, process: subprocess.Popen, what: str, log: Path) -> di
     raise LabError(f"{what} not ready within {READY_TIMEOUT} s; {log} ends:\n{log_tail(log)}")
 
 
-def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -> dict:
+def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False, smb1: tuple[str, ...] = ()) -> dict:
+    """`smb1`: hosts whose smbd speaks SMB1 only."""
     started = time.monotonic()
     lab_dir = lab_dir.resolve()
     if (lab_dir / "lab.json").exists():
         raise LabError(f"a lab already runs in {lab_dir} (run down first)")
     names = ["master", *[f"slave{n}" for n in range(1, slaves + 1)]]
+    unknown = sorted(set(smb1) - set(names))
+    if unknown:
+        raise LabError(f"--smb1 names no host of this lab: {', '.join(unknown)}; hosts: {', '.join(names)}")
     try:  # before anything is created: smbd would exit with no message
         for name in names:
             check_socket_room(host_paths(lab_dir, name)["dir"])
@@ -73,6 +77,7 @@ def up(lab_dir: Path, slaves: int, identity: bool = False, seed: bool = False) -
         )
         for name in names:
             args = ["tests.lab.host", "--dir", str(lab_dir), "--name", name] + (["--identity"] if identity else [])
+            args += ["--smb1"] if name in smb1 else []
             processes[name] = _spawn(args, host_paths(lab_dir, name)["dir"] / "process.log")
         smtp = _wait_for(port_file, processes["smtp"], "the SMTP sink", lab_dir / "smtp.log")
         hosts = {}

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from ds_replication import history, sql
 from ds_replication.alerts import RECOVERY, send_alert
+from ds_replication.lasting import LastingError
 from ds_replication.remote import run_command
 from ds_replication.run_files import selected_folders
-from ds_replication.shares import open_share
+from ds_replication.shares import open_share, refuse_smb1
 
 REACH_TIMEOUT_SECONDS = 120
 
@@ -45,7 +46,8 @@ class PreflightOperator(BaseOperator):
         self.alert = alert  # smtp_conn_id, from_email, to
 
     def _reach(self, role: str, host: dict[str, str]) -> None:
-        problems = []
+        problems: list[str] = []
+        lasting = 0  # problems known to need a person (an old server): no retry would help
         try:
             with sql.connect(host["mssql_conn_id"], host["database"]) as conn:
                 sql.query(conn, "SELECT 1 AS ok")
@@ -58,12 +60,19 @@ class PreflightOperator(BaseOperator):
         except Exception as error:
             problems.append(f"WinRM ({host['winrm_conn_id']}): {error}")
         try:
+            refuse_smb1(host["smb_conn_id"])  # in seconds, before smbprotocol's own timeouts
             with open_share(host["smb_conn_id"], host["share"]) as hook:
                 hook.listdir("")
+        except LastingError as error:
+            problems.append(f"SMB ({host['smb_conn_id']}, share {host['share']}): {error}")
+            lasting += 1
         except Exception as error:
             problems.append(f"SMB ({host['smb_conn_id']}, share {host['share']}): {error}")
         if problems:
-            raise AirflowException(f"{role} not reachable: " + "; ".join(problems))
+            message = f"{role} not reachable: " + "; ".join(problems)
+            if lasting == len(problems):
+                raise AirflowFailException(message + " (not retried: waiting will not heal this)")
+            raise AirflowException(message)
 
     def _refuse_a_partial_run(self, context: Any, leftover: int) -> None:
         """A failed night may have left the jobs of any folder missing (a crash mid-import).
