@@ -70,6 +70,10 @@ class Lab:
             args += ["--match", match]
         self._run(*args)
 
+    def server(self, host: str, *args: str) -> dict[str, Any]:
+        """Change what `host`'s SQL Server says about itself, e.g. ("--version", "8.00.2039")."""
+        return json.loads(self._run("server", host, *args).stdout)
+
     def mail(self) -> list[dict[str, Any]]:
         return json.loads(self._run("mail").stdout or "[]")
 

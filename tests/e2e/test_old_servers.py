@@ -4,6 +4,8 @@
   connection's own `schema` (default database) says.
 - A slave whose SMB server speaks SMB1 only (Windows Server 2003): preflight refuses it in
   seconds, naming the host, the dialect and what is needed, without retries.
+- A slave on SQL Server 2000 / MSDE 2000 (no sys.* views): preflight refuses it with its version.
+- A slave's database near its Express edition's cap: preflight warns (log and XCom) and the run goes on.
 - Sensors (called directly, against the lab's servers): an error no wait heals (a login
   refused, an unknown host, a missing share) fails the poke at once with its message; a
   dropped connection is poked again.
@@ -62,6 +64,52 @@ def test_preflight_refuses_an_smb1_only_slave_in_seconds(old_estate):
         "(dialect NT LM 0.12, as Windows Server 2003 and older): this package needs SMB 2 or later"
     )
     assert expected in result["log"], result["log"][-4000:]
+
+
+@pytest.fixture
+def msde_2000_slave(old_estate):
+    lab = old_estate.lab
+    lab.server(SLAVE, "--version", "8.00.2039", "--edition", "Desktop Engine")
+    yield SLAVE
+    lab.server(SLAVE, "--version", "9.00.5000.00", "--edition", "Express Edition")
+
+
+def test_preflight_refuses_sql_server_2000_with_its_version(old_estate, msde_2000_slave):
+    before = old_estate.lab.scalar("master", "SELECT COUNT(*) AS n FROM event")
+    result = old_estate.run(msde_2000_slave)
+    assert result["state"] == "failed", states(result)
+    assert states(result)["preflight"] == "failed", states(result)
+    assert result["tasks"]["preflight"]["try_number"] == 1, "retried, though waiting will not heal it"
+    expected = (
+        f"the SQL Server of connection ds_{SLAVE}_mssql is version 8.00.2039 (Desktop Engine; 8.00 is SQL Server "
+        "2000 / MSDE 2000): this package needs SQL Server 2005 (9.00) or later"
+    )
+    assert expected in result["log"], result["log"][-4000:]
+    assert "Invalid object name" not in result["log"], "preflight went on to read sys.* views"
+    assert old_estate.lab.scalar("master", "SELECT COUNT(*) AS n FROM event") == before
+
+
+@pytest.fixture
+def nearly_full_slave(old_estate):
+    old_estate.lab.server(SLAVE, "--data-mb", "3900")  # SQL Server 2005 Express: a 4 GB cap
+    yield SLAVE
+    old_estate.lab.server(SLAVE, "--data-mb", "40")
+
+
+def test_preflight_warns_when_the_database_is_near_its_editions_cap(old_estate, nearly_full_slave):
+    result = old_estate.run(nearly_full_slave, {"dry_run": True})
+    assert result["state"] == "success", (states(result), result["log"][-4000:])
+    figures = result["xcom"]["preflight"]
+    assert figures["database_mb"] == 3900 and figures["cap_mb"] == 4096, figures
+    assert figures["sql_server"] == "9.00.5000 Express Edition", figures
+    assert "holds 3900 MB of data, 95% of the 4096 MB cap of SQL Server 9.00.5000 Express Edition" in result["log"]
+
+
+def test_preflight_reports_the_size_without_a_warning_far_from_the_cap(old_estate):
+    result = old_estate.run(SLAVE, {"dry_run": True})
+    assert result["state"] == "success", (states(result), result["log"][-4000:])
+    assert 0 < result["xcom"]["preflight"]["database_mb"] < 100, result["xcom"]["preflight"]
+    assert "of the 4096 MB cap" not in result["log"]
 
 
 # --- sensors ---------------------------------------------------------------------------------

@@ -205,6 +205,28 @@ def sql(lab_dir: Path, name: str, batch: str) -> list[dict]:
         conn.close()
 
 
+def server(
+    lab_dir: Path, name: str, version: str | None = None, edition: str | None = None, data_mb: float | None = None
+) -> dict:
+    """Change what HOST's SQL Server says about itself (tests/lab/tsql/server.py); the facts now."""
+    import re
+    import sqlite3
+
+    from tests.lab.tsql import server as facts
+
+    _, host = _host(lab_dir, name)
+    if version is not None and not re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{1,5}(\.\d{1,5})?", version):
+        raise LabError(f"--version {version!r} is not a SQL Server product version such as 8.00.2039 or 9.00.5000.00")
+    if data_mb is not None and data_mb < 0:
+        raise LabError(f"--data-mb must be 0 or more, not {data_mb}")
+    pages = None if data_mb is None else str(round(data_mb * 1024 * 1024 / 8192))
+    db = sqlite3.connect(host["db_path"], timeout=30)
+    try:
+        return facts.set_facts(db, product_version=version, edition=edition, data_pages=pages)
+    finally:
+        db.close()
+
+
 def _sql_message(error: Exception) -> str:
     args = getattr(error, "args", ())
     if len(args) == 2 and isinstance(args[1], bytes):

@@ -14,6 +14,7 @@ from ds_replication.lasting import LastingError
 from ds_replication.remote import run_command
 from ds_replication.run_files import selected_folders
 from ds_replication.shares import open_share, refuse_smb1
+from ds_replication.sql_server import NEAR_CAP, SqlServer, data_mb, read_server, refuse_old
 
 REACH_TIMEOUT_SECONDS = 120
 
@@ -45,34 +46,57 @@ class PreflightOperator(BaseOperator):
         self.restore_changed_jobs = restore_changed_jobs
         self.alert = alert  # smtp_conn_id, from_email, to
 
-    def _reach(self, role: str, host: dict[str, str]) -> None:
-        problems: list[str] = []
-        lasting = 0  # problems known to need a person (an old server): no retry would help
+    def _reach(self, role: str, host: dict[str, str]) -> SqlServer | None:
+        """Every problem of the host in one message; the host's SQL Server when it answers."""
+        problems: list[tuple[str, Exception]] = []
+        server = None
         try:
             with sql.connect(host["mssql_conn_id"], host["database"]) as conn:
                 sql.query(conn, "SELECT 1 AS ok")
+                server = read_server(conn)
+            refuse_old(server, host["mssql_conn_id"])
         except Exception as error:
-            problems.append(f"SQL ({host['mssql_conn_id']}): {error}")
+            problems.append((f"SQL ({host['mssql_conn_id']})", error))
         try:
             result = run_command(host["winrm_conn_id"], "ver", REACH_TIMEOUT_SECONDS)
             if result.return_code != 0:
-                problems.append(f"WinRM ({host['winrm_conn_id']}): 'ver' exited {result.return_code}")
+                raise AirflowException(f"'ver' exited {result.return_code}")
         except Exception as error:
-            problems.append(f"WinRM ({host['winrm_conn_id']}): {error}")
+            problems.append((f"WinRM ({host['winrm_conn_id']})", error))
         try:
             refuse_smb1(host["smb_conn_id"])  # in seconds, before smbprotocol's own timeouts
             with open_share(host["smb_conn_id"], host["share"]) as hook:
                 hook.listdir("")
-        except LastingError as error:
-            problems.append(f"SMB ({host['smb_conn_id']}, share {host['share']}): {error}")
-            lasting += 1
         except Exception as error:
-            problems.append(f"SMB ({host['smb_conn_id']}, share {host['share']}): {error}")
+            problems.append((f"SMB ({host['smb_conn_id']}, share {host['share']})", error))
         if problems:
-            message = f"{role} not reachable: " + "; ".join(problems)
-            if lasting == len(problems):
+            message = f"{role} not reachable: " + "; ".join(f"{where}: {error}" for where, error in problems)
+            # an old server needs a person: no retry would help
+            if all(isinstance(error, LastingError) for _, error in problems):
                 raise AirflowFailException(message + " (not retried: waiting will not heal this)")
             raise AirflowException(message)
+        return server
+
+    def _database_size(self, server: SqlServer | None, conn: Any) -> dict[str, Any]:
+        """The slave database's data size against its edition's cap; a warning near the cap
+        (the history backup and archive tables grow it), never a failure."""
+        if server is None:
+            return {}
+        size = data_mb(conn)
+        figures = {"sql_server": f"{server.version} {server.edition}", "database_mb": size, "cap_mb": server.cap_mb}
+        if server.cap_mb and size >= NEAR_CAP * server.cap_mb:
+            self.log.warning(
+                "slave %s: database %s holds %.0f MB of data, %.0f%% of the %d MB cap of SQL Server %s; every "
+                "night's history backup and the archive tables grow it, and at the cap the DS itself can no "
+                "longer write: make room (README, 'Supported servers')",
+                self.slave_name,
+                self.slave_database,
+                size,
+                100 * size / server.cap_mb,
+                server.cap_mb,
+                figures["sql_server"],
+            )
+        return figures
 
     def _refuse_a_partial_run(self, context: Any, leftover: int) -> None:
         """A failed night may have left the jobs of any folder missing (a crash mid-import).
@@ -88,12 +112,12 @@ class PreflightOperator(BaseOperator):
         )
 
     def execute(self, context: Any) -> dict[str, Any]:
-        for role, host in self.hosts.items():
-            self._reach(role, host)
+        servers = {role: self._reach(role, host) for role, host in self.hosts.items()}
         with sql.connect(self.hosts["slave"]["mssql_conn_id"], self.slave_database) as conn:
+            size = self._database_size(servers["slave"], conn)
             leftover = history.held_rows(conn)
             if not leftover:
-                return {"leftover_rows": 0, "restored_rows": 0}
+                return {"leftover_rows": 0, "restored_rows": 0, **size}
             self.log.warning("slave %s holds %d history rows from an earlier run", self.slave_name, leftover)
             self._refuse_a_partial_run(context, leftover)
             restored = 0
@@ -116,4 +140,4 @@ class PreflightOperator(BaseOperator):
             ],
             **self.alert,
         )
-        return {"leftover_rows": leftover, "restored_rows": restored}
+        return {"leftover_rows": leftover, "restored_rows": restored, **size}

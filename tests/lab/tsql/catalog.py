@@ -13,6 +13,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
+from tests.lab.tsql import server
 from tests.lab.tsql.results import format_datetime
 
 # T-SQL type -> (system_type_id, max_length in bytes of fixed-size types)
@@ -133,6 +134,7 @@ VIEWS = {
     "'dbo' AS TABLE_SCHEMA, c.table_name COLLATE NOCASE AS TABLE_NAME, "
     "c.column_name COLLATE NOCASE AS COLUMN_NAME, c.pk_ordinal AS ORDINAL_POSITION "
     "FROM lab_catalog AS c WHERE c.pk_ordinal IS NOT NULL",
+    "sys_database_files": server.DATABASE_FILES_VIEW,
 }
 VIEW_OF = {
     ("sys", "tables"): "sys_tables",
@@ -144,6 +146,7 @@ VIEW_OF = {
     ("information_schema", "columns"): "information_schema_columns",
     ("information_schema", "table_constraints"): "information_schema_table_constraints",
     ("information_schema", "key_column_usage"): "information_schema_key_column_usage",
+    ("sys", "database_files"): "sys_database_files",
 }
 # T-SQL types of the views' columns, for result sets (anything not listed: nvarchar). The sys views
 # name their columns in lower case, INFORMATION_SCHEMA in upper case: IS_NULLABLE is 'YES'/'NO'.
@@ -163,6 +166,9 @@ VIEW_COLUMN_TYPES = {
     "last_value": "int",
     "create_date": "datetime",
     "modify_date": "datetime",
+    "file_id": "int",
+    "size": "int",
+    "max_size": "int",
 }
 
 OBJECTS_DDL = (
@@ -176,6 +182,7 @@ def prepare_database(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute(OBJECTS_DDL)
+        server.prepare(db)
         db.execute(
             f"INSERT OR IGNORE INTO lab_objects (name, create_date) SELECT name, ? FROM ({_USER_TABLES})", (now,)
         )
