@@ -34,8 +34,10 @@ class Lab:
         schema: str = "default",
         live: bool = False,
         rate: float | None = None,
+        options: tuple[str, ...] = (),
     ) -> Lab:
-        args = ["up", "--slaves", str(slaves), "--schema", schema]
+        """`options`: more `up` arguments, e.g. ("--smb1", "slave2")."""
+        args = ["up", "--slaves", str(slaves), "--schema", schema, *options]
         if identity:
             args.append("--identity")
         if seed:
@@ -88,6 +90,10 @@ class Lab:
         if match:
             args += ["--match", match]
         self._run(*args)
+
+    def server(self, host: str, *args: str) -> dict[str, Any]:
+        """Change what `host`'s SQL Server says about itself, e.g. ("--version", "8.00.2039")."""
+        return json.loads(self._run("server", host, *args).stdout)
 
     def mail(self) -> list[dict[str, Any]]:
         return json.loads(self._run("mail").stdout or "[]")

@@ -22,9 +22,9 @@ RECOVERY = (
 )
 
 
-def _held_rows(mssql_conn_id: str) -> str:
+def _held_rows(mssql_conn_id: str, database: str) -> str:
     try:
-        with sql.connect(mssql_conn_id) as conn:
+        with sql.connect(mssql_conn_id, database) as conn:
             return str(history.held_rows(conn))
     except Exception as error:  # the alert must go out even when the slave is unreachable
         return f"unknown (slave database not reachable: {type(error).__name__})"
@@ -68,7 +68,7 @@ class HistoryAlertNotifier(BaseNotifier):
             log.warning("no alert_emails configured for slave %s: alert not sent", self.slave_name)
             return
         ti = context["ti"]
-        held = _held_rows(self.mssql_conn_id)
+        held = _held_rows(self.mssql_conn_id, self.database)
         error = context.get("exception")
         lines = [
             f"Slave: {self.slave_name} (database {self.database}, connection {self.mssql_conn_id})",

@@ -104,6 +104,7 @@ def _host(config: Any) -> dict[str, str]:
         "mssql_conn_id": config.mssql_conn_id,
         "smb_conn_id": config.smb_conn_id,
         "share": config.share,
+        "database": config.database,
     }
 
 
@@ -168,6 +169,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 slave_name=slave.name,
                 winrm_conn_id=master.winrm_conn_id,
                 mssql_conn_id=master.mssql_conn_id,
+                database=master.database,
                 ds_path=master.ds_path,
                 folders=folders,
                 command_timeout_seconds=command_timeout,
@@ -199,6 +201,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             ImportedJobsSensor(
                 task_id="wait_for_import",
                 mssql_conn_id=slave.mssql_conn_id,
+                database=slave.database,
                 on_failure_callback=notifier,
                 **sensor_args,
             ),

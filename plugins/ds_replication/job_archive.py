@@ -46,7 +46,7 @@ def archive_slave_jobs(
     it is kept, never overwritten with what a crashed import left. A folder with no jobs on the
     slave (its first replication) has nothing to keep.
     """
-    with sql.connect(slave["mssql_conn_id"]) as conn:
+    with sql.connect(slave["mssql_conn_id"], slave["database"]) as conn:
         jobs_of = folder_job_names(conn, [(f["name"], f["subfolders"]) for f in folders])
     kept: dict[str, dict[str, Any]] = {}
     with open_share(slave["smb_conn_id"], slave["share"]) as hook:

@@ -24,11 +24,13 @@ def quote_name(name: str) -> str:
 
 
 @contextlib.contextmanager
-def connect(mssql_conn_id: str) -> Iterator[Any]:
-    """A pymssql connection from an Airflow connection, in autocommit mode, closed on exit."""
+def connect(mssql_conn_id: str, database: str) -> Iterator[Any]:
+    """A pymssql connection from an Airflow connection to the configured `database` (the
+    connection's own `schema` is not used: catalog reads and scripts must see one database),
+    in autocommit mode, closed on exit."""
     from airflow.providers.microsoft.mssql.hooks.mssql import MsSqlHook
 
-    conn = MsSqlHook(mssql_conn_id=mssql_conn_id).get_conn()
+    conn = MsSqlHook(mssql_conn_id=mssql_conn_id, schema=database).get_conn()
     try:
         conn.autocommit(True)
         yield conn

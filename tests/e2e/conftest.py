@@ -43,9 +43,11 @@ def fast_connections(connections: dict[str, str]) -> dict[str, str]:
 class Estate:
     """A running lab and the Airflow that replicates it."""
 
-    def __init__(self, root: Path, slaves: int, identity: bool, settings: dict) -> None:
+    def __init__(
+        self, root: Path, slaves: int, identity: bool, settings: dict, lab_options: tuple[str, ...] = ()
+    ) -> None:
         self.root = root
-        self.lab = Lab(root / "lab").up(slaves=slaves, identity=identity)
+        self.lab = Lab(root / "lab").up(slaves=slaves, identity=identity, options=lab_options)
         try:
             config = yaml.safe_load(self.lab.config_path.read_text())
             config["defaults"].update(settings)
@@ -70,9 +72,9 @@ class Estate:
         self.lab.down()
 
 
-def _estate(request, slaves: int, identity: bool, settings: dict | None = None):
+def _estate(request, slaves: int, identity: bool, settings: dict | None = None, lab_options: tuple[str, ...] = ()):
     root = Path(tempfile.mkdtemp(prefix="ds-e2e-"))
-    estate = Estate(root, slaves, identity, settings or FAST_SETTINGS)
+    estate = Estate(root, slaves, identity, settings or FAST_SETTINGS, lab_options)
     request.addfinalizer(lambda: (estate.stop(), shutil.rmtree(root, ignore_errors=True)))
     return estate
 

@@ -1,4 +1,4 @@
-"""The DS lab's command line: up, sql, shell, fault, mail, live, down (see tests/lab/README.md)."""
+"""The DS lab's command line: up, sql, shell, fault, server, mail, live, down (see tests/lab/README.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.add_argument("--live", action="store_true", help="start the live DS engine on every host (ds_engine.py)")
     up.add_argument("--rate", type=float, help="the live engine's writes per second (default 4)")
+    up.add_argument(
+        "--smb1", action="append", default=[], metavar="HOST", help="HOST's smbd speaks SMB1 only (Windows 2003)"
+    )
     sql = commands.add_parser("sql", help="run a T-SQL batch over TDS; rows as JSON")
     sql.add_argument("--dir", required=True)
     sql.add_argument("host")
@@ -54,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     fault.add_argument("--times", type=int, default=1)
     fault.add_argument("--match", default="", help="fire only for a call whose subject contains this")
     fault.add_argument("--clear", action="store_true", help="disarm every fault of the host")
+    server = commands.add_parser("server", help="what a host's SQL Server says about itself (version, size)")
+    server.add_argument("--dir", required=True)
+    server.add_argument("host")
+    server.add_argument("--version", help="product version, e.g. 8.00.2039 (MSDE 2000) or 10.50.1600.1")
+    server.add_argument("--edition", help="e.g. 'Express Edition', 'Desktop Engine', 'Standard Edition'")
+    server.add_argument("--data-mb", type=float, help="size of the database's data file in MB")
     mail = commands.add_parser("mail", help="messages the SMTP sink received, as JSON")
     mail.add_argument("--dir", required=True)
     live = commands.add_parser("live", help="start or stop the live DS engine (history written all the time)")
@@ -76,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 schema=args.schema,
                 live=args.live,
                 rate=args.rate,
+                smb1=tuple(args.smb1),
             )
             print(f"lab up in {info['seconds']:.1f} s: {', '.join(info['hosts'])}; see {lab_dir / 'lab.json'}")
         elif args.command == "sql":
@@ -94,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                 faults.arm(lab_dir, args.host, args.fault, args.times, args.match)
             else:
                 parser.error("fault: name a fault or give --clear")
+        elif args.command == "server":
+            facts = control.server(lab_dir, args.host, args.version, args.edition, args.data_mb)
+            print(json.dumps(facts))
         elif args.command == "mail":
             print(json.dumps(control.mail(lab_dir), ensure_ascii=False))
         elif args.command == "live" and args.action == "start":

@@ -59,7 +59,9 @@ def up(
     schema: str = "default",
     live: bool = False,
     rate: float | None = None,
+    smb1: tuple[str, ...] = (),
 ) -> dict:
+    """`smb1`: hosts whose smbd speaks SMB1 only."""
     started = time.monotonic()
     lab_dir = lab_dir.resolve()
     if schema not in ds_schema.SCHEMAS:
@@ -71,6 +73,9 @@ def up(
     if (lab_dir / "lab.json").exists():
         raise LabError(f"a lab already runs in {lab_dir} (run down first)")
     names = ["master", *[f"slave{n}" for n in range(1, slaves + 1)]]
+    unknown = sorted(set(smb1) - set(names))
+    if unknown:
+        raise LabError(f"--smb1 names no host of this lab: {', '.join(unknown)}; hosts: {', '.join(names)}")
     try:  # before anything is created: smbd would exit with no message
         for name in names:
             check_socket_room(host_paths(lab_dir, name)["dir"])
@@ -89,6 +94,7 @@ def up(
         for name in names:
             args = ["tests.lab.host", "--dir", str(lab_dir), "--name", name, "--schema", schema]
             args += ["--identity"] if identity else []
+            args += ["--smb1"] if name in smb1 else []
             processes[name] = _spawn(args, host_paths(lab_dir, name)["dir"] / "process.log")
         smtp = _wait_for(port_file, processes["smtp"], "the SMTP sink", lab_dir / "smtp.log")
         hosts = {}
@@ -277,6 +283,28 @@ def sql(lab_dir: Path, name: str, batch: str) -> list[dict]:
         raise LabError(_sql_message(error)) from None
     finally:
         conn.close()
+
+
+def server(
+    lab_dir: Path, name: str, version: str | None = None, edition: str | None = None, data_mb: float | None = None
+) -> dict:
+    """Change what HOST's SQL Server says about itself (tests/lab/tsql/server.py); the facts now."""
+    import re
+    import sqlite3
+
+    from tests.lab.tsql import server as facts
+
+    _, host = _host(lab_dir, name)
+    if version is not None and not re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{1,5}(\.\d{1,5})?", version):
+        raise LabError(f"--version {version!r} is not a SQL Server product version such as 8.00.2039 or 9.00.5000.00")
+    if data_mb is not None and data_mb < 0:
+        raise LabError(f"--data-mb must be 0 or more, not {data_mb}")
+    pages = None if data_mb is None else str(round(data_mb * 1024 * 1024 / 8192))
+    db = sqlite3.connect(host["db_path"], timeout=30)
+    try:
+        return facts.set_facts(db, product_version=version, edition=edition, data_pages=pages)
+    finally:
+        db.close()
 
 
 def _sql_message(error: Exception) -> str:

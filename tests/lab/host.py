@@ -1,6 +1,6 @@
 """One lab host: its TDS (SQL), WinRM and SMB servers, until SIGTERM.
 
-`python -m tests.lab.host --dir DIR --name HOST [--identity] [--schema NAME]`; the lab's user and password
+`python -m tests.lab.host --dir DIR --name HOST [--identity] [--schema NAME] [--smb1]`; the lab's user and password
 come from DIR/credentials.json. Writes DIR/hosts/HOST/ready.json when every server listens.
 """
 
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--identity", action="store_true")
     parser.add_argument("--schema", default="default", choices=sorted(ds_schema.SCHEMAS))
+    parser.add_argument("--smb1", action="store_true", help="smbd speaks SMB1 only (Windows Server 2003)")
     args = parser.parse_args()
     lab_dir = Path(args.dir).resolve()
     paths = host_paths(lab_dir, args.name)
@@ -45,7 +46,7 @@ def main() -> None:
     fault = functools.partial(faults.take, lab_dir, args.name)
     armed = functools.partial(faults.armed, lab_dir, args.name)
 
-    smb = SmbServer(paths["dir"], paths["share"], user, password, fault, armed, args.name)
+    smb = SmbServer(paths["dir"], paths["share"], user, password, fault, armed, args.name, smb1=args.smb1)
     smb.start()
     tds = TdsServer(Engine(str(paths["db"])), user, password, fault=fault, server_name=args.name.upper())
     tds.start()
@@ -74,6 +75,7 @@ def main() -> None:
         "pid": os.getpid(),
         "smbd_pid": smb.process.pid if smb.process else None,
         "share_full_available": smb.mounted,
+        "smb_dialects": "NT1" if args.smb1 else "SMB2_10-SMB3",
     }
     tmp = paths["dir"] / "ready.json.tmp"
     tmp.write_text(json.dumps(ready))

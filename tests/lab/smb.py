@@ -7,6 +7,7 @@ The proxy forwards bytes and models network faults; it recognises a file name in
 - smb_stall: the connection stops forwarding, without closing, until the lab stops.
 share_full is real: the share is a small tmpfs, and while the fault is armed a ballast file
 fills it, so smbd itself answers STATUS_DISK_FULL.
+A host started with `smb1` runs smbd with SMB1 (NT1) only, as Windows Server 2003 does.
 """
 
 from __future__ import annotations
@@ -69,9 +70,18 @@ def _wait_for_port(port: int, timeout: float, process: subprocess.Popen, log: Pa
 
 class SmbServer:
     def __init__(
-        self, host_dir: Path, share_dir: Path, user: str, password: str, fault: Fault, armed: Armed, name: str
+        self,
+        host_dir: Path,
+        share_dir: Path,
+        user: str,
+        password: str,
+        fault: Fault,
+        armed: Armed,
+        name: str,
+        smb1: bool = False,
     ) -> None:
         self.dir = host_dir / "smb"
+        self.smb1 = smb1
         self.share_dir = share_dir
         self.user, self.password, self.name = user, password, name
         self.fault, self.armed = fault, armed
@@ -153,6 +163,10 @@ class SmbServer:
     def _write_config(self, port: int) -> Path:
         d = self.dir
         conf = d / "smb.conf"
+        # Windows Server 2003 speaks SMB1 only; the lab's other hosts SMB 2.1 and later
+        protocols = (
+            "server min protocol = NT1\n  server max protocol = NT1" if self.smb1 else "server min protocol = SMB2_10"
+        )
         conf.write_text(
             f"""[global]
   netbios name = {self.name.upper()[:15]}
@@ -174,7 +188,7 @@ class SmbServer:
   printing = bsd
   printcap name = /dev/null
   disable spoolss = yes
-  server min protocol = SMB2_10
+  {protocols}
   map to guest = Never
   disable netbios = yes
 

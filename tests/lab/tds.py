@@ -328,6 +328,8 @@ class _Connection:
         if database and database.lower() not in (engine.database.lower(), "master"):
             error = SqlError(4060, f'Cannot open database "{database}" requested by the login. The login failed.', 11)
             writer.error(error, self.server.server_name)
+            # as SQL Server: the login failure follows the database's
+            writer.error(SqlError(18456, f"Login failed for user '{user}'.", severity=14), self.server.server_name)
             writer.done(DONE_ERROR)
             self._send(REPLY, bytes(writer.buf))
             return False

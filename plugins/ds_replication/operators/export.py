@@ -30,6 +30,7 @@ class ExportJobsOperator(BaseOperator):
         slave_name: str,
         winrm_conn_id: str,
         mssql_conn_id: str,
+        database: str,
         ds_path: str,
         folders: list[dict[str, Any]],
         command_timeout_seconds: float,
@@ -39,6 +40,7 @@ class ExportJobsOperator(BaseOperator):
         self.slave_name = slave_name
         self.winrm_conn_id = winrm_conn_id
         self.mssql_conn_id = mssql_conn_id
+        self.database = database
         self.ds_path = ds_path
         self.folders = folders
         self.command_timeout_seconds = command_timeout_seconds
@@ -46,7 +48,7 @@ class ExportJobsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         folders = selected_folders(self.folders, context["params"])
         files = export_file_names(self.slave_name, context["run_id"], folders)
-        with sql.connect(self.mssql_conn_id) as conn:
+        with sql.connect(self.mssql_conn_id, self.database) as conn:
             counts = folder_job_counts(conn, [(f["name"], f["subfolders"]) for f in folders])
         missing = [name for name, n in counts.items() if n is None]
         if missing:

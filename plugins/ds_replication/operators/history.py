@@ -24,7 +24,7 @@ class _SlaveHistoryOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         if context["params"].get("dry_run"):
             raise AirflowSkipException("dry run: the slave's history is not changed")
-        with sql.connect(self.mssql_conn_id) as conn:
+        with sql.connect(self.mssql_conn_id, self.database) as conn:
             return self.run(conn, context)
 
     def run(self, conn: Any, context: Any) -> dict[str, Any]:

@@ -60,7 +60,7 @@ class ImportJobsOperator(BaseOperator):
         # From here until restore_history, every history row aximport deletes is copied into the
         # backup by the database itself, at the moment it is deleted (rows written since
         # backup_history included). A retry arms them again; restore_history disarms them.
-        with sql.connect(self.slave["mssql_conn_id"]) as conn:
+        with sql.connect(self.slave["mssql_conn_id"], self.slave_database) as conn:
             history.arm_capture(conn, self.slave_database)
         seconds = 0.0
         for folder, file_name in zip(export["folders"], export["files"], strict=True):

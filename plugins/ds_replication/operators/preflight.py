@@ -6,14 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from ds_replication import history, sql
 from ds_replication.alerts import RECOVERY, send_alert
 from ds_replication.catalog import read_history_tables
+from ds_replication.lasting import LastingError
 from ds_replication.remote import run_command
 from ds_replication.run_files import selected_folders
-from ds_replication.shares import open_share
+from ds_replication.shares import open_share, refuse_smb1
+from ds_replication.sql_server import NEAR_CAP, SqlServer, data_mb, read_server, refuse_old
 
 REACH_TIMEOUT_SECONDS = 120
 
@@ -40,31 +42,62 @@ class PreflightOperator(BaseOperator):
         super().__init__(**kwargs)
         self.slave_name = slave_name
         self.folders = folders
-        self.hosts = hosts  # {"master": {winrm_conn_id, mssql_conn_id, smb_conn_id, share}, "slave": {...}}
+        self.hosts = hosts  # {"master": {winrm_conn_id, mssql_conn_id, smb_conn_id, share, database}, "slave": {...}}
         self.slave_database = slave_database
         self.restore_changed_jobs = restore_changed_jobs
         self.alert = alert  # smtp_conn_id, from_email, to
 
-    def _reach(self, role: str, host: dict[str, str]) -> None:
-        problems = []
+    def _reach(self, role: str, host: dict[str, str]) -> SqlServer | None:
+        """Every problem of the host in one message; the host's SQL Server when it answers."""
+        problems: list[tuple[str, Exception]] = []
+        server = None
         try:
-            with sql.connect(host["mssql_conn_id"]) as conn:
+            with sql.connect(host["mssql_conn_id"], host["database"]) as conn:
                 sql.query(conn, "SELECT 1 AS ok")
+                server = read_server(conn)
+            refuse_old(server, host["mssql_conn_id"])
         except Exception as error:
-            problems.append(f"SQL ({host['mssql_conn_id']}): {error}")
+            problems.append((f"SQL ({host['mssql_conn_id']})", error))
         try:
             result = run_command(host["winrm_conn_id"], "ver", REACH_TIMEOUT_SECONDS)
             if result.return_code != 0:
-                problems.append(f"WinRM ({host['winrm_conn_id']}): 'ver' exited {result.return_code}")
+                raise AirflowException(f"'ver' exited {result.return_code}")
         except Exception as error:
-            problems.append(f"WinRM ({host['winrm_conn_id']}): {error}")
+            problems.append((f"WinRM ({host['winrm_conn_id']})", error))
         try:
+            refuse_smb1(host["smb_conn_id"])  # in seconds, before smbprotocol's own timeouts
             with open_share(host["smb_conn_id"], host["share"]) as hook:
                 hook.listdir("")
         except Exception as error:
-            problems.append(f"SMB ({host['smb_conn_id']}, share {host['share']}): {error}")
+            problems.append((f"SMB ({host['smb_conn_id']}, share {host['share']})", error))
         if problems:
-            raise AirflowException(f"{role} not reachable: " + "; ".join(problems))
+            message = f"{role} not reachable: " + "; ".join(f"{where}: {error}" for where, error in problems)
+            # an old server needs a person: no retry would help
+            if all(isinstance(error, LastingError) for _, error in problems):
+                raise AirflowFailException(message + " (not retried: waiting will not heal this)")
+            raise AirflowException(message)
+        return server
+
+    def _database_size(self, server: SqlServer | None, conn: Any) -> dict[str, Any]:
+        """The slave database's data size against its edition's cap; a warning near the cap
+        (the history backup and archive tables grow it), never a failure."""
+        if server is None:
+            return {}
+        size = data_mb(conn)
+        figures = {"sql_server": f"{server.version} {server.edition}", "database_mb": size, "cap_mb": server.cap_mb}
+        if server.cap_mb and size >= NEAR_CAP * server.cap_mb:
+            self.log.warning(
+                "slave %s: database %s holds %.0f MB of data, %.0f%% of the %d MB cap of SQL Server %s; every "
+                "night's history backup and the archive tables grow it, and at the cap the DS itself can no "
+                "longer write: make room (README, 'Supported servers')",
+                self.slave_name,
+                self.slave_database,
+                size,
+                100 * size / server.cap_mb,
+                server.cap_mb,
+                figures["sql_server"],
+            )
+        return figures
 
     def _refuse_a_partial_run(self, context: Any, leftover: int) -> None:
         """A failed night may have left the jobs of any folder missing (a crash mid-import).
@@ -80,10 +113,10 @@ class PreflightOperator(BaseOperator):
         )
 
     def execute(self, context: Any) -> dict[str, Any]:
-        for role, host in self.hosts.items():
-            self._reach(role, host)
+        servers = {role: self._reach(role, host) for role, host in self.hosts.items()}
         dry_run = bool(context["params"].get("dry_run"))
-        with sql.connect(self.hosts["slave"]["mssql_conn_id"]) as conn:
+        with sql.connect(self.hosts["slave"]["mssql_conn_id"], self.slave_database) as conn:
+            size = self._database_size(servers["slave"], conn)
             # Reading the catalog refuses history tables that cannot be kept safely, before any change.
             read_history_tables(conn)
             found: dict[str, Any] = {"legacy_tables": [], "adopted_rows": 0}
@@ -97,6 +130,7 @@ class PreflightOperator(BaseOperator):
                 "legacy_tables": found["legacy_tables"],
                 "adopted_rows": found["adopted_rows"],
                 "armed_capture_triggers": armed,
+                **size,
             }
             if not leftover and not found["legacy_tables"] and not armed:
                 return figures

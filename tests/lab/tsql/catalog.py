@@ -13,7 +13,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
-from tests.lab.tsql import keys
+from tests.lab.tsql import keys, server
 from tests.lab.tsql.results import format_datetime
 
 # T-SQL type -> (system_type_id, max_length in bytes of fixed-size types)
@@ -178,6 +178,7 @@ VIEWS = {
     "'dbo' AS TABLE_SCHEMA, c.table_name COLLATE NOCASE AS TABLE_NAME, "
     "c.column_name COLLATE NOCASE AS COLUMN_NAME, c.pk_ordinal AS ORDINAL_POSITION "
     "FROM lab_catalog AS c WHERE c.pk_ordinal IS NOT NULL",
+    "sys_database_files": server.DATABASE_FILES_VIEW,
 }
 VIEW_OF = {
     ("sys", "tables"): "sys_tables",
@@ -194,6 +195,7 @@ VIEW_OF = {
     ("information_schema", "columns"): "information_schema_columns",
     ("information_schema", "table_constraints"): "information_schema_table_constraints",
     ("information_schema", "key_column_usage"): "information_schema_key_column_usage",
+    ("sys", "database_files"): "sys_database_files",
 }
 # T-SQL types of the views' columns, for result sets (anything not listed: nvarchar). The sys views
 # name their columns in lower case, INFORMATION_SCHEMA in upper case: IS_NULLABLE is 'YES'/'NO'.
@@ -238,6 +240,9 @@ VIEW_COLUMN_TYPES = {
     "referenced_column_id": "int",
     ("sys_indexes", "type"): "tinyint",  # a letter code in sys.objects
     "modify_date": "datetime",
+    "file_id": "int",
+    "size": "int",
+    "max_size": "int",
 }
 
 OBJECTS_DDL = (
@@ -252,6 +257,7 @@ def prepare_database(db: sqlite3.Connection) -> None:
     try:
         db.execute(OBJECTS_DDL)
         keys.create_tables(db)
+        server.prepare(db)
         db.execute(
             f"INSERT OR IGNORE INTO lab_objects (name, create_date) SELECT name, ? FROM ({_USER_TABLES}) "
             f"UNION SELECT name, ? FROM ({_USER_TRIGGERS})",

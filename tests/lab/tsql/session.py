@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from tests.lab.tsql import catalog, constraints, functions, statements, triggers
+from tests.lab.tsql import catalog, constraints, functions, server, statements, triggers
 from tests.lab.tsql.batch import Block, If, Simple, parse_batch
 from tests.lab.tsql.errors import (
     ConnectionDropped,
@@ -37,7 +37,6 @@ LOCK_WAIT_SECONDS = 30.0
 LOCK_POLL_SECONDS = 0.05  # SQLite's own busy wait per try; between tries the session checks for cancel
 SPID = iter(range(51, 10**6))
 SPID_LOCK = threading.Lock()
-VERSION = "Microsoft SQL Server 2005 - 9.00 (DS lab: a T-SQL subset on SQLite)"
 # SET options clients send on connect (pymssql/FreeTDS, the mssql provider): accepted, no effect.
 IGNORED_SET_OPTIONS = {
     "TEXTSIZE", "ANSI_NULLS", "ANSI_NULL_DFLT_ON", "ANSI_NULL_DFLT_OFF", "ANSI_PADDING", "ANSI_WARNINGS",
@@ -413,8 +412,10 @@ class Session:
         return value, kind
 
     def _global(self, name: str) -> Any:
+        if name == "version":  # the host's facts (tsql/server.py), read when asked
+            return server.version_text(self.db)
         values = {"rowcount": self.rowcount, "trancount": self._trancount, "error": self.error, "spid": self.spid,
-                  "version": VERSION, "servername": "DSLAB", "language": "us_english"}  # fmt: skip
+                  "servername": "DSLAB", "language": "us_english"}  # fmt: skip
         if name not in values:
             raise unsupported(f"@@{name.upper()}")
         return values[name]

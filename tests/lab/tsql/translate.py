@@ -16,7 +16,7 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import ParseError, TokenError
 
-from tests.lab.tsql import catalog
+from tests.lab.tsql import catalog, server
 from tests.lab.tsql.errors import invalid_object, syntax_error, unsupported
 from tests.lab.tsql.functions import DATETIME_STYLES
 from tests.lab.tsql.infer import ColType, Typer, type_name
@@ -129,6 +129,8 @@ class Translator:
         written = ".".join(p for p in (node.text("catalog"), node.text("db"), node.name) if p)
         if db_name not in ("", self.database().lower()):
             raise invalid_object(written)
+        if schema == "sys" and not server.has_catalog_views(self.db):
+            raise invalid_object(written)  # SQL Server 2000 / MSDE 2000
         if schema in ("sys", "information_schema"):
             view = catalog.VIEW_OF.get((schema, node.name.lower()))
             if view is None:

@@ -1,0 +1,181 @@
+"""What the DAGs do on a DS-era estate, end to end on the DS lab.
+
+- The database the scripts and the catalog reads use is the configured one, whatever the
+  connection's own `schema` (default database) says.
+- A slave whose SMB server speaks SMB1 only (Windows Server 2003): preflight refuses it in
+  seconds, naming the host, the dialect and what is needed, without retries.
+- A slave on SQL Server 2000 / MSDE 2000 (no sys.* views): preflight refuses it with its version.
+- A slave's database near its Express edition's cap: preflight warns (log and XCom) and the run goes on.
+- Sensors (called directly, against the lab's servers): an error no wait heals (a login
+  refused, an unknown host, a missing share) fails the poke at once with its message; a
+  dropped connection is poked again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from ds_replication.sensors import BackupCompleteSensor, ExportFileSensor, ImportedJobsSensor
+from tests.airflow_env import run_dag
+from tests.e2e.conftest import _estate
+from tests.lab import faults
+
+SLAVE = "slave1"
+SMB1_SLAVE = "slave2"  # its smbd speaks SMB1 only
+
+
+@pytest.fixture(scope="module")
+def old_estate(request):
+    return _estate(request, slaves=2, identity=False, lab_options=("--smb1", SMB1_SLAVE))
+
+
+def with_connection(env: dict[str, str], conn_id: str, **changes) -> dict[str, str]:
+    """`env` with Airflow connection `conn_id` changed."""
+    key = f"AIRFLOW_CONN_{conn_id.upper()}"
+    return {**env, key: json.dumps({**json.loads(env[key]), **changes})}
+
+
+def states(result: dict) -> dict[str, str]:
+    return {task: ti["state"] for task, ti in sorted(result["tasks"].items())}
+
+
+def test_the_configured_database_is_used_whatever_the_connections_schema(old_estate):
+    env = old_estate.env
+    for host in ("master", SLAVE):  # a default database the server does not even hold
+        env = with_connection(env, f"ds_{host}_mssql", schema="not_the_ds_database")
+    result = run_dag(env, f"replicate_{SLAVE}")
+    assert result["state"] == "success", (states(result), result["log"][-4000:])
+    assert set(states(result).values()) == {"success"}, states(result)
+
+
+def test_preflight_refuses_an_smb1_only_slave_in_seconds(old_estate):
+    result = old_estate.run(SMB1_SLAVE)
+    assert result["state"] == "failed", states(result)
+    assert states(result)["preflight"] == "failed", states(result)
+    assert result["tasks"]["preflight"]["try_number"] == 1, "retried, though waiting will not heal it"
+    assert result["durations"]["preflight"] < 30, result["durations"]
+    port = old_estate.lab.info["hosts"][SMB1_SLAVE]["smb_port"]
+    expected = (
+        f"the SMB server 127.0.0.1:{port} of connection ds_{SMB1_SLAVE}_smb speaks only SMB1 "
+        "(dialect NT LM 0.12, as Windows Server 2003 and older): this package needs SMB 2 or later"
+    )
+    assert expected in result["log"], result["log"][-4000:]
+
+
+@pytest.fixture
+def msde_2000_slave(old_estate):
+    lab = old_estate.lab
+    lab.server(SLAVE, "--version", "8.00.2039", "--edition", "Desktop Engine")
+    yield SLAVE
+    lab.server(SLAVE, "--version", "9.00.5000.00", "--edition", "Express Edition")
+
+
+def test_preflight_refuses_sql_server_2000_with_its_version(old_estate, msde_2000_slave):
+    before = old_estate.lab.scalar("master", "SELECT COUNT(*) AS n FROM event")
+    result = old_estate.run(msde_2000_slave)
+    assert result["state"] == "failed", states(result)
+    assert states(result)["preflight"] == "failed", states(result)
+    assert result["tasks"]["preflight"]["try_number"] == 1, "retried, though waiting will not heal it"
+    expected = (
+        f"the SQL Server of connection ds_{SLAVE}_mssql is version 8.00.2039 (Desktop Engine; 8.00 is SQL Server "
+        "2000 / MSDE 2000): this package needs SQL Server 2005 (9.00) or later"
+    )
+    assert expected in result["log"], result["log"][-4000:]
+    assert "Invalid object name" not in result["log"], "preflight went on to read sys.* views"
+    assert old_estate.lab.scalar("master", "SELECT COUNT(*) AS n FROM event") == before
+
+
+@pytest.fixture
+def nearly_full_slave(old_estate):
+    old_estate.lab.server(SLAVE, "--data-mb", "3900")  # SQL Server 2005 Express: a 4 GB cap
+    yield SLAVE
+    old_estate.lab.server(SLAVE, "--data-mb", "40")
+
+
+def test_preflight_warns_when_the_database_is_near_its_editions_cap(old_estate, nearly_full_slave):
+    result = old_estate.run(nearly_full_slave, {"dry_run": True})
+    assert result["state"] == "success", (states(result), result["log"][-4000:])
+    figures = result["xcom"]["preflight"]
+    assert figures["database_mb"] == 3900 and figures["cap_mb"] == 4096, figures
+    assert figures["sql_server"] == "9.00.5000 Express Edition", figures
+    assert "holds 3900 MB of data, 95% of the 4096 MB cap of SQL Server 9.00.5000 Express Edition" in result["log"]
+
+
+def test_preflight_reports_the_size_without_a_warning_far_from_the_cap(old_estate):
+    result = old_estate.run(SLAVE, {"dry_run": True})
+    assert result["state"] == "success", (states(result), result["log"][-4000:])
+    assert 0 < result["xcom"]["preflight"]["database_mb"] < 100, result["xcom"]["preflight"]
+    assert "of the 4096 MB cap" not in result["log"]
+
+
+# --- sensors ---------------------------------------------------------------------------------
+
+
+class TaskInstanceXComs:
+    """What a sensor's poke reads from its task instance: the XComs of earlier tasks."""
+
+    def __init__(self, **xcoms) -> None:
+        self.xcoms = xcoms
+
+    def xcom_pull(self, task_ids: str):
+        return self.xcoms[task_ids]
+
+
+EXPORT_XCOM = {"folders": [{"name": "Drivers", "subfolders": False}], "files": ["dsrepl_x.bin"], "master_jobs": {}}
+
+
+@pytest.fixture
+def lab_connections(old_estate, monkeypatch):
+    """The lab's connections in this process's environment; returns a function that changes one."""
+    for key, value in old_estate.env.items():
+        if key.startswith("AIRFLOW_CONN_"):
+            monkeypatch.setenv(key, value)
+
+    def change(conn_id: str, **changes) -> None:
+        key = f"AIRFLOW_CONN_{conn_id.upper()}"
+        monkeypatch.setenv(key, json.dumps({**json.loads(old_estate.env[key]), **changes}))
+
+    return change
+
+
+def poke_fails_at_once(sensor, context: dict, *expected: str) -> str:
+    started = time.monotonic()
+    with pytest.raises(AirflowFailException) as failure:
+        sensor.poke(context)
+    message = str(failure.value)
+    assert all(text in message for text in expected), message
+    assert "waiting will not heal" in message and time.monotonic() - started < 30, message
+    return message
+
+
+def test_a_sql_sensor_fails_at_once_when_its_login_is_refused(old_estate, lab_connections):
+    lab_connections(f"ds_{SLAVE}_mssql", password="not-the-password")
+    sensor = BackupCompleteSensor(task_id="wait_for_backup", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
+    message = poke_fails_at_once(sensor, {}, "Login failed", f"ds_{SLAVE}_mssql")
+    assert "not-the-password" not in message and old_estate.lab.info["password"] not in message
+
+
+def test_a_sql_sensor_fails_at_once_on_an_unknown_host(lab_connections):
+    lab_connections(f"ds_{SLAVE}_mssql", host="no-such-host.invalid")
+    sensor = ImportedJobsSensor(task_id="wait_for_import", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
+    poke_fails_at_once(sensor, {"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}, "no-such-host.invalid")
+
+
+def test_a_share_sensor_fails_at_once_on_a_share_that_does_not_exist(lab_connections):
+    sensor = ExportFileSensor(task_id="wait_for_export", smb_conn_id="ds_master_smb", share="no_such_share")
+    poke_fails_at_once(sensor, {"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}, "no_such_share")
+
+
+def test_a_sql_sensor_pokes_again_after_a_dropped_connection(old_estate, lab_connections):
+    old_estate.lab.fault(SLAVE, "sql_drop", match="GROUP BY folder_id")
+    sensor = ImportedJobsSensor(task_id="wait_for_import", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
+    try:
+        assert sensor.poke({"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}) is False
+    finally:
+        fired = not faults.armed(old_estate.lab.dir, SLAVE)
+        faults.clear(old_estate.lab.dir, SLAVE)
+    assert fired, "the sql_drop fault did not fire"

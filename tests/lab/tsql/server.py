@@ -1,0 +1,75 @@
+"""What the lab's SQL Server says about itself: its version and edition (`@@VERSION`), and the
+size of its database files (`sys.database_files`).
+
+The facts live in the `lab_server` table of the host's database, so a test can change them
+while the host runs (`python -m tests.lab server`): `product_version` (e.g. 9.00.5000.00),
+`edition` (e.g. Express Edition, or Desktop Engine for MSDE 2000) and `data_pages` (the data
+file's size in 8-KB pages; unset: the SQLite file's own size). A version older than 9 (SQL
+Server 2000, MSDE 2000) has no `sys.*` views: naming one fails with 208, as there.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+DEFAULTS = {"product_version": "9.00.5000.00", "edition": "Express Edition"}
+PRODUCTS = {(8, 0): "2000", (9, 0): "2005", (10, 0): "2008", (10, 50): "2008 R2", (11, 0): "2012"}
+TABLE_DDL = "CREATE TABLE IF NOT EXISTS lab_server (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
+LOG_PAGES = 128  # the log file: 1 MB, as a new database's
+
+_DATA_PAGES = (
+    "COALESCE((SELECT CAST(s.value AS INTEGER) FROM lab_server AS s WHERE s.name = 'data_pages'), "
+    "(SELECT p.page_count * z.page_size / 8192 + 1 FROM pragma_page_count() AS p, pragma_page_size() AS z))"
+)
+DATABASE_FILES_VIEW = (
+    f"SELECT 1 AS file_id, 0 AS type, 'ROWS' AS type_desc, 'express' AS name, "
+    f"'C:\\Program Files\\Microsoft SQL Server\\MSSQL.1\\MSSQL\\Data\\express.mdf' AS physical_name, "
+    f"{_DATA_PAGES} AS size, -1 AS max_size "
+    f"UNION ALL SELECT 2, 1, 'LOG', 'express_log', "
+    f"'C:\\Program Files\\Microsoft SQL Server\\MSSQL.1\\MSSQL\\Data\\express_log.ldf', {LOG_PAGES}, 268435456"
+)
+
+
+def set_facts(db: sqlite3.Connection, **facts: str | None) -> dict[str, str | None]:
+    """Change facts of a host (None: leave it); every fact afterwards."""
+    unknown = set(facts) - {"product_version", "edition", "data_pages"}
+    if unknown:
+        raise ValueError(f"no server fact {sorted(unknown)}")
+    prepare(db)
+    db.executemany(
+        "INSERT OR REPLACE INTO lab_server (name, value) VALUES (?, ?)",
+        [(name, value) for name, value in facts.items() if value is not None],
+    )
+    db.commit()
+    return {name: fact(db, name) for name in ("product_version", "edition", "data_pages")}
+
+
+def prepare(db: sqlite3.Connection) -> None:
+    """Once per database (inside catalog.prepare_database's transaction)."""
+    db.execute(TABLE_DDL)
+    db.executemany("INSERT OR IGNORE INTO lab_server (name, value) VALUES (?, ?)", DEFAULTS.items())
+
+
+def fact(db: sqlite3.Connection, name: str) -> str | None:
+    row = db.execute("SELECT value FROM lab_server WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else DEFAULTS.get(name)
+
+
+def major_minor(db: sqlite3.Connection) -> tuple[int, int]:
+    parts = str(fact(db, "product_version")).split(".")
+    return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+
+
+def version_text(db: sqlite3.Connection) -> str:
+    """@@VERSION as SQL Server words it."""
+    version = fact(db, "product_version")
+    product = PRODUCTS.get(major_minor(db), "")
+    return (
+        f"Microsoft SQL Server {product} - {version} (Intel X86) {fact(db, 'edition')} on Windows NT 5.2 "
+        "(Build 3790: Service Pack 2) (DS lab: a T-SQL subset on SQLite)"
+    )
+
+
+def has_catalog_views(db: sqlite3.Connection) -> bool:
+    """sys.* views exist from SQL Server 2005 (9.00) on."""
+    return major_minor(db)[0] >= 9
