@@ -25,6 +25,19 @@ IF OBJECT_ID(N'dbo.{{ t.archive }}', N'U') IS NULL
         ALTER TABLE {{ t.q(t.archive) }} ADD [ds_replication_reason] nvarchar(400) NULL;
         ALTER TABLE {{ t.q(t.archive) }} ADD [ds_replication_archived_at] datetime NULL;
     END;
+{% if t.has_key %}
+-- The live table's key as an index: every match of the history steps and of the capture
+-- triggers looks rows up by key (not unique: the archive may hold a row and a conflict).
+{% for table in (t.backup, t.archive) %}
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE object_id = OBJECT_ID(N'dbo.{{ table }}') AND name = N'{{ table }}_key'
+)
+    BEGIN
+        CREATE INDEX {{ (table ~ '_key') | qn }} ON {{ t.q(table) }} ({{ t.key_list() }});
+    END;
+{% endfor %}
+{% endif %}
 {% for table in (t.backup, t.archive) %}
 {% for c in missing.get(table, []) %}
 ALTER TABLE {{ t.q(table) }} ADD {{ c.name | qn }} {{ c.type_sql() }} NULL;

@@ -128,8 +128,14 @@ class HistoryTable:
             f"{quote_name(c)} + 0 AS {quote_name(c)}" if c == self.identity else quote_name(c) for c in self.columns
         )
 
-    def key_list(self, alias: str) -> str:
-        return ", ".join(f"{alias}.{quote_name(k)}" for k in self.key)
+    @property
+    def has_key(self) -> bool:
+        """A primary key or unique index, not every column standing in for one."""
+        return self.key_source == "primary key" or self.key_source.startswith("unique index")
+
+    def key_list(self, alias: str = "") -> str:
+        prefix = f"{alias}." if alias else ""
+        return ", ".join(prefix + quote_name(k) for k in self.key)
 
     def match(self, left: str, right: str) -> str:
         """Same key, NULL-safe (a unique index may hold a NULL; a keyless table compares every column)."""

@@ -133,6 +133,15 @@ def test_a_unique_index_is_a_key_and_nulls_match():
         after = versions(lab)
         assert_kept(before, after)
         assert len(after["info"]) == len(before["info"]), figures
+        # the archive is indexed by the live table's key (a keyless table gets none: see below)
+        indexed = lab.sql(
+            SLAVE,
+            "SELECT c.name AS name FROM sys.indexes AS i INNER JOIN sys.index_columns AS ic "
+            "ON ic.object_id = i.object_id AND ic.index_id = i.index_id INNER JOIN sys.columns AS c "
+            "ON c.object_id = ic.object_id AND c.column_id = ic.column_id "
+            "WHERE i.name = 'ds_replication_event_schedule_info_archive_key' ORDER BY ic.key_ordinal",
+        )
+        assert [r["name"] for r in indexed] == list(INFO), indexed
 
 
 def test_a_table_with_no_key_and_nulls_is_restored_once():
@@ -144,6 +153,9 @@ def test_a_table_with_no_key_and_nulls_is_restored_once():
         assert_kept(before, after)
         assert len(after["info"]) == len(before["info"]), figures
         assert figures["verify"]["lost_detail_rows"] == 0
+        assert not lab.sql(
+            SLAVE, "SELECT name FROM sys.indexes WHERE name = 'ds_replication_event_schedule_info_archive_key'"
+        )
 
 
 def test_a_keyless_table_with_a_large_column_is_refused_before_anything_changes():
