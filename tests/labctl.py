@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,27 @@ class Lab:
 
     def mail(self) -> list[dict[str, Any]]:
         return json.loads(self._run("mail").stdout or "[]")
+
+    @contextlib.contextmanager
+    def connect(self, host: str, database: str = "express") -> Iterator[Any]:
+        """A pymssql connection to the host's SQL Server (autocommit), closed on exit."""
+        import pymssql
+
+        info = self.info
+        conn = pymssql.connect(
+            server="127.0.0.1",
+            port=str(info["hosts"][host]["sql_port"]),
+            user=info["user"],
+            password=info["password"],
+            database=database,
+            autocommit=True,
+            login_timeout=10,
+            timeout=60,
+        )
+        try:
+            yield conn
+        finally:
+            conn.close()
 
     def table_exists(self, host: str, table: str) -> bool:
         return bool(self.scalar(host, f"SELECT COUNT(*) AS n FROM sys.tables WHERE name = '{table}'"))

@@ -7,12 +7,15 @@
 - A slave upgraded from this package's older table names (`event_schedule_backup`,
   `event_schedule_info_backup`, `event_schedule_archive`) after a failed night keeps its held
   and archived rows.
+- The capture triggers a killed import left armed are found by the next run's preflight (and
+  named in its alert), re-armed by its import and removed by its restore.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from ds_replication import history
 from tests.e2e.conftest import _estate
 from tests.e2e.test_scenarios import assert_succeeded, why
 from tests.history_audit import account, snapshot
@@ -93,3 +96,20 @@ def test_held_and_archived_rows_of_the_old_names_are_kept_after_an_upgrade(estat
         "WHERE schedule_id = 100999999",
     )
     assert archived == [{"reason": "adopted from event_schedule_archive"}], archived
+
+
+def test_capture_triggers_a_killed_import_left_are_found_and_removed(estate):
+    lab = estate.lab
+    before = snapshot(lab, SLAVE)
+    # what a worker killed during aximport leaves: the backup, and the capture triggers armed
+    with lab.connect(SLAVE) as conn:
+        history.backup(conn, "express")
+        armed = history.arm_capture(conn, "express")
+    result = estate.run(SLAVE)
+    assert_succeeded(result)
+    assert result["xcom"]["preflight"]["armed_capture_triggers"] == armed, why(result)
+    mails = [m for m in lab.mail() if "capture trigger" in m["body"]]
+    assert mails and result["run_id"] in mails[-1]["body"], lab.mail()[-1:]
+    assert not lab.sql(SLAVE, "SELECT name FROM sys.triggers WHERE name LIKE 'ds_replication%'")
+    accounting = account(before, snapshot(lab, SLAVE))
+    assert accounting.lost == 0 and accounting.held == 0, why(result, accounting)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pymssql
 import pytest
 
 from ds_replication import history
@@ -44,23 +43,8 @@ def lab_with(schema: str) -> Iterator[Lab]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def connect(lab: Lab) -> Iterator[Any]:
-    info = lab.info
-    conn = pymssql.connect(
-        server="127.0.0.1",
-        port=str(info["hosts"][SLAVE]["sql_port"]),
-        user=info["user"],
-        password=info["password"],
-        database=DATABASE,
-        autocommit=True,
-        login_timeout=10,
-        timeout=60,
-    )
-    try:
-        yield conn
-    finally:
-        conn.close()
+def connect(lab: Lab) -> Any:
+    return lab.connect(SLAVE, DATABASE)
 
 
 def rows(lab: Lab, table: str) -> list[dict[str, Any]]:
@@ -244,3 +228,40 @@ def test_an_insert_trigger_on_the_history_does_not_duplicate_details():
         after = versions(lab)
         assert_kept(before, after)
         assert len(after["info"]) == len(before["info"])
+
+
+def test_a_failing_capture_trigger_rolls_the_import_back_and_drops_no_row():
+    with lab_with("default") as lab:
+        with connect(lab) as conn:
+            history.backup(conn, DATABASE)
+            history.arm_capture(conn, DATABASE)
+        before = versions(lab)
+        jobs = lab.scalar(SLAVE, "SELECT COUNT(*) AS n FROM event")
+        # the trigger's target is gone (dropped by hand): the trigger fails, so must the delete
+        lab.sql(SLAVE, "DROP TABLE ds_replication_event_schedule_backup")
+        result = lab.shell(SLAVE, REIMPORT)
+        assert result.returncode != 0, result.stdout
+        after = versions(lab)
+        assert after["schedule"] == before["schedule"] and after["info"] == before["info"]
+        assert lab.scalar(SLAVE, "SELECT COUNT(*) AS n FROM event") == jobs
+
+
+def test_a_column_the_ds_adds_later_reaches_the_backup_and_the_archive():
+    with lab_with("default") as lab:
+        night(lab)  # the archive exists from here on
+        # a DS service pack adds a column, after the archive was made
+        lab.sql(SLAVE, "ALTER TABLE event_schedule ADD agent_version nvarchar(20) NULL")
+        lab.sql(SLAVE, "UPDATE event_schedule SET agent_version = N'6.9.453' WHERE schedule_id % 2 = 0")
+        before = versions(lab)
+        figures = night(lab)
+        after = versions(lab)
+        assert_kept(before, after)
+        assert figures["verify"]["lost_rows"] == 0
+        added = lab.sql(
+            SLAVE,
+            "SELECT name FROM sys.columns WHERE name = 'agent_version' "
+            "AND object_id = OBJECT_ID('dbo.ds_replication_event_schedule_archive')",
+        )
+        assert added == [{"name": "agent_version"}], added
+        kept = [r["agent_version"] for r in after["schedule"] if r["schedule_id"] % 2 == 0]
+        assert kept and set(kept) == {"6.9.453"}, "the new column's values are restored too"
