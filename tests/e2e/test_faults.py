@@ -72,8 +72,8 @@ MATRIX = [
     Case("restore_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule] (", "retried"),
     Case("verify_history", SLAVE, "sql_drop", 2, "INSERT INTO [event_schedule_archive]", "failed"),
     Case("verify_history", SLAVE, "sql_drop_after_commit", 1, "INSERT INTO [event_schedule_archive]", "retried"),
-    # a file left by an earlier run: only cleanup (which removes every file of the slave's prefix) touches it
-    Case("cleanup", SLAVE, "smb_disconnect", 1, "leftover", "retried", plant="dsrepl_slave1_leftover.bin"),
+    # a file left by an earlier run: only cleanup (which removes every file a run of the slave writes) touches it
+    Case("cleanup", SLAVE, "smb_disconnect", 1, "000000000000", "retried", plant="dsrepl_slave1_000000000000_9.bin"),
 ]
 
 

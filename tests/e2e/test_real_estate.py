@@ -1,0 +1,73 @@
+"""What a real estate can do that a tidy lab did not show (issue 9), end to end on the DS lab.
+
+The lab's two slave hosts are replicated as slaves `site` (host slave1) and `site_a` (host
+slave2): one name is the start of the other, as an estate may well have.
+
+- `site`'s cleanup, running while `site_a` is between its export and its copy, leaves
+  `site_a`'s files on the master's share.
+- The alert of a failed import says what to do, and doing exactly that recovers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ds_replication.run_files import export_file_names
+from tests.e2e.conftest import _estate
+from tests.history_audit import slave_folders
+from tests.lab import faults
+
+HOSTS = {"site": "slave1", "site_a": "slave2"}
+
+
+def why(result: dict, *extra) -> str:
+    states = {t: s["state"] for t, s in sorted(result["tasks"].items())}
+    return "\n".join([f"run {result['run_id']}: {result['state']}", f"tasks: {states}", *map(repr, extra)]) + (
+        "\nlog tail:\n" + result["log"][-4000:]
+    )
+
+
+@pytest.fixture(scope="module")
+def sites(request):
+    estate = _estate(request, slaves=2, identity=False)
+    config = yaml.safe_load(estate.config_path.read_text())
+    for slave in config["slaves"]:
+        slave["name"] = {v: k for k, v in HOSTS.items()}[slave["name"]]  # its conn ids stay the host's
+    estate.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return estate
+
+
+@pytest.fixture(autouse=True)
+def no_faults_left(sites):
+    yield
+    for host in sites.lab.info["hosts"]:
+        faults.clear(sites.lab.dir, host)
+
+
+def share(estate, host: str) -> Path:
+    return Path(estate.lab.info["hosts"][host]["share_dir"])
+
+
+# --- cleanup of another slave's files ----------------------------------------------------------
+
+
+def test_cleanup_of_site_leaves_the_files_of_site_a(sites):
+    """`site_a` has exported (its files are on the master's share, not yet copied) when `site`'s
+    run ends: `site`'s cleanup removes its own files only."""
+    folders = slave_folders(sites.config_path, "site_a")
+    site_a_files = export_file_names("site_a", "manual__2026-01-01T02:00:00+00:00", folders)
+    for folder, name in zip(folders, site_a_files, strict=True):
+        switches = " /s" if folder["subfolders"] else ""
+        out = sites.lab.shell("master", f'axexport /f "{folder["name"]}"{switches} {name}')
+        assert out.returncode == 0, out
+    result = sites.run("site")
+    assert result["state"] == "success", why(result)
+    removed = result["xcom"]["cleanup"]["master"]
+    assert removed and all(n.startswith("dsrepl_site_") and not n.startswith("dsrepl_site_a_") for n in removed)
+    left = sorted(p.name for p in share(sites, "master").iterdir() if p.name.startswith("dsrepl_"))
+    assert left == sorted(site_a_files), why(result, left)
+    for name in site_a_files:
+        (share(sites, "master") / name).unlink()
