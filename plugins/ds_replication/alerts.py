@@ -12,13 +12,20 @@ from ds_replication import history, sql
 
 log = logging.getLogger(__name__)
 
+# Only a new run recovers: a failed run's cleanup teardown has already removed its export
+# files, so clearing its failed task (import_jobs above all) has nothing left to import.
 RECOVERY = (
     "The history backup table event_schedule_backup (and event_schedule_info_backup) on the slave is kept "
-    "with every row: do not drop it by hand. Fix the cause, then trigger the DAG again (or clear the failed "
-    "task). The next run's preflight puts back the rows whose jobs exist, the next successful import and "
-    "restore put back the rest, and verify_history drops the backup only when every row is live again or "
-    "archived in event_schedule_archive. See README, 'Recovering from a failed night'."
+    "with every row: do not drop it by hand. Fix the cause, then trigger the DAG again (a new run of all "
+    "folders; or wait for the next scheduled run). Do not clear the failed task: the run's cleanup has already "
+    "removed its export files. The next run's preflight puts back the rows whose jobs exist, the next "
+    "successful import and restore put back the rest, and verify_history drops the backup only when every "
+    "row is live again or archived in event_schedule_archive. See README, 'Recovering from a failed night'."
 )
+
+
+def trigger_command(dag_id: str) -> str:
+    return f"To recover, after fixing the cause: airflow dags trigger {dag_id}"
 
 
 def _held_rows(mssql_conn_id: str) -> str:
@@ -76,6 +83,7 @@ class HistoryAlertNotifier(BaseNotifier):
             f"History rows held in event_schedule_backup: {held}",
             "",
             RECOVERY,
+            trigger_command(ti.dag_id),
         ]
         send_alert(
             smtp_conn_id=self.smtp_conn_id,

@@ -5,11 +5,13 @@ slave2): one name is the start of the other, as an estate may well have.
 
 - `site`'s cleanup, running while `site_a` is between its export and its copy, leaves
   `site_a`'s files on the master's share.
-- The alert of a failed import says what to do, and doing exactly that recovers.
+- The alert of a failed import says what to do (trigger the DAG again, not clear the task whose
+  files the cleanup has removed), and doing exactly that recovers.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ import yaml
 
 from ds_replication.run_files import export_file_names
 from tests.e2e.conftest import _estate
-from tests.history_audit import slave_folders
+from tests.history_audit import account, slave_folders, snapshot
 from tests.lab import faults
 
 HOSTS = {"site": "slave1", "site_a": "slave2"}
@@ -71,3 +73,32 @@ def test_cleanup_of_site_leaves_the_files_of_site_a(sites):
     assert left == sorted(site_a_files), why(result, left)
     for name in site_a_files:
         (share(sites, "master") / name).unlink()
+
+
+# --- the recovery the alert advises --------------------------------------------------------------
+
+
+def test_doing_what_the_alert_of_a_failed_import_says_recovers(sites):
+    lab = sites.lab
+    before = snapshot(lab, "slave1")
+    mails = len(lab.mail())
+    lab.fault("slave1", "aximport_crash", times=2, match="aximport")
+    failed = sites.run("site")
+    assert failed["state"] == "failed" and failed["tasks"]["import_jobs"]["state"] == "failed", why(failed)
+    alerts = [m for m in lab.mail()[mails:] if "site:" in m["subject"] and "import_jobs" in m["subject"]]
+    assert alerts, why(failed, lab.mail()[mails:])
+    advice = alerts[-1]["body"]
+    assert "trigger the DAG again" in advice and "airflow dags trigger replicate_site" in advice, advice
+    assert re.search(r"(?i)do not clear the failed task", advice) and "(or clear" not in advice, advice
+    # why clearing import_jobs could not work: the run's files are gone from the slave's share
+    assert not [p.name for p in share(sites, "slave1").iterdir() if p.name.startswith("dsrepl_site_")]
+    held = account(before, snapshot(lab, "slave1")).held
+    assert held > 0, why(failed, "the crashed import should hold history in the backup")
+
+    # exactly what the alert says: trigger the DAG again
+    recovery = sites.run("site")
+    assert recovery["state"] == "success", why(recovery)
+    after = snapshot(lab, "slave1")
+    audit = account(before, after)
+    assert audit.lost == 0 and audit.detail_lost == 0 and audit.held == 0, why(recovery, audit)
+    assert "event_schedule_backup" not in after.tables
