@@ -3,6 +3,11 @@
 The provider's `WinRMHook.run` polls until the command ends, however long that takes. A DS
 tool that hangs would hold the worker forever, so this module polls itself, stops the
 command at a deadline (WS-Man Signal terminate) and always closes the shell.
+
+A poll that fails (a dropped connection, an HTTP error of the service) says nothing about
+the command: the shell lives on the server until its idle timeout. So a failed poll is
+followed by a new connection that polls the same shell and command again, until the
+deadline; only the deadline stops an `aximport` that may be half-way.
 """
 
 from __future__ import annotations
@@ -27,8 +32,24 @@ class CommandResult:
     seconds: float
 
 
+# Between a failed poll and the next one: long enough for a restarting service or a network
+# blip, short against any command timeout.
+POLL_RETRY_SECONDS = 5.0
+
+
 class RemoteCommandTimeout(RuntimeError):
     pass
+
+
+class RemoteCommandLost(RuntimeError):
+    """The server no longer knows the shell or command: its outcome cannot be read."""
+
+
+def _shell_gone(error: Exception) -> bool:
+    # WSMAN_ERROR_SHELL_NOT_FOUND / an unknown command id: polling again cannot help
+    from winrm.exceptions import WSManFaultError
+
+    return isinstance(error, WSManFaultError) and str(error.wsmanfault_code) in ("2150858843", "2150858754")
 
 
 def in_ds_folder(ds_path: str, command: str) -> str:
@@ -42,34 +63,31 @@ def axexport_command(ds_path: str, folder: str, subfolders: bool, file_name: str
     return in_ds_folder(ds_path, f"axexport /f {quote_arg(folder)}{switches} {quote_arg(file_name)}")
 
 
-def run_command(winrm_conn_id: str, command: str, timeout_seconds: float) -> CommandResult:
+def run_command(
+    winrm_conn_id: str, command: str, timeout_seconds: float, retry_seconds: float = POLL_RETRY_SECONDS
+) -> CommandResult:
     """Run `command` in a new cmd shell; stop it when it outlives `timeout_seconds`."""
     from airflow.providers.microsoft.winrm.hooks.winrm import WinRMHook
-    from winrm.exceptions import WinRMOperationTimeoutError
 
-    hook = WinRMHook(ssh_conn_id=winrm_conn_id)
-    protocol = hook.get_conn()
+    protocol = WinRMHook(ssh_conn_id=winrm_conn_id).get_conn()
     started = time.monotonic()
     shell_id = protocol.open_shell(codepage=437)
     try:
         command_id = protocol.run_command(shell_id, command)
         stdout, stderr = bytearray(), bytearray()
         try:
-            while True:
-                if time.monotonic() - started > timeout_seconds:
-                    raise RemoteCommandTimeout(
-                        f"command still running after {timeout_seconds:.0f} s; stopped it: {command}"
-                    )
-                try:
-                    out, err, return_code, done = protocol.get_command_output_raw(shell_id, command_id)
-                except WinRMOperationTimeoutError:
-                    continue  # no output within the operation timeout: poll again
-                stdout += out
-                stderr += err
-                if done:
-                    break
+            protocol, return_code = _poll(
+                winrm_conn_id,
+                protocol,
+                (shell_id, command_id, command),
+                (stdout, stderr),
+                started,
+                timeout_seconds,
+                retry_seconds,
+            )
         finally:
-            # Signal terminate: ends the command if it is still running, frees it if not.
+            # Signal terminate: ends the command if it is still running (the deadline, or the
+            # task stopped by Airflow), frees it if not.
             try:
                 protocol.cleanup_command(shell_id, command_id)
             except Exception as error:  # the command result matters more than its cleanup
@@ -90,3 +108,51 @@ def run_command(winrm_conn_id: str, command: str, timeout_seconds: float) -> Com
     for line in result.stderr.splitlines():
         log.warning("| %s", line)
     return result
+
+
+def _poll(
+    winrm_conn_id: str,
+    protocol,
+    ids: tuple[str, str, str],
+    output: tuple[bytearray, bytearray],
+    started: float,
+    timeout_seconds: float,
+    retry_seconds: float,
+):
+    """Poll until the command is done; (the protocol last used, exit code). A failed poll is
+    retried on a new connection until the deadline."""
+    from airflow.providers.microsoft.winrm.hooks.winrm import WinRMHook
+    from winrm.exceptions import WinRMOperationTimeoutError
+
+    shell_id, command_id, command = ids
+    stdout, stderr = output
+    last_error: Exception | None = None
+    while True:
+        if time.monotonic() - started > timeout_seconds:
+            since = f"; the last poll failed: {type(last_error).__name__}: {last_error}" if last_error else ""
+            raise RemoteCommandTimeout(
+                f"command still running after {timeout_seconds:.0f} s; stopped it: {command}{since}"
+            )
+        try:
+            out, err, return_code, done = protocol.get_command_output_raw(shell_id, command_id)
+        except WinRMOperationTimeoutError:
+            continue  # no output within the operation timeout: poll again
+        except Exception as error:
+            if _shell_gone(error):
+                raise RemoteCommandLost(
+                    f"the server no longer knows the shell of the command ({error}); whether it finished is unknown"
+                ) from error
+            last_error = error
+            log.warning(
+                "polling the remote command failed (%s: %s); polling it again in %.0f s on a new connection",
+                type(error).__name__,
+                error,
+                retry_seconds,
+            )
+            time.sleep(max(0.0, min(retry_seconds, timeout_seconds - (time.monotonic() - started))))
+            protocol = WinRMHook(ssh_conn_id=winrm_conn_id).get_conn()
+            continue
+        stdout += out
+        stderr += err
+        if done:
+            return protocol, return_code

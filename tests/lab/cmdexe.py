@@ -8,9 +8,10 @@ share directory; builtins and the simulated DS tools run there. Output is code p
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
@@ -25,7 +26,35 @@ ENVIRONMENT = {
     "COMSPEC": r"C:\Windows\system32\cmd.exe",
 }
 NOT_FOUND_PATH = "The system cannot find the path specified.\r\n"
+NO_TASKS = "INFO: No tasks are running which match the specified criteria.\r\n"
+SLOW_TOOL_SECONDS = 8  # how long the `aximport_slow` fault holds aximport before it imports
 Fault = Callable[[str, str], bool]
+
+
+class Processes:
+    """The host's running DS tools, as `tasklist` shows them: shared by every shell of the host,
+    so a tool left running by an abandoned shell is seen from a new one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, str] = {}
+        self._next_pid = 4000
+
+    @contextlib.contextmanager
+    def running(self, image: str) -> Iterator[int]:
+        with self._lock:
+            self._next_pid += 4
+            pid = self._next_pid
+            self._running[pid] = image
+        try:
+            yield pid
+        finally:
+            with self._lock:
+                self._running.pop(pid, None)
+
+    def listed(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return sorted((image, pid) for pid, image in self._running.items())
 
 
 @dataclass
@@ -38,6 +67,7 @@ class Shell:
     cwd: str = DS_PATH
     fault: Fault = field(default=lambda name, subject: False)
     stop: threading.Event = field(default_factory=threading.Event)
+    processes: Processes = field(default_factory=Processes)
 
     def run(self, line: str) -> tuple[int, bytes, bytes]:
         """Run a command line; (exit code, stdout, stderr) in code page 437."""
@@ -154,6 +184,39 @@ class Shell:
     def _cmd_whoami(self, args: list[str], line: str) -> tuple[int, str, str]:
         return 0, f"{self.hostname.lower()}\\lab\r\n", ""
 
+    def _cmd_tasklist(self, args: list[str], line: str) -> tuple[int, str, str]:
+        """`tasklist [/FI "IMAGENAME eq <name>"] [/FO CSV] [/NH]`: the running DS tools."""
+        image, csv, header = None, False, True
+        i = 0
+        while i < len(args):
+            arg = args[i].lower()
+            if arg == "/fi" and i + 1 < len(args):
+                m = re.fullmatch(r"\s*imagename\s+eq\s+(\S+)\s*", args[i + 1], re.IGNORECASE)
+                if not m:
+                    return 1, "", f"ERROR: The search filter cannot be recognized: {args[i + 1]}\r\n"
+                image = m.group(1).lower()
+                i += 2
+                continue
+            if arg == "/fo" and i + 1 < len(args):
+                csv = args[i + 1].lower() == "csv"
+                i += 2
+                continue
+            if arg == "/nh":
+                header = False
+            else:
+                return 1, "", f"ERROR: Invalid argument/option - '{args[i]}'.\r\n"
+            i += 1
+        rows = [(name, pid) for name, pid in self.processes.listed() if image in (None, name.lower())]
+        if not rows:
+            return 0, NO_TASKS, ""
+        if csv:
+            out = ['"Image Name","PID","Session Name","Session#","Mem Usage"'] if header else []
+            out += [f'"{name}","{pid}","Services","0","10,240 K"' for name, pid in rows]
+        else:
+            out = ["", "Image Name                     PID Session Name        Session#    Mem Usage"] if header else []
+            out += [f"{name:<25}{pid:>8} Services                   0     10,240 K" for name, pid in rows]
+        return 0, "".join(f"{row}\r\n" for row in out), ""
+
     def _cmd_axexport(self, args: list[str], line: str) -> tuple[int, str, str]:
         folder, subfolders, files = None, False, []
         i = 0
@@ -175,7 +238,8 @@ class Shell:
         target = self._local(files[0])
         if target is None:
             return 1, "", NOT_FOUND_PATH
-        result = ax_tools.axexport(self.db_path, folder, subfolders, target, self.fault, line)
+        with self.processes.running("axexport.exe"):
+            result = ax_tools.axexport(self.db_path, folder, subfolders, target, self.fault, line)
         return (result.exit_code, result.output, "") if result.exit_code == 0 else (result.exit_code, "", result.output)
 
     def _cmd_aximport(self, args: list[str], line: str) -> tuple[int, str, str]:
@@ -187,7 +251,11 @@ class Shell:
         source = self._local(files[0])
         if source is None:
             return 1, "", NOT_FOUND_PATH
-        result = ax_tools.aximport(self.db_path, source, overwrite, self.fault, line)
+        with self.processes.running("aximport.exe"):
+            # a large folder: the tool runs a while; a terminate (Signal) ends it before it imports
+            if self.fault("aximport_slow", line) and self.stop.wait(SLOW_TOOL_SECONDS):
+                return 1, "", "^C"
+            result = ax_tools.aximport(self.db_path, source, overwrite, self.fault, line)
         return (result.exit_code, result.output, "") if result.exit_code == 0 else (result.exit_code, "", result.output)
 
 

@@ -19,6 +19,9 @@ FAULTS: dict[str, str] = {
     "winrm_timeout": "the next WinRM request gets no answer until the client gives up",
     "winrm_500": "the next WinRM request answers HTTP 500 with a SOAP fault",
     "command_hang": "the next command never ends (Receive keeps answering OperationTimeout)",
+    "winrm_receive_drop": "a poll (Receive) of the next command whose line matches gets its connection closed "
+    "without an answer; the command runs on",
+    "aximport_slow": "aximport runs a while (8 s) before it imports, as on a large folder; a terminate ends it first",
     "aximport_crash": "aximport deletes the target folder's jobs, then dies before re-inserting them",
     "aximport_fail": "aximport exits non-zero before changing anything",
     "axexport_truncated": "axexport writes a truncated export file (and exits 0)",

@@ -1,0 +1,64 @@
+"""ds_replication.remote against the lab's WinRM service: what a real estate's network and a
+long `aximport` do to a remote command (issue 9, L7). Real pywinrm, the provider's hook, the
+lab's connections; faults armed on the lab host."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ds_replication.remote import run_command
+from tests.airflow_env import read_connections_env
+from tests.history_audit import jobs_in_folders
+from tests.lab import faults
+from tests.lab.cmdexe import DS_PATH
+from tests.labctl import Lab
+
+GLOBAL = [{"name": "Global", "subfolders": True}]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    root = Path(tempfile.mkdtemp(prefix="ds-lab-remote-"))
+    lab = Lab(root / "lab").up(slaves=1)
+    old_env = dict(os.environ)
+    os.environ.update(read_connections_env(lab.connections_path))
+    yield lab
+    os.environ.clear()
+    os.environ.update(old_env)
+    lab.down()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_faults_left(lab):
+    yield
+    for host in lab.info["hosts"]:
+        faults.clear(lab.dir, host)
+
+
+def export_to_slave(lab: Lab, name: str) -> None:
+    """The master's Global tree exported into `name` on the slave's share, as copy_to_slave leaves it."""
+    shares = {h: Path(i["share_dir"]) for h, i in lab.info["hosts"].items()}
+    (shares["master"] / name).unlink(missing_ok=True)
+    out = lab.shell("master", f'axexport /f "Global" /s {name}')
+    assert out.returncode == 0, out
+    shutil.copy(shares["master"] / name, shares["slave1"] / name)
+
+
+def test_a_dropped_poll_neither_stops_nor_repeats_a_running_import(lab):
+    export_to_slave(lab, "drop.bin")
+    assert jobs_in_folders(lab, "slave1", GLOBAL) != jobs_in_folders(lab, "master", GLOBAL)
+    lab.fault("slave1", "aximport_slow", match="drop.bin")
+    lab.fault("slave1", "winrm_receive_drop", match="drop.bin")
+    line = f'cd /d "{DS_PATH}" && aximport drop.bin /o'
+    result = run_command("ds_slave1_winrm", line, timeout_seconds=120, retry_seconds=1)
+    assert faults.armed(lab.dir, "slave1") == [], "a fault did not fire"
+    assert result.return_code == 0 and "Processed" in result.stdout, result
+    # the import ran to its end: a terminate would have stopped the slow tool before it imported
+    assert jobs_in_folders(lab, "slave1", GLOBAL) == jobs_in_folders(lab, "master", GLOBAL)
+    assert result.seconds < 60, result
