@@ -156,3 +156,46 @@ def _poll(
         stderr += err
         if done:
             return protocol, return_code
+
+
+def running_processes(winrm_conn_id: str, image: str, timeout_seconds: float) -> list[int]:
+    """The process ids of `image` (e.g. `aximport.exe`) running on the server, from `tasklist`."""
+    line = f"tasklist /FI {quote_arg(f'IMAGENAME eq {image}')} /FO CSV /NH"
+    result = run_command(winrm_conn_id, line, timeout_seconds)
+    if result.return_code != 0:
+        raise RuntimeError(
+            f"cannot list the running {image} processes (tasklist exit code {result.return_code}): "
+            f"{(result.stdout + result.stderr).strip()}"
+        )
+    # CSV rows: "aximport.exe","4242","Services","0","10,240 K"; no match: an INFO line
+    rows = [r.split('","') for r in result.stdout.splitlines() if r.lower().startswith(f'"{image.lower()}"')]
+    return [int(r[1]) for r in rows if len(r) > 1 and r[1].isdigit()]
+
+
+def wait_while_running(
+    winrm_conn_id: str, image: str, host: str, wait_seconds: float, poll_seconds: float | None = None
+) -> float:
+    """Wait (at most `wait_seconds`) until no `image` runs on `host`; the seconds waited.
+
+    An `aximport` left running by a try whose worker was killed is still changing the
+    database: starting another one on top of it would run two imports of the folder at once.
+    """
+    poll = poll_seconds if poll_seconds is not None else max(1.0, min(10.0, wait_seconds / 6))
+    started = time.monotonic()
+    while True:
+        pids = running_processes(winrm_conn_id, image, max(wait_seconds, 60.0))
+        waited = round(time.monotonic() - started, 3)
+        if not pids:
+            if waited:
+                log.info("waited %.0f s for a running %s on %s to end", waited, image, host)
+            return waited
+        if waited >= wait_seconds:
+            raise RuntimeError(
+                f"{image} is still running on {host} (pid {', '.join(map(str, pids))}) after {waited:.0f} s of "
+                f"waiting: an earlier import (a try whose worker was stopped?) is still changing the DS database, "
+                f"and a second one must not start beside it. Nothing was changed by this try. Let it end (see "
+                f'tasklist /FI "IMAGENAME eq {image}" on {host}) or end it there (taskkill /PID <pid>), '
+                "then trigger the DAG again"
+            )
+        log.info("%s is running on %s (pid %s); waiting for it to end", image, host, pids)
+        time.sleep(max(0.0, min(poll, wait_seconds - waited)))

@@ -10,8 +10,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import winrm
 
-from ds_replication.remote import run_command
+from ds_replication.remote import run_command, running_processes, wait_while_running
 from tests.airflow_env import read_connections_env
 from tests.history_audit import jobs_in_folders
 from tests.lab import faults
@@ -62,3 +63,29 @@ def test_a_dropped_poll_neither_stops_nor_repeats_a_running_import(lab):
     # the import ran to its end: a terminate would have stopped the slow tool before it imported
     assert jobs_in_folders(lab, "slave1", GLOBAL) == jobs_in_folders(lab, "master", GLOBAL)
     assert result.seconds < 60, result
+
+
+def start_and_abandon(lab: Lab, line: str) -> None:
+    """Start `line` on slave1 and leave it running, as a worker killed in the middle does."""
+    info = lab.info
+    protocol = winrm.Session(
+        f"http://127.0.0.1:{info['hosts']['slave1']['winrm_port']}/wsman",
+        auth=(info["user"], info["password"]),
+        transport="ntlm",
+        message_encryption="never",
+    ).protocol
+    protocol.run_command(protocol.open_shell(), line)  # no poll, no terminate, no close
+
+
+def test_tasklist_sees_an_import_left_running_and_the_wait_fails_clearly(lab):
+    export_to_slave(lab, "orphan.bin")
+    assert running_processes("ds_slave1_winrm", "aximport.exe", 60) == []
+    lab.fault("slave1", "aximport_slow", match="orphan.bin")
+    start_and_abandon(lab, f'cd /d "{DS_PATH}" && aximport orphan.bin /o')
+    with pytest.raises(RuntimeError, match=r"aximport.exe is still running on slave1 \(pid \d+\).*trigger the DAG"):
+        wait_while_running("ds_slave1_winrm", "aximport.exe", "slave1", wait_seconds=1, poll_seconds=0.5)
+    # waited for, within the bound: returns once the orphan has ended (and its import is done)
+    waited = wait_while_running("ds_slave1_winrm", "aximport.exe", "slave1", wait_seconds=60, poll_seconds=0.5)
+    assert 0 < waited < 60
+    assert running_processes("ds_slave1_winrm", "aximport.exe", 60) == []
+    assert jobs_in_folders(lab, "slave1", GLOBAL) == jobs_in_folders(lab, "master", GLOBAL)

@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from ds_replication.cmd_quote import quote_arg
 from ds_replication.job_archive import archive_file_names, archive_slave_jobs
-from ds_replication.remote import in_ds_folder, run_command
+from ds_replication.remote import in_ds_folder, run_command, wait_while_running
 
 
 def aximport_command(ds_path: str, file_name: str) -> str:
@@ -20,8 +20,8 @@ def aximport_command(ds_path: str, file_name: str) -> str:
 
 
 class ImportJobsOperator(BaseOperator):
-    """Keep the slave's own jobs of each folder in its archive folder, then import each
-    exported file on the slave with `aximport <file> /o`."""
+    """Wait for an `aximport` still running on the slave (bounded), keep the slave's own jobs of
+    each folder in its archive folder, then import each exported file with `aximport <file> /o`."""
 
     template_fields: Sequence[str] = ("ds_path",)
     ui_color = "#fce5cd"
@@ -45,6 +45,10 @@ class ImportJobsOperator(BaseOperator):
         if context["params"].get("dry_run"):
             raise AirflowSkipException("dry run: the slave's jobs are not imported")
         export = context["ti"].xcom_pull(task_ids="export_jobs")
+        # an aximport left running by an earlier try (its worker killed) must end first
+        wait_while_running(
+            self.slave["winrm_conn_id"], "aximport.exe", f"slave {self.slave_name}", self.command_timeout_seconds
+        )
         archive = archive_slave_jobs(
             slave=self.slave,
             ds_path=self.ds_path,
