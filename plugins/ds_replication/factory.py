@@ -168,6 +168,8 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 slave_name=slave.name,
                 winrm_conn_id=master.winrm_conn_id,
                 mssql_conn_id=master.mssql_conn_id,
+                smb_conn_id=master.smb_conn_id,
+                share=master.share,
                 ds_path=master.ds_path,
                 folders=folders,
                 command_timeout_seconds=command_timeout,

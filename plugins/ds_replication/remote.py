@@ -13,6 +13,7 @@ deadline; only the deadline stops an `aximport` that may be half-way.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -57,10 +58,41 @@ def in_ds_folder(ds_path: str, command: str) -> str:
     return f"cd /d {quote_arg(ds_path)} && {command}"
 
 
+def ds_tool(name: str) -> str:
+    """A DS tool by its path in the DS folder (the current directory of `in_ds_folder`): a host
+    with NoDefaultCurrentDirectoryInExePath set does not find it by its bare name."""
+    return f".\\{name}.exe"
+
+
 def axexport_command(ds_path: str, folder: str, subfolders: bool, file_name: str) -> str:
-    """Export a job folder (with its sub-folders when asked) into `file_name`, relative to the DS folder."""
+    """Export a job folder (with its sub-folders when asked) into `file_name`, relative to the DS folder.
+
+    The target must not exist: axexport may ask before overwriting it, and nobody answers."""
     switches = " /s" if subfolders else ""
-    return in_ds_folder(ds_path, f"axexport /f {quote_arg(folder)}{switches} {quote_arg(file_name)}")
+    return in_ds_folder(ds_path, f"{ds_tool('axexport')} /f {quote_arg(folder)}{switches} {quote_arg(file_name)}")
+
+
+_PROCESSED = re.compile(r"Processed\s+(\d+)\s+jobs?\s+in\s+(\d+)\s+folders?", re.IGNORECASE)
+
+
+def check_export_count(result: CommandResult, expected: int, what: str) -> None:
+    """Refuse an export whose tool says it wrote another number of jobs than `expected`.
+
+    axexport prints `Processed N jobs in M folders.`; a short export (a `/f` that matched less
+    than meant) would otherwise be imported with `/o` and delete the jobs it left out. A tool
+    that prints no such line cannot be checked here: that is logged, and wait_for_import checks
+    the slave's counts after the import."""
+    found = _PROCESSED.findall(result.stdout)
+    if not found:
+        log.warning("%s: axexport printed no 'Processed N jobs' line; its job count cannot be checked", what)
+        return
+    written = int(found[-1][0])
+    if written != expected:
+        raise RuntimeError(
+            f"{what}: axexport says it processed {written} jobs, but the folder holds {expected}: the export is "
+            "refused and nothing is imported (a job added or removed meanwhile: a retry exports again; else the "
+            "folder name does not match what axexport takes)"
+        )
 
 
 def run_command(

@@ -28,6 +28,12 @@ def partial_name(name: str) -> str:
     return f"{name}.part"
 
 
+def tool_partial_name(name: str) -> str:
+    """Where a DS tool writes `<x>.bin` before it is kept: a name that still ends in `.bin`,
+    since axexport may require (or append) that extension."""
+    return f"{name.removesuffix('.bin')}.part.bin"
+
+
 def selected_folders(configured: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
     """The configured folders a manual run asked for (all of them when it asked for none)."""
     wanted = params.get("folders") or []

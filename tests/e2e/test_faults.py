@@ -50,6 +50,13 @@ MATRIX = [
     # a bad export file is only seen by aximport, which refuses it before changing anything
     Case("export_jobs", "master", "axexport_truncated", 2, "axexport", "failed", fails_at="import_jobs"),
     Case("export_jobs", "master", "axexport_corrupt", 2, "axexport", "failed", fails_at="import_jobs"),
+    # a short export is refused by the tool's own count, before anything changes on the slave
+    Case("export_jobs", "master", "axexport_short", 2, "axexport", "failed"),
+    # the tools are called by their path in the DS folder, not found through the current directory
+    Case("export_jobs", "master", "cmd_no_cwd_lookup", 2, "axexport", "first try"),
+    # the first folder's file is written, the second folder's command fails: the retry removes the
+    # file before exporting again, so axexport never asks about overwriting it
+    Case("export_jobs", "master", "winrm_500", 1, "Drivers", "retried"),
     Case("wait_for_export", "master", "smb_stall", 1, "dsrepl_", "absorbed"),
     Case("copy_to_slave", SLAVE, "smb_disconnect", 1, ".part", "retried"),
     Case("copy_to_slave", SLAVE, "share_full", 2, "", "failed"),

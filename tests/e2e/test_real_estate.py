@@ -102,3 +102,22 @@ def test_doing_what_the_alert_of_a_failed_import_says_recovers(sites):
     audit = account(before, after)
     assert audit.lost == 0 and audit.detail_lost == 0 and audit.held == 0, why(recovery, audit)
     assert "event_schedule_backup" not in after.tables
+
+
+# --- the tools we cannot see ----------------------------------------------------------------------
+
+
+def test_a_short_export_is_refused_before_anything_changes_on_the_slave(sites):
+    lab = sites.lab
+    before = snapshot(lab, "slave1")
+    jobs = lab.sql("slave1", "SELECT * FROM event ORDER BY event_id")
+    lab.fault("master", "axexport_short", times=2, match="axexport")
+    result = sites.run("site")
+    states = {t: s["state"] for t, s in result["tasks"].items()}
+    assert result["state"] == "failed" and states["export_jobs"] == "failed", why(result)
+    assert states["import_jobs"] != "success" and states["backup_history"] != "success", why(result)
+    assert "export is refused and nothing is imported" in result["log"], why(result)
+    after = snapshot(lab, "slave1")
+    assert after.schedule == before.schedule and after.info == before.info, why(result)
+    assert lab.sql("slave1", "SELECT * FROM event ORDER BY event_id") == jobs, why(result)
+    assert "event_schedule_backup" not in after.tables

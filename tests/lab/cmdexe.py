@@ -26,6 +26,7 @@ ENVIRONMENT = {
     "COMSPEC": r"C:\Windows\system32\cmd.exe",
 }
 NOT_FOUND_PATH = "The system cannot find the path specified.\r\n"
+DS_TOOLS = ("axexport", "aximport")  # programs in the DS folder, not on the PATH
 NO_TASKS = "INFO: No tasks are running which match the specified criteria.\r\n"
 SLOW_TOOL_SECONDS = 8  # how long the `aximport_slow` fault holds aximport before it imports
 Fault = Callable[[str, str], bool]
@@ -68,6 +69,8 @@ class Shell:
     fault: Fault = field(default=lambda name, subject: False)
     stop: threading.Event = field(default_factory=threading.Event)
     processes: Processes = field(default_factory=Processes)
+    # NoDefaultCurrentDirectoryInExePath for the line being run (fault `cmd_no_cwd_lookup`)
+    no_cwd_lookup: bool = False
 
     def run(self, line: str) -> tuple[int, bytes, bytes]:
         """Run a command line; (exit code, stdout, stderr) in code page 437."""
@@ -76,6 +79,7 @@ class Shell:
             return 1, b"", b"^C"
         out, err = [], []
         code = 0
+        self.no_cwd_lookup = self.fault("cmd_no_cwd_lookup", line)
         expanded = _expand(line)
         for operator, command in _split_commands(expanded):
             if (operator == "&&" and code != 0) or (operator == "||" and code == 0):
@@ -103,6 +107,13 @@ class Shell:
             return None
         return self.share_dir.joinpath(*rest)
 
+    def _tool_found(self, program: str) -> bool:
+        """A DS tool is found by its path in the DS folder, or by name in the current directory
+        (which must be the DS folder) unless current-directory lookup is off."""
+        if "\\" in program or "/" in program:
+            return self._local(str(PureWindowsPath(program).parent)) == self.share_dir
+        return not self.no_cwd_lookup and self._local(self.cwd) == self.share_dir
+
     # -- commands ---------------------------------------------------------------------------
 
     def _one(self, command: str, line: str) -> tuple[int, str, str]:
@@ -111,6 +122,8 @@ class Shell:
             return 0, "", ""
         name = PureWindowsPath(args[0]).name.lower().removesuffix(".exe")
         builtin = getattr(self, f"_cmd_{name}", None)
+        if builtin is not None and name in DS_TOOLS and not self._tool_found(args[0]):
+            builtin = None
         if builtin is None:
             return (
                 9009,
@@ -238,6 +251,12 @@ class Shell:
         target = self._local(files[0])
         if target is None:
             return 1, "", NOT_FOUND_PATH
+        if not target.name.lower().endswith(".bin"):
+            return 1, "", f"axExport: the export file name must end in .bin: {files[0]}\r\n"
+        if target.exists():
+            # the tool asks, and a WinRM shell's stdin never answers: it waits until terminated
+            self.stop.wait()
+            return 1, f"Overwrite existing file '{files[0]}'? (Y/N) ", "^C"
         with self.processes.running("axexport.exe"):
             result = ax_tools.axexport(self.db_path, folder, subfolders, target, self.fault, line)
         return (result.exit_code, result.output, "") if result.exit_code == 0 else (result.exit_code, "", result.output)

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 import winrm
 
-from ds_replication.remote import run_command, running_processes, wait_while_running
+from ds_replication.remote import (
+    RemoteCommandTimeout,
+    axexport_command,
+    check_export_count,
+    run_command,
+    running_processes,
+    wait_while_running,
+)
 from tests.airflow_env import read_connections_env
 from tests.history_audit import jobs_in_folders
 from tests.lab import faults
@@ -89,3 +96,31 @@ def test_tasklist_sees_an_import_left_running_and_the_wait_fails_clearly(lab):
     assert 0 < waited < 60
     assert running_processes("ds_slave1_winrm", "aximport.exe", 60) == []
     assert jobs_in_folders(lab, "slave1", GLOBAL) == jobs_in_folders(lab, "master", GLOBAL)
+
+
+# -- the tools' unpublished behaviour, as the lab takes it ---------------------------------------
+
+
+def test_a_tool_called_by_its_bare_name_is_not_found_without_current_directory_lookup(lab):
+    lab.fault("master", "cmd_no_cwd_lookup", times=2)
+    bare = run_command("ds_master_winrm", f'cd /d "{DS_PATH}" && axexport /f "Drivers" nocwd1.bin', 60)
+    assert bare.return_code == 9009 and "is not recognized" in bare.stderr, bare
+    explicit = run_command("ds_master_winrm", axexport_command(DS_PATH, "Drivers", False, "nocwd2.bin"), 60)
+    assert explicit.return_code == 0 and "Processed" in explicit.stdout, explicit
+
+
+def test_axexport_onto_an_existing_file_waits_for_an_answer_until_stopped(lab):
+    line = axexport_command(DS_PATH, "Drivers", False, "twice.bin")
+    assert run_command("ds_master_winrm", line, 60).return_code == 0
+    with pytest.raises(RemoteCommandTimeout):
+        run_command("ds_master_winrm", line, 3)
+
+
+def test_axexport_short_leaves_a_job_out_and_says_so(lab):
+    full = run_command("ds_master_winrm", axexport_command(DS_PATH, "Global", True, "full.bin"), 60)
+    lab.fault("master", "axexport_short")
+    short = run_command("ds_master_winrm", axexport_command(DS_PATH, "Global", True, "short.bin"), 60)
+    assert short.return_code == 0
+    with pytest.raises(RuntimeError, match="refused"):
+        check_export_count(short, len(jobs_in_folders(lab, "master", GLOBAL)), "Global")
+    check_export_count(full, len(jobs_in_folders(lab, "master", GLOBAL)), "Global")

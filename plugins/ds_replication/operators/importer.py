@@ -10,13 +10,13 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from ds_replication.cmd_quote import quote_arg
 from ds_replication.job_archive import archive_file_names, archive_slave_jobs
-from ds_replication.remote import in_ds_folder, run_command, wait_while_running
+from ds_replication.remote import ds_tool, in_ds_folder, run_command, wait_while_running
 
 
 def aximport_command(ds_path: str, file_name: str) -> str:
     # A local path on the slave: reading the master's share from a WinRM shell would be a
     # credential double hop.
-    return in_ds_folder(ds_path, f"aximport {quote_arg(file_name)} /o")
+    return in_ds_folder(ds_path, f"{ds_tool('aximport')} {quote_arg(file_name)} /o")
 
 
 class ImportJobsOperator(BaseOperator):
