@@ -29,6 +29,11 @@ def check_config(path: str) -> int:
         schedule = slave.schedule or "manual runs only"
         paused = "" if slave.enabled else " [paused: enabled is false]"
         print(f"  {slave.dag_id}: {folders}; schedule {schedule}{paused}")
+        bounds = ", ".join(
+            f"{task} {slave.task_minutes(task):g} min ({n} command(s) of up to {slave.command_timeout_minutes:g})"
+            for task, n in slave.remote_commands().items()
+        )
+        print(f"    task bounds: {bounds}; other steps {slave.task_timeout_minutes:g} min")
     return 0
 
 

@@ -241,6 +241,11 @@ class Slave(SettingsOverride, Host):  # type: ignore[misc,valid-type]
     """A slave: where it is, and any setting it does differently from `defaults`."""
 
 
+# Beyond its remote commands, a step that runs them opens SQL and SMB connections and lists
+# files: a few minutes at most.
+COMMAND_TASK_MARGIN_MINUTES = 5
+
+
 class SlaveConfig(SlaveSettings):
     """One slave with every setting resolved: what its DAG is built from."""
 
@@ -255,6 +260,25 @@ class SlaveConfig(SlaveSettings):
     @property
     def dag_id(self) -> str:
         return f"replicate_{self.name}"
+
+    def remote_commands(self) -> dict[str, int]:
+        """How many remote commands, each bounded by command_timeout_minutes, a step may run
+        one after the other (for every configured folder; a manual run takes fewer)."""
+        folders = len(self.folders)
+        # import_jobs: the wait for an aximport left running, then per folder the export of the
+        # slave's own jobs and the import
+        return {"export_jobs": folders, "import_jobs": 1 + 2 * folders}
+
+    def task_minutes(self, task_id: str) -> float:
+        """The step's execution timeout: a step that runs remote commands gets room for all of
+        them (commands x command_timeout_minutes + a margin), a sensor its sensor timeout,
+        every other step task_timeout_minutes."""
+        commands = self.remote_commands().get(task_id)
+        if commands is not None:
+            return commands * self.command_timeout_minutes + COMMAND_TASK_MARGIN_MINUTES
+        if task_id.startswith("wait_for_"):
+            return self.sensor_timeout_minutes
+        return self.task_timeout_minutes
 
 
 class Estate(_Model):

@@ -173,6 +173,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 ds_path=master.ds_path,
                 folders=folders,
                 command_timeout_seconds=command_timeout,
+                execution_timeout=dt.timedelta(minutes=slave.task_minutes("export_jobs")),
                 pool=master.export_pool,
             ),
             ExportFileSensor(
@@ -193,6 +194,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 slave=_host(slave),
                 ds_path=slave.ds_path,
                 command_timeout_seconds=command_timeout,
+                execution_timeout=dt.timedelta(minutes=slave.task_minutes("import_jobs")),
                 on_failure_callback=notifier,
             ),
             ImportedJobsSensor(
