@@ -34,6 +34,8 @@ def check_config(path: str) -> int:
             for task, n in slave.remote_commands().items()
         )
         print(f"    task bounds: {bounds}; other steps {slave.task_timeout_minutes:g} min")
+        source = "run_timeout_minutes" if slave.run_timeout_minutes is not None else "one try of every step"
+        print(f"    run bound (dagrun_timeout): {slave.run_minutes():g} min ({source}); an alert when exceeded")
     return 0
 
 

@@ -121,3 +121,32 @@ def test_a_short_export_is_refused_before_anything_changes_on_the_slave(sites):
     assert after.schedule == before.schedule and after.info == before.info, why(result)
     assert lab.sql("slave1", "SELECT * FROM event ORDER BY event_id") == jobs, why(result)
     assert "event_schedule_backup" not in after.tables
+
+
+# --- the run's own bound ------------------------------------------------------------------------
+
+
+def test_a_run_stopped_at_its_bound_sends_an_alert(sites, monkeypatch):
+    """The DAG's failure callback, called as Airflow calls it when dagrun_timeout stops a run
+    (reason `timed_out`), mails the slave's admins through the lab's SMTP sink."""
+    for key, value in sites.env.items():
+        if key.startswith("AIRFLOW_CONN_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DS_REPLICATION_CONFIG", str(sites.config_path))
+    from ds_replication.factory import build_dags
+
+    dag = build_dags()["replicate_site"]
+    lab = sites.lab
+    mails = len(lab.mail())
+    run_id = "scheduled__2026-01-02T02:00:00+00:00"
+    dag.on_failure_callback({"dag": dag, "run_id": run_id, "reason": "task_failure"})
+    assert lab.mail()[mails:] == [], "a failed step alerts through its own callback, not the DAG's"
+    dag.on_failure_callback({"dag": dag, "run_id": run_id, "reason": "timed_out"})
+    alerts = lab.mail()[mails:]
+    assert len(alerts) == 1, alerts
+    minutes = f"{dag.dagrun_timeout.total_seconds() / 60:g}"
+    assert alerts[0]["subject"].startswith(f"[DS replication] site: run stopped after {minutes} min"), alerts[0]
+    body = alerts[0]["body"]
+    for words in (run_id, "airflow pools list", "ds_export_master", "airflow dags trigger replicate_site"):
+        assert words in body, (words, body)
+    assert "History rows held in event_schedule_backup: 0" in body, body

@@ -46,3 +46,25 @@ def test_check_config_shows_the_bounds(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "export_jobs 245 min (4 command(s) of up to 60)" in out, out
     assert "import_jobs 545 min (9 command(s) of up to 60)" in out, out
+
+
+def test_the_run_is_bounded_by_one_try_of_every_step_unless_configured():
+    from ds_replication.alerts import RunTimeoutNotifier
+    from ds_replication.factory import TASK_IDS
+
+    estate = parse_estate(estate_text())
+    slave = estate.slave_configs()[0]
+    dag = build_dag(estate, slave)
+    steps = sum((dag.get_task(t).execution_timeout for t in TASK_IDS), dt.timedelta())
+    assert dag.dagrun_timeout == steps, (dag.dagrun_timeout, steps)
+    assert isinstance(dag.on_failure_callback, RunTimeoutNotifier)
+    configured = parse_estate(estate_text(run_timeout_minutes=24 * 60))
+    assert build_dag(configured, configured.slave_configs()[0]).dagrun_timeout == dt.timedelta(hours=24)
+
+
+def test_check_config_shows_the_run_bound(tmp_path, capsys):
+    path = tmp_path / "replication.yaml"
+    path.write_text(estate_text())
+    assert check_config(str(path)) == 0
+    # 90 x 6 steps + 30 x 3 sensors + export 245 + import 545
+    assert "run bound (dagrun_timeout): 1420 min (one try of every step)" in capsys.readouterr().out
