@@ -46,11 +46,15 @@ class RemoteCommandLost(RuntimeError):
     """The server no longer knows the shell or command: its outcome cannot be read."""
 
 
+# The WS-Man fault code of "the shell was not found on the server" (0x8033805B): the shell
+# ended (idle timeout, service restart) and with it the command's output.
+SHELL_NOT_FOUND = 2150858843
+
+
 def _shell_gone(error: Exception) -> bool:
-    # WSMAN_ERROR_SHELL_NOT_FOUND / an unknown command id: polling again cannot help
     from winrm.exceptions import WSManFaultError
 
-    return isinstance(error, WSManFaultError) and str(error.wsmanfault_code) in ("2150858843", "2150858754")
+    return isinstance(error, WSManFaultError) and str(error.wsman_fault_code) == str(SHELL_NOT_FOUND)
 
 
 def in_ds_folder(ds_path: str, command: str) -> str:

@@ -7,13 +7,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 import winrm
 
 from ds_replication.remote import (
+    RemoteCommandLost,
     RemoteCommandTimeout,
+    _poll,
     axexport_command,
     check_export_count,
     run_command,
@@ -70,6 +73,22 @@ def test_a_dropped_poll_neither_stops_nor_repeats_a_running_import(lab):
     # the import ran to its end: a terminate would have stopped the slow tool before it imported
     assert jobs_in_folders(lab, "slave1", GLOBAL) == jobs_in_folders(lab, "master", GLOBAL)
     assert result.seconds < 60, result
+
+
+def test_a_shell_the_server_no_longer_knows_ends_the_poll_at_once(lab):
+    """Polling again cannot help when the shell is gone (its idle timeout, a service restart)."""
+    info = lab.info
+    protocol = winrm.Session(
+        f"http://127.0.0.1:{info['hosts']['slave1']['winrm_port']}/wsman",
+        auth=(info["user"], info["password"]),
+        transport="ntlm",
+        message_encryption="never",
+    ).protocol
+    shell = protocol.open_shell()
+    command = protocol.run_command(shell, "ver")
+    protocol.close_shell(shell)
+    with pytest.raises(RemoteCommandLost, match="no longer knows the shell"):
+        _poll("ds_slave1_winrm", protocol, (shell, command, "ver"), (bytearray(), bytearray()), time.monotonic(), 60, 1)
 
 
 def start_and_abandon(lab: Lab, line: str) -> None:
