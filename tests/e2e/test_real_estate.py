@@ -7,6 +7,9 @@ slave2): one name is the start of the other, as an estate may well have.
   `site_a`'s files on the master's share.
 - The alert of a failed import says what to do (trigger the DAG again, not clear the task whose
   files the cleanup has removed), and doing exactly that recovers.
+- A short export (the tool exits 0) is refused by its own job count before anything changes.
+- A run stopped at its bound (dagrun_timeout) sends an alert.
+- Slow folders one after the other fit in import_jobs' bound, derived from the folder count.
 """
 
 from __future__ import annotations
@@ -150,3 +153,34 @@ def test_a_run_stopped_at_its_bound_sends_an_alert(sites, monkeypatch):
     for words in (run_id, "airflow pools list", "ds_export_master", "airflow dags trigger replicate_site"):
         assert words in body, (words, body)
     assert "History rows held in event_schedule_backup: 0" in body, body
+
+
+# --- time bounds that fit the work -------------------------------------------------------------
+
+
+def test_slow_folders_are_imported_within_the_bound_of_import_jobs(sites):
+    """Each aximport takes 8 s, well within its command timeout (18 s), and so did the old check
+    (command 18 s < task 21 s); three of them one after the other outlast a task timeout that
+    ignores the folder count. import_jobs' bound counts them: the first try imports all three."""
+    saved = sites.config_path.read_text()
+    config = yaml.safe_load(saved)
+    config["defaults"].update(
+        {
+            "command_timeout_minutes": 0.3,
+            "task_timeout_minutes": 0.35,
+            "folders": [
+                {"name": "Global", "subfolders": True},
+                {"name": "Drivers", "subfolders": False},
+                {"name": "Master-only", "subfolders": True},
+            ],
+        }
+    )
+    sites.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        sites.lab.fault("slave1", "aximport_slow", times=6, match="aximport")
+        result = sites.run("site")
+    finally:
+        sites.config_path.write_text(saved)
+    assert result["state"] == "success", why(result)
+    assert result["tasks"]["import_jobs"]["try_number"] == 1, why(result)
+    assert len(result["xcom"]["import_jobs"]["files"]) == 3, why(result)
