@@ -52,11 +52,11 @@ def no_faults_left(lab):
         faults.clear(lab.dir, host)
 
 
-def export_to_slave(lab: Lab, name: str) -> None:
-    """The master's Global tree exported into `name` on the slave's share, as copy_to_slave leaves it."""
+def export_to_slave(lab: Lab, name: str, folder: str = "Global") -> None:
+    """The master's `folder` tree exported into `name` on the slave's share, as copy_to_slave leaves it."""
     shares = {h: Path(i["share_dir"]) for h, i in lab.info["hosts"].items()}
     (shares["master"] / name).unlink(missing_ok=True)
-    out = lab.shell("master", f'axexport /f "Global" /s {name}')
+    out = lab.shell("master", f'axexport /f "{folder}" /s {name}')
     assert out.returncode == 0, out
     shutil.copy(shares["master"] / name, shares["slave1"] / name)
 
@@ -104,7 +104,7 @@ def start_and_abandon(lab: Lab, line: str) -> None:
 
 
 def test_tasklist_sees_an_import_left_running_and_the_wait_fails_clearly(lab):
-    export_to_slave(lab, "orphan.bin")
+    export_to_slave(lab, "orphan.bin", "Drivers")  # Global stays as seeded for the test above
     assert running_processes("ds_slave1_winrm", "aximport.exe", 60) == []
     lab.fault("slave1", "aximport_slow", match="orphan.bin")
     start_and_abandon(lab, f'cd /d "{DS_PATH}" && aximport orphan.bin /o')
@@ -114,7 +114,8 @@ def test_tasklist_sees_an_import_left_running_and_the_wait_fails_clearly(lab):
     waited = wait_while_running("ds_slave1_winrm", "aximport.exe", "slave1", wait_seconds=60, poll_seconds=0.5)
     assert 0 < waited < 60
     assert running_processes("ds_slave1_winrm", "aximport.exe", 60) == []
-    assert jobs_in_folders(lab, "slave1", GLOBAL) == jobs_in_folders(lab, "master", GLOBAL)
+    drivers = [{"name": "Drivers", "subfolders": True}]
+    assert jobs_in_folders(lab, "slave1", drivers) == jobs_in_folders(lab, "master", drivers)
 
 
 # -- the tools' unpublished behaviour, as the lab takes it ---------------------------------------
