@@ -38,6 +38,7 @@ def naive_replication(lab: Lab) -> dict[str, int]:
         before = snapshot(lab, slave)
         for n, folder in enumerate(slave_folders(lab.config_path, slave)):
             name = f"naive_{n}.bin"
+            (master_share / name).unlink(missing_ok=True)  # axexport asks before overwriting a file
             switches = " /s" if folder.get("subfolders", True) else ""
             out = lab.shell("master", f'axexport /f "{folder["name"]}"{switches} {name}')
             if out.returncode:

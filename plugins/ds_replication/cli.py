@@ -29,6 +29,13 @@ def check_config(path: str) -> int:
         schedule = slave.schedule or "manual runs only"
         paused = "" if slave.enabled else " [paused: enabled is false]"
         print(f"  {slave.dag_id}: {folders}; schedule {schedule}{paused}")
+        bounds = ", ".join(
+            f"{task} {slave.task_minutes(task):g} min ({n} command(s) of up to {slave.command_timeout_minutes:g})"
+            for task, n in slave.remote_commands().items()
+        )
+        print(f"    task bounds: {bounds}; other steps {slave.task_timeout_minutes:g} min")
+        source = "run_timeout_minutes" if slave.run_timeout_minutes is not None else "one try of every step"
+        print(f"    run bound (dagrun_timeout): {slave.run_minutes():g} min ({source}); an alert when exceeded")
     return 0
 
 

@@ -182,6 +182,8 @@ class SlaveSettings(_Model):
     task_timeout_minutes: Minutes = 90
     sensor_poke_seconds: Annotated[float, Field(gt=0)] = 30
     sensor_timeout_minutes: Minutes = 30
+    # the whole run (dagrun_timeout); null: one try of every step at its bound, added up
+    run_timeout_minutes: Minutes | None = None
     alert_emails: list[Email] = []
     smtp_conn_id: ConnId = "smtp_default"
     alert_from: Email = "airflow@localhost"
@@ -241,6 +243,25 @@ class Slave(SettingsOverride, Host):  # type: ignore[misc,valid-type]
     """A slave: where it is, and any setting it does differently from `defaults`."""
 
 
+# The steps of a run, in order (the factory builds one task of each).
+STEP_IDS = (
+    "preflight",
+    "export_jobs",
+    "wait_for_export",
+    "copy_to_slave",
+    "backup_history",
+    "wait_for_backup",
+    "import_jobs",
+    "wait_for_import",
+    "restore_history",
+    "verify_history",
+    "cleanup",
+)
+# Beyond its remote commands, a step that runs them opens SQL and SMB connections and lists
+# files: a few minutes at most.
+COMMAND_TASK_MARGIN_MINUTES = 5
+
+
 class SlaveConfig(SlaveSettings):
     """One slave with every setting resolved: what its DAG is built from."""
 
@@ -255,6 +276,34 @@ class SlaveConfig(SlaveSettings):
     @property
     def dag_id(self) -> str:
         return f"replicate_{self.name}"
+
+    def remote_commands(self) -> dict[str, int]:
+        """How many remote commands, each bounded by command_timeout_minutes, a step may run
+        one after the other (for every configured folder; a manual run takes fewer)."""
+        folders = len(self.folders)
+        # import_jobs: the wait for an aximport left running, then per folder the export of the
+        # slave's own jobs and the import
+        return {"export_jobs": folders, "import_jobs": 1 + 2 * folders}
+
+    def task_minutes(self, task_id: str) -> float:
+        """The step's execution timeout: a step that runs remote commands gets room for all of
+        them (commands x command_timeout_minutes + a margin), a sensor its sensor timeout,
+        every other step task_timeout_minutes."""
+        commands = self.remote_commands().get(task_id)
+        if commands is not None:
+            return commands * self.command_timeout_minutes + COMMAND_TASK_MARGIN_MINUTES
+        if task_id.startswith("wait_for_"):
+            return self.sensor_timeout_minutes
+        return self.task_timeout_minutes
+
+    def steps_minutes(self) -> float:
+        """One try of every step, each at its bound: longer than that, a run is stuck (a task
+        never scheduled for a missing pool, a hung step) or failing over and over."""
+        return sum(self.task_minutes(step) for step in STEP_IDS)
+
+    def run_minutes(self) -> float:
+        """The run's bound (dagrun_timeout): run_timeout_minutes, else steps_minutes()."""
+        return self.run_timeout_minutes if self.run_timeout_minutes is not None else self.steps_minutes()
 
 
 class Estate(_Model):
@@ -336,22 +385,21 @@ def _repeated_folders(data: dict) -> list[Problem]:
     return problems
 
 
-def _timeouts(data: dict) -> list[Problem]:
-    """A command must be stopped by its own timeout before Airflow stops the whole task."""
-    defaults = _mapping(data.get("defaults"))
-    problems = []
-    for loc, slave in _entries(data)[1:]:
-        command, task = (
-            slave.get(key, defaults.get(key, SlaveSettings.model_fields[key].default))
-            for key in ("command_timeout_minutes", "task_timeout_minutes")
-        )
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (command, task))
-        if numbers and command >= task:
+def _run_bounds(estate: Estate) -> list[Problem]:
+    """A run bound shorter than one try of its steps would stop runs that are doing fine."""
+    problems: list[Problem] = []
+    for n, slave in enumerate(estate.slave_configs()):
+        if slave.run_timeout_minutes is not None and slave.run_timeout_minutes < slave.steps_minutes():
+            loc = ("slaves", n, "run_timeout_minutes")
+            if "run_timeout_minutes" not in estate.slaves[n].model_fields_set:
+                loc = ("defaults", "run_timeout_minutes")
             problems.append(
                 (
                     loc,
-                    f"command_timeout_minutes ({command:g}) must be less than task_timeout_minutes "
-                    f"({task:g}), or the task is stopped before its command",
+                    f"{slave.run_timeout_minutes:g} minutes is less than one try of every step of slave "
+                    f"{slave.name} ({slave.steps_minutes():g} minutes: export_jobs "
+                    f"{slave.task_minutes('export_jobs'):g}, import_jobs {slave.task_minutes('import_jobs'):g}, "
+                    "the others their own timeouts); leave it out to use that",
                 )
             )
     return problems
@@ -486,9 +534,10 @@ def parse_estate(text: str, source: str = "<string>") -> Estate:
     problems: list[Problem] = []
     try:
         estate = Estate.model_validate(data)
+        problems += _run_bounds(estate)
     except ValidationError as error:
         problems += [_plain(e) for e in error.errors()]
-    problems += _name_and_conn_clashes(data) + _repeated_folders(data) + _timeouts(data)
+    problems += _name_and_conn_clashes(data) + _repeated_folders(data)
     if problems:
         raise ConfigError(_report(source, problems, root))
     return estate

@@ -7,8 +7,8 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, chain
 
-from ds_replication.alerts import HistoryAlertNotifier
-from ds_replication.config import Estate, SlaveConfig, load_estate
+from ds_replication.alerts import HistoryAlertNotifier, RunTimeoutNotifier
+from ds_replication.config import STEP_IDS, Estate, SlaveConfig, load_estate
 from ds_replication.operators.cleanup import CleanupSharesOperator
 from ds_replication.operators.export import ExportJobsOperator
 from ds_replication.operators.history import (
@@ -22,19 +22,7 @@ from ds_replication.operators.share_copy import CopyToSlaveOperator
 from ds_replication.sensors import BackupCompleteSensor, ExportFileSensor, ImportedJobsSensor
 from ds_replication.templates import SQL_DIR
 
-TASK_IDS = (
-    "preflight",
-    "export_jobs",
-    "wait_for_export",
-    "copy_to_slave",
-    "backup_history",
-    "wait_for_backup",
-    "import_jobs",
-    "wait_for_import",
-    "restore_history",
-    "verify_history",
-    "cleanup",
-)
+TASK_IDS = STEP_IDS
 # From the import on, a failure leaves history held in the backup: these tasks alert.
 ALERTING_TASKS = ("import_jobs", "wait_for_import", "restore_history", "verify_history")
 
@@ -132,6 +120,18 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
+        # a run stuck (a missing pool, a hung step) would block every later night silently
+        dagrun_timeout=dt.timedelta(minutes=slave.run_minutes()),
+        on_failure_callback=RunTimeoutNotifier(
+            slave_name=slave.name,
+            mssql_conn_id=slave.mssql_conn_id,
+            database=slave.database,
+            run_minutes=slave.run_minutes(),
+            export_pool=master.export_pool,
+            to=list(slave.alert_emails),
+            smtp_conn_id=slave.smtp_conn_id,
+            from_email=slave.alert_from,
+        ),
         is_paused_upon_creation=not slave.enabled,
         tags=["ds-replication", f"master:{master.name}", f"slave:{slave.name}"],
         template_searchpath=[str(SQL_DIR)],
@@ -170,9 +170,12 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 winrm_conn_id=master.winrm_conn_id,
                 mssql_conn_id=master.mssql_conn_id,
                 database=master.database,
+                smb_conn_id=master.smb_conn_id,
+                share=master.share,
                 ds_path=master.ds_path,
                 folders=folders,
                 command_timeout_seconds=command_timeout,
+                execution_timeout=dt.timedelta(minutes=slave.task_minutes("export_jobs")),
                 pool=master.export_pool,
             ),
             ExportFileSensor(
@@ -193,9 +196,9 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
                 task_id="import_jobs",
                 slave_name=slave.name,
                 slave=_host(slave),
-                slave_database=slave.database,
                 ds_path=slave.ds_path,
                 command_timeout_seconds=command_timeout,
+                execution_timeout=dt.timedelta(minutes=slave.task_minutes("import_jobs")),
                 on_failure_callback=notifier,
             ),
             ImportedJobsSensor(

@@ -17,8 +17,8 @@ from airflow.sdk.exceptions import AirflowException
 
 from ds_replication import sql
 from ds_replication.catalog import folder_job_names
-from ds_replication.remote import axexport_command, run_command
-from ds_replication.run_files import partial_name, run_key
+from ds_replication.remote import axexport_command, check_export_count, run_command
+from ds_replication.run_files import run_key, tool_partial_name
 from ds_replication.shares import open_share
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,12 @@ def archive_slave_jobs(
             if name in present:
                 log.info("the slave's jobs of folder %r were kept in %s by an earlier try", folder["name"], path)
             else:
-                command = axexport_command(ds_path, folder["name"], folder["subfolders"], partial_name(path))
+                partial = tool_partial_name(name)
+                if partial in present:  # an earlier try's: axexport must not meet it
+                    hook.remove(f"{ARCHIVE_FOLDER}/{partial}")
+                command = axexport_command(
+                    ds_path, folder["name"], folder["subfolders"], f"{ARCHIVE_FOLDER}\\{partial}"
+                )
                 result = run_command(slave["winrm_conn_id"], command, command_timeout_seconds)
                 if result.return_code != 0:
                     raise AirflowException(
@@ -68,7 +73,8 @@ def archive_slave_jobs(
                         f"exit code {result.return_code}: {(result.stdout + result.stderr).strip()}; "
                         "nothing was imported"
                     )
-                hook.replace(f"{ARCHIVE_FOLDER}/{partial_name(name)}", f"{ARCHIVE_FOLDER}/{name}")
+                check_export_count(result, len(jobs), f"export of the slave's own jobs of folder {folder['name']!r}")
+                hook.replace(f"{ARCHIVE_FOLDER}/{partial}", f"{ARCHIVE_FOLDER}/{name}")
                 log.info("kept the slave's jobs of folder %r in %s: %s", folder["name"], path, jobs)
             kept[folder["name"]] = {"file": path, "jobs": len(jobs)}
     return kept

@@ -8,9 +8,10 @@ share directory; builtins and the simulated DS tools run there. Output is code p
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
@@ -25,7 +26,36 @@ ENVIRONMENT = {
     "COMSPEC": r"C:\Windows\system32\cmd.exe",
 }
 NOT_FOUND_PATH = "The system cannot find the path specified.\r\n"
+DS_TOOLS = ("axexport", "aximport")  # programs in the DS folder, not on the PATH
+NO_TASKS = "INFO: No tasks are running which match the specified criteria.\r\n"
+SLOW_TOOL_SECONDS = 8  # how long the `aximport_slow` fault holds aximport before it imports
 Fault = Callable[[str, str], bool]
+
+
+class Processes:
+    """The host's running DS tools, as `tasklist` shows them: shared by every shell of the host,
+    so a tool left running by an abandoned shell is seen from a new one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, str] = {}
+        self._next_pid = 4000
+
+    @contextlib.contextmanager
+    def running(self, image: str) -> Iterator[int]:
+        with self._lock:
+            self._next_pid += 4
+            pid = self._next_pid
+            self._running[pid] = image
+        try:
+            yield pid
+        finally:
+            with self._lock:
+                self._running.pop(pid, None)
+
+    def listed(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return sorted((image, pid) for pid, image in self._running.items())
 
 
 @dataclass
@@ -38,6 +68,9 @@ class Shell:
     cwd: str = DS_PATH
     fault: Fault = field(default=lambda name, subject: False)
     stop: threading.Event = field(default_factory=threading.Event)
+    processes: Processes = field(default_factory=Processes)
+    # NoDefaultCurrentDirectoryInExePath for the line being run (fault `cmd_no_cwd_lookup`)
+    no_cwd_lookup: bool = False
 
     def run(self, line: str) -> tuple[int, bytes, bytes]:
         """Run a command line; (exit code, stdout, stderr) in code page 437."""
@@ -46,6 +79,7 @@ class Shell:
             return 1, b"", b"^C"
         out, err = [], []
         code = 0
+        self.no_cwd_lookup = self.fault("cmd_no_cwd_lookup", line)
         expanded = _expand(line)
         for operator, command in _split_commands(expanded):
             if (operator == "&&" and code != 0) or (operator == "||" and code == 0):
@@ -73,6 +107,13 @@ class Shell:
             return None
         return self.share_dir.joinpath(*rest)
 
+    def _tool_found(self, program: str) -> bool:
+        """A DS tool is found by its path in the DS folder, or by name in the current directory
+        (which must be the DS folder) unless current-directory lookup is off."""
+        if "\\" in program or "/" in program:
+            return self._local(str(PureWindowsPath(program).parent)) == self.share_dir
+        return not self.no_cwd_lookup and self._local(self.cwd) == self.share_dir
+
     # -- commands ---------------------------------------------------------------------------
 
     def _one(self, command: str, line: str) -> tuple[int, str, str]:
@@ -81,6 +122,8 @@ class Shell:
             return 0, "", ""
         name = PureWindowsPath(args[0]).name.lower().removesuffix(".exe")
         builtin = getattr(self, f"_cmd_{name}", None)
+        if builtin is not None and name in DS_TOOLS and not self._tool_found(args[0]):
+            builtin = None
         if builtin is None:
             return (
                 9009,
@@ -154,6 +197,39 @@ class Shell:
     def _cmd_whoami(self, args: list[str], line: str) -> tuple[int, str, str]:
         return 0, f"{self.hostname.lower()}\\lab\r\n", ""
 
+    def _cmd_tasklist(self, args: list[str], line: str) -> tuple[int, str, str]:
+        """`tasklist [/FI "IMAGENAME eq <name>"] [/FO CSV] [/NH]`: the running DS tools."""
+        image, csv, header = None, False, True
+        i = 0
+        while i < len(args):
+            arg = args[i].lower()
+            if arg == "/fi" and i + 1 < len(args):
+                m = re.fullmatch(r"\s*imagename\s+eq\s+(\S+)\s*", args[i + 1], re.IGNORECASE)
+                if not m:
+                    return 1, "", f"ERROR: The search filter cannot be recognized: {args[i + 1]}\r\n"
+                image = m.group(1).lower()
+                i += 2
+                continue
+            if arg == "/fo" and i + 1 < len(args):
+                csv = args[i + 1].lower() == "csv"
+                i += 2
+                continue
+            if arg == "/nh":
+                header = False
+            else:
+                return 1, "", f"ERROR: Invalid argument/option - '{args[i]}'.\r\n"
+            i += 1
+        rows = [(name, pid) for name, pid in self.processes.listed() if image in (None, name.lower())]
+        if not rows:
+            return 0, NO_TASKS, ""
+        if csv:
+            out = ['"Image Name","PID","Session Name","Session#","Mem Usage"'] if header else []
+            out += [f'"{name}","{pid}","Services","0","10,240 K"' for name, pid in rows]
+        else:
+            out = ["", "Image Name                     PID Session Name        Session#    Mem Usage"] if header else []
+            out += [f"{name:<25}{pid:>8} Services                   0     10,240 K" for name, pid in rows]
+        return 0, "".join(f"{row}\r\n" for row in out), ""
+
     def _cmd_axexport(self, args: list[str], line: str) -> tuple[int, str, str]:
         folder, subfolders, files = None, False, []
         i = 0
@@ -175,7 +251,14 @@ class Shell:
         target = self._local(files[0])
         if target is None:
             return 1, "", NOT_FOUND_PATH
-        result = ax_tools.axexport(self.db_path, folder, subfolders, target, self.fault, line)
+        if not target.name.lower().endswith(".bin"):
+            return 1, "", f"axExport: the export file name must end in .bin: {files[0]}\r\n"
+        if target.exists():
+            # the tool asks, and a WinRM shell's stdin never answers: it waits until terminated
+            self.stop.wait()
+            return 1, f"Overwrite existing file '{files[0]}'? (Y/N) ", "^C"
+        with self.processes.running("axexport.exe"):
+            result = ax_tools.axexport(self.db_path, folder, subfolders, target, self.fault, line)
         return (result.exit_code, result.output, "") if result.exit_code == 0 else (result.exit_code, "", result.output)
 
     def _cmd_aximport(self, args: list[str], line: str) -> tuple[int, str, str]:
@@ -187,7 +270,11 @@ class Shell:
         source = self._local(files[0])
         if source is None:
             return 1, "", NOT_FOUND_PATH
-        result = ax_tools.aximport(self.db_path, source, overwrite, self.fault, line)
+        with self.processes.running("aximport.exe"):
+            # a large folder: the tool runs a while; a terminate (Signal) ends it before it imports
+            if self.fault("aximport_slow", line) and self.stop.wait(SLOW_TOOL_SECONDS):
+                return 1, "", "^C"
+            result = ax_tools.aximport(self.db_path, source, overwrite, self.fault, line)
         return (result.exit_code, result.output, "") if result.exit_code == 0 else (result.exit_code, "", result.output)
 
 

@@ -19,10 +19,16 @@ FAULTS: dict[str, str] = {
     "winrm_timeout": "the next WinRM request gets no answer until the client gives up",
     "winrm_500": "the next WinRM request answers HTTP 500 with a SOAP fault",
     "command_hang": "the next command never ends (Receive keeps answering OperationTimeout)",
+    "winrm_receive_drop": "a poll (Receive) of the next command whose line matches gets its connection closed "
+    "without an answer; the command runs on",
+    "aximport_slow": "aximport runs a while (8 s) before it imports, as on a large folder; a terminate ends it first",
     "aximport_crash": "aximport deletes the target folder's jobs, then dies before re-inserting them",
     "aximport_fail": "aximport exits non-zero before changing anything",
     "axexport_truncated": "axexport writes a truncated export file (and exits 0)",
     "axexport_corrupt": "axexport writes an export file with a flipped byte (and exits 0)",
+    "axexport_short": "axexport leaves the folder's last job out of the file, prints the count it wrote, exits 0",
+    "cmd_no_cwd_lookup": "the next command line runs with NoDefaultCurrentDirectoryInExePath set: a DS tool "
+    "called by its bare name is not found (9009)",
     "sql_drop": "the SQL connection is dropped in the middle of the next batch",
     "sql_drop_before_commit": "the SQL connection is dropped when COMMIT is reached, before it runs",
     "sql_drop_after_commit": "COMMIT runs, then the connection is dropped before the reply",

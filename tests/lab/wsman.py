@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from tests.lab.cmdexe import DS_PATH, Shell
+from tests.lab.cmdexe import DS_PATH, Processes, Shell
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ Fault = Callable[[str, str], bool]
 @dataclass
 class Command:
     thread: threading.Thread
+    line: str = ""
     done: threading.Event = field(default_factory=threading.Event)
     exit_code: int = 0
     stdout: bytes = b""
@@ -96,6 +97,7 @@ class WinRMServer:
         self.user, self.password, self.hostname = user, password, hostname
         self.fault = fault or (lambda name, subject: False)
         self.shells: dict[str, ShellState] = {}
+        self.processes = Processes()  # the host's running tools, seen by every shell
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         # in the host's own dir (not a system temp dir): gone with the lab even after a SIGKILL
@@ -130,7 +132,14 @@ class WinRMServer:
     def create(self, root: ET.Element) -> str:
         shell_id = str(uuid.uuid4()).upper()
         cwd = root.findtext(".//rsp:Shell/rsp:WorkingDirectory", default=DS_PATH, namespaces=NS)
-        shell = Shell(self.share_dir, self.db_path, hostname=self.hostname, cwd=cwd or DS_PATH, fault=self.fault)
+        shell = Shell(
+            self.share_dir,
+            self.db_path,
+            hostname=self.hostname,
+            cwd=cwd or DS_PATH,
+            fault=self.fault,
+            processes=self.processes,
+        )
         with self._lock:
             self.shells[shell_id] = ShellState(shell)
         return shell_id
@@ -147,7 +156,7 @@ class WinRMServer:
                 command.exit_code, command.stderr = 1, f"lab shell error: {error}\r\n".encode()
             command.done.set()
 
-        command = Command(threading.Thread(target=run, name="winrm-command", daemon=True))
+        command = Command(threading.Thread(target=run, name="winrm-command", daemon=True), line=line)
         state.commands[command_id] = command
         command.thread.start()
         return command_id
@@ -222,6 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, self._operate(ET.fromstring(body)))  # noqa: S314
         except _WsmanError as error:
             self._reply(500, error.body)
+        except _Dropped:
+            self.close_connection = True  # no answer at all: the client sees the connection closed
 
     def _operate(self, root: ET.Element) -> bytes:
         state = self.server_state
@@ -267,6 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
         command = shell.commands.get(command_id)
         if command is None:
             raise _WsmanError(_fault(2150858843, f"unknown command {command_id}"))
+        if self.server_state.fault("winrm_receive_drop", command.line):
+            raise _Dropped  # the poll is lost; the command runs on
         timeout = _seconds(root.findtext(".//w:OperationTimeout", namespaces=NS))
         deadline = time.monotonic() + timeout
         while not command.done.wait(0.05):
@@ -298,3 +311,7 @@ class _WsmanError(Exception):
     def __init__(self, body: bytes) -> None:
         super().__init__("wsman fault")
         self.body = body
+
+
+class _Dropped(Exception):
+    """Close the connection without an answer (a network drop in the middle of a request)."""

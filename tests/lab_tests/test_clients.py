@@ -256,10 +256,11 @@ def test_aximport_crash_leaves_the_jobs_missing(lab):
 def test_a_bad_export_file_is_refused_by_aximport_and_changes_nothing(lab, fault):
     shares = {h: Path(i["share_dir"]) for h, i in lab.info["hosts"].items()}
     lab.fault("master", fault)
-    assert session(lab, "master").run_cmd('axexport /f "Global" /s bad.bin').status_code == 0
-    shutil.copy(shares["master"] / "bad.bin", shares["slave1"] / "bad.bin")
+    name = f"bad-{fault}.bin"  # one per case: the lab's axexport will not overwrite a file
+    assert session(lab, "master").run_cmd(f'axexport /f "Global" /s {name}').status_code == 0
+    shutil.copy(shares["master"] / name, shares["slave1"] / name)
     before = lab.scalar("slave1", "SELECT COUNT(*) AS n FROM event_schedule")
-    result = session(lab).run_cmd("aximport bad.bin /o")
+    result = session(lab).run_cmd(f"aximport {name} /o")
     assert result.status_code == 2 and b"corrupt" in result.std_err
     assert lab.scalar("slave1", "SELECT COUNT(*) AS n FROM event_schedule") == before
 

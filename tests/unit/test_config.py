@@ -171,10 +171,16 @@ BAD = [
     ("export_slots zero", set_at(("master", "export_slots"), 0), "master.export_slots", "at least 1"),
     ("export_slots on a slave", set_at(("slaves", 0, "export_slots"), 2), "slaves[0].export_slots", "unknown key"),
     (
-        "command outlasts task",
-        set_at(("defaults", "command_timeout_minutes"), 120),
-        "slaves[0]",
-        "task_timeout_minutes",
+        "run bound shorter than its steps",
+        set_at(("slaves", 0, "run_timeout_minutes"), 60),
+        "slaves[0].run_timeout_minutes",
+        "less than one try of every step",
+    ),
+    (
+        "run bound in defaults shorter than its steps",
+        set_at(("defaults", "run_timeout_minutes"), 60),
+        "defaults.run_timeout_minutes",
+        "less than one try of every step",
     ),
     ("master not a mapping", set_at(("master",), "master"), "master", "mapping"),
 ]

@@ -7,7 +7,7 @@ import datetime as dt
 from ds_replication.cmd_quote import unsafe_character
 from ds_replication.job_archive import ARCHIVE_FOLDER, archive_file_names
 from ds_replication.remote import axexport_command
-from ds_replication.run_files import export_file_names, partial_name
+from ds_replication.run_files import export_file_names, tool_partial_name
 from tests.unit.test_cmd_quote import crt_split
 
 NIGHT = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)
@@ -30,7 +30,12 @@ def test_names_carry_slave_and_date_and_are_no_export_file_that_cleanup_removes(
 
 
 def test_the_archive_export_writes_a_partial_file_in_the_archive_folder():
-    path = f"{ARCHIVE_FOLDER}\\{archive_file_names('site_a', RUN, NIGHT, 1)[0]}"
+    partial = f"{ARCHIVE_FOLDER}\\{tool_partial_name(archive_file_names('site_a', RUN, NIGHT, 1)[0])}"
     ds_path = r"C:\Program Files\Altiris\eXpress\Deployment Server"
-    line = axexport_command(ds_path, "Drivers & Tools", True, partial_name(path))
-    assert crt_split(line.split(" && ", 1)[1]) == ["axexport", "/f", "Drivers & Tools", "/s", partial_name(path)]
+    line = axexport_command(ds_path, "Drivers & Tools", True, partial)
+    assert crt_split(line.split(" && ", 1)[1]) == [".\\axexport.exe", "/f", "Drivers & Tools", "/s", partial]
+
+
+def test_a_partial_name_a_tool_writes_still_ends_in_bin():
+    name = archive_file_names("site_a", RUN, NIGHT, 1)[0]
+    assert tool_partial_name(name).endswith(".part.bin") and tool_partial_name(name) != name

@@ -7,15 +7,15 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from ds_replication.run_files import slave_file_prefix
+from ds_replication.run_files import slave_file_pattern
 from ds_replication.shares import open_share
 
 
 class CleanupSharesOperator(BaseOperator):
     """Delete this slave's export files (and partial copies) on the master's and the slave's share.
 
-    Files are found by the slave's name prefix, not read from XCom, so files of a run that
-    failed half-way, or whose own cleanup failed, go too (`max_active_runs=1`: no other run
+    Files are found by the names this slave's runs write (`slave_file_pattern`), not read from
+    XCom, so files of a run that failed half-way, or whose own cleanup failed, go too (`max_active_runs=1`: no other run
     of this slave can be using them). Missing files are fine: the step is safe to repeat.
     """
 
@@ -39,9 +39,9 @@ class CleanupSharesOperator(BaseOperator):
         self.slave_share = slave_share
 
     def _remove(self, conn_id: str, share: str) -> list[str]:
-        prefix = slave_file_prefix(self.slave_name)
+        pattern = slave_file_pattern(self.slave_name)
         with open_share(conn_id, share) as hook:
-            names = sorted(n for n in hook.listdir("") if n.startswith(prefix))
+            names = sorted(n for n in hook.listdir("") if pattern.fullmatch(n))
             for name in names:
                 hook.remove(name)
         return names
