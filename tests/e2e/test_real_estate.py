@@ -104,7 +104,7 @@ def test_doing_what_the_alert_of_a_failed_import_says_recovers(sites):
     after = snapshot(lab, "slave1")
     audit = account(before, after)
     assert audit.lost == 0 and audit.detail_lost == 0 and audit.held == 0, why(recovery, audit)
-    assert "event_schedule_backup" not in after.tables
+    assert "ds_replication_event_schedule_backup" not in after.tables
 
 
 # --- the tools we cannot see ----------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_a_short_export_is_refused_before_anything_changes_on_the_slave(sites):
     after = snapshot(lab, "slave1")
     assert after.schedule == before.schedule and after.info == before.info, why(result)
     assert lab.sql("slave1", "SELECT * FROM event ORDER BY event_id") == jobs, why(result)
-    assert "event_schedule_backup" not in after.tables
+    assert "ds_replication_event_schedule_backup" not in after.tables
 
 
 # --- the run's own bound ------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_a_run_stopped_at_its_bound_sends_an_alert(sites, monkeypatch):
     body = alerts[0]["body"]
     for words in (run_id, "airflow pools list", "ds_export_master", "airflow dags trigger replicate_site"):
         assert words in body, (words, body)
-    assert "History rows held in event_schedule_backup: 0" in body, body
+    assert "History rows held in ds_replication_event_schedule_backup: 0" in body, body
 
 
 # --- time bounds that fit the work -------------------------------------------------------------
