@@ -127,7 +127,14 @@ def test_xcom_figures_match_independent_counts(estate, first_night):
         assert x["wait_for_import"]["slave_jobs"] == expected
         copied = x["copy_to_slave"]
         assert copied["bytes"] == sum(f["bytes"] for f in copied["files"].values()) > 0
-        assert x["preflight"] == {"leftover_rows": 0, "restored_rows": 0}
+        preflight = x["preflight"]
+        assert {k: preflight[k] for k in ("leftover_rows", "restored_rows", "adopted_rows")} == {
+            "leftover_rows": 0,
+            "restored_rows": 0,
+            "adopted_rows": 0,
+        }
+        assert preflight["legacy_tables"] == [] and preflight["armed_capture_triggers"] == []
+        assert preflight["sql_server"].startswith("9.00") and 0 < preflight["database_mb"] < preflight["cap_mb"]
 
 
 def test_edited_jobs_are_reported_as_changed(estate, first_night):

@@ -29,7 +29,15 @@ SLAVE = "slave1"
 DATABASE = "express"
 SCHEDULE = ("schedule_id",)
 INFO = ("schedule_id", "info_id")
-REIMPORT = 'axexport /f "Global" /s dsrepl_test.bin && aximport dsrepl_test.bin /o'
+NIGHTS = iter(range(1, 1000))
+
+
+def reimport() -> str:
+    """Export the slave's Global folder and import it back with /o: its jobs are deleted and
+    inserted again, their history deleted by the DS's triggers. A new file each night (an
+    existing target makes axexport prompt)."""
+    name = f"dsrepl_test_{next(NIGHTS)}.bin"
+    return f'axexport /f "Global" /s {name} && aximport {name} /o'
 
 
 @contextlib.contextmanager
@@ -89,7 +97,7 @@ def night(lab: Lab, during: Callable[[Any], None] | None = None) -> dict[str, An
         if during:
             during(conn)
         history.arm_capture(conn, DATABASE)
-    result = lab.shell(SLAVE, REIMPORT)
+    result = lab.shell(SLAVE, reimport())
     assert result.returncode == 0, result.stdout + result.stderr
     with connect(lab) as conn:
         history.disarm_capture(conn, DATABASE)
@@ -239,7 +247,7 @@ def test_a_failing_capture_trigger_rolls_the_import_back_and_drops_no_row():
         jobs = lab.scalar(SLAVE, "SELECT COUNT(*) AS n FROM event")
         # the trigger's target is gone (dropped by hand): the trigger fails, so must the delete
         lab.sql(SLAVE, "DROP TABLE ds_replication_event_schedule_backup")
-        result = lab.shell(SLAVE, REIMPORT)
+        result = lab.shell(SLAVE, reimport())
         assert result.returncode != 0, result.stdout
         after = versions(lab)
         assert after["schedule"] == before["schedule"] and after["info"] == before["info"]
