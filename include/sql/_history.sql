@@ -20,3 +20,24 @@ NOT EXISTS (SELECT 1 FROM {{ t.q(t.live) }} AS l WHERE {{ t.match('l', b) }})
 {% if t.parent == 'event' and not restore_changed_jobs %}    AND NOT {{ changed_job(b) }}
 {% endif %}    AND {{ parent_exists(t, b) }}
 {%- endmacro -%}
+{%- macro archive_conflicts(t, other, other_alias) -%}
+INSERT INTO {{ t.q(t.archive) }} ({{ archive_columns(t) }})
+SELECT {{ t.column_list('b') }}, N'conflict: its key was given to another row' AS [ds_replication_reason], GETDATE() AS [ds_replication_archived_at]
+FROM {{ t.q(t.backup) }} AS b
+WHERE {{ conflict(t, 'b', other, other_alias) }};
+{%- endmacro -%}
+{%- macro child_of_conflict(c, parent, other, other_alias) -%}
+EXISTS (
+    SELECT 1 FROM {{ parent.q(parent.backup) }} AS b
+    WHERE b.{{ c.parent_key | qn }} = c.{{ c.parent_key | qn }}
+        AND {{ conflict(parent, 'b', other, other_alias) }}
+)
+{%- endmacro -%}
+{%- macro archive_children_of_conflicts(c, parent, other, other_alias) -%}
+INSERT INTO {{ c.q(c.archive) }} ({{ archive_columns(c) }})
+SELECT {{ c.column_list('c') }}, N'conflict: its parent row''s key was given to another row' AS [ds_replication_reason], GETDATE() AS [ds_replication_archived_at]
+FROM {{ c.q(c.backup) }} AS c
+WHERE {{ child_of_conflict(c, parent, other, other_alias) }};
+DELETE c FROM {{ c.q(c.backup) }} AS c
+WHERE {{ child_of_conflict(c, parent, other, other_alias) }};
+{%- endmacro -%}

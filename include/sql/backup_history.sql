@@ -17,26 +17,10 @@ BEGIN TRANSACTION;
 SELECT @leftover_rows = COUNT(*) FROM {{ tables[0].q(tables[0].backup) }};
 {% set parent = tables[0] %}
 {% for t in tables[1:] %}
-INSERT INTO {{ t.q(t.archive) }} ({{ h.archive_columns(t) }})
-SELECT {{ t.column_list('c') }}, N'conflict: its parent row''s key was given to another row' AS [ds_replication_reason], GETDATE() AS [ds_replication_archived_at]
-FROM {{ t.q(t.backup) }} AS c
-WHERE EXISTS (
-    SELECT 1 FROM {{ parent.q(parent.backup) }} AS b
-    WHERE b.{{ t.parent_key | qn }} = c.{{ t.parent_key | qn }}
-        AND {{ h.conflict(parent, 'b', parent.q(parent.live), 'l') }}
-);
-DELETE c FROM {{ t.q(t.backup) }} AS c
-WHERE EXISTS (
-    SELECT 1 FROM {{ parent.q(parent.backup) }} AS b
-    WHERE b.{{ t.parent_key | qn }} = c.{{ t.parent_key | qn }}
-        AND {{ h.conflict(parent, 'b', parent.q(parent.live), 'l') }}
-);
+{{ h.archive_children_of_conflicts(t, parent, parent.q(parent.live), 'l') }}
 {% endfor %}
 {% for t in tables %}
-INSERT INTO {{ t.q(t.archive) }} ({{ h.archive_columns(t) }})
-SELECT {{ t.column_list('b') }}, N'conflict: its key was given to another row' AS [ds_replication_reason], GETDATE() AS [ds_replication_archived_at]
-FROM {{ t.q(t.backup) }} AS b
-WHERE {{ h.conflict(t, 'b', t.q(t.live), 'l') }};
+{{ h.archive_conflicts(t, t.q(t.live), 'l') }}
 {% if loop.first %}SET @conflict_rows = @@ROWCOUNT;
 {% endif %}
 DELETE b FROM {{ t.q(t.backup) }} AS b

@@ -12,25 +12,9 @@ AS
 BEGIN
     SET NOCOUNT ON;
 {% for c in children %}
-    INSERT INTO {{ c.q(c.archive) }} ({{ h.archive_columns(c) }})
-    SELECT {{ c.column_list('c') }}, N'conflict: its parent row''s key was given to another row' AS [ds_replication_reason], GETDATE() AS [ds_replication_archived_at]
-    FROM {{ c.q(c.backup) }} AS c
-    WHERE EXISTS (
-        SELECT 1 FROM {{ t.q(t.backup) }} AS b
-        WHERE b.{{ c.parent_key | qn }} = c.{{ c.parent_key | qn }}
-            AND {{ h.conflict(t, 'b', 'deleted', 'd') }}
-    );
-    DELETE c FROM {{ c.q(c.backup) }} AS c
-    WHERE EXISTS (
-        SELECT 1 FROM {{ t.q(t.backup) }} AS b
-        WHERE b.{{ c.parent_key | qn }} = c.{{ c.parent_key | qn }}
-            AND {{ h.conflict(t, 'b', 'deleted', 'd') }}
-    );
+    {{ h.archive_children_of_conflicts(c, t, 'deleted', 'd') }}
 {% endfor %}
-    INSERT INTO {{ t.q(t.archive) }} ({{ h.archive_columns(t) }})
-    SELECT {{ t.column_list('b') }}, N'conflict: its key was given to another row' AS [ds_replication_reason], GETDATE() AS [ds_replication_archived_at]
-    FROM {{ t.q(t.backup) }} AS b
-    WHERE {{ h.conflict(t, 'b', 'deleted', 'd') }};
+    {{ h.archive_conflicts(t, 'deleted', 'd') }}
     DELETE b FROM {{ t.q(t.backup) }} AS b
     WHERE EXISTS (SELECT 1 FROM deleted AS d WHERE {{ t.match('d', 'b') }});
     INSERT INTO {{ t.q(t.backup) }} ({{ t.column_list() }})
