@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ds_replication.config.fields import (
     CONN_KINDS,
@@ -59,17 +59,6 @@ class SlaveSettings(_Model):
 
 SETTING_NAMES = tuple(SlaveSettings.model_fields)
 
-# Every SlaveSettings key with its checks, optional: a key left out is inherited. A key written
-# as null is not left out: `schedule: null` means manual runs only.
-SettingsOverride = create_model(
-    "SettingsOverride",
-    __base__=_Model,
-    **{
-        name: (Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation, None)
-        for name, field in SlaveSettings.model_fields.items()
-    },
-)
-
 
 class Host(_Model):
     """A Deployment Server: its Airflow connections, install folder, database and share."""
@@ -106,8 +95,12 @@ class Master(Host):
         return f"ds_export_{self.name}"
 
 
-class Slave(SettingsOverride, Host):  # type: ignore[misc,valid-type]
-    """A slave: where it is, and any setting it does differently from `defaults`."""
+class Slave(SlaveSettings, Host):
+    """A slave: where it is, and any setting it does differently from `defaults`.
+
+    A setting counts as set only when written (model_fields_set), so one left out is inherited
+    from `defaults`; one written as null is set: `schedule: null` means manual runs only.
+    """
 
 
 # The steps of a run, in order (the factory builds one task of each).
@@ -174,9 +167,9 @@ class SlaveConfig(SlaveSettings):
 
 
 class Estate(_Model):
-    defaults: SettingsOverride = SettingsOverride()  # type: ignore[valid-type]
+    defaults: SlaveSettings = SlaveSettings()  # only the keys written count (Estate.settings)
     master: Master
-    slaves: Annotated[list[Slave], Field(min_length=1)]  # type: ignore[valid-type]
+    slaves: Annotated[list[Slave], Field(min_length=1)]
 
     def settings(self, index: int) -> SlaveSettings:
         """Slave `index`'s settings: its own value, else the defaults block's, else the built-in."""
