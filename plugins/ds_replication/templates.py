@@ -32,6 +32,12 @@ def identifier(name: str) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    if not SQL_DIR.is_dir():
+        # an install that copied plugins/ds_replication without the project's include/ folder
+        raise FileNotFoundError(
+            f"the T-SQL templates are not at {SQL_DIR}: run the package from the project's plugins/ "
+            "folder (or an editable install of the project), with include/sql beside plugins/"
+        )
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(SQL_DIR),
         undefined=jinja2.StrictUndefined,

@@ -55,3 +55,12 @@ def test_the_database_name_is_quoted_or_refused():
     assert "USE [express];" in render("transaction_begin.sql", database="express")
     with pytest.raises(ValueError, match="not a safe SQL identifier"):
         render("transaction_begin.sql", database="express]; DROP DATABASE express; --")
+
+
+def test_templates_missing_beside_the_package_is_a_clear_error(tmp_path, monkeypatch):
+    """A wheel installed without the project's include/ folder: say where the SQL was looked for."""
+    from ds_replication import templates
+
+    monkeypatch.setattr(templates, "SQL_DIR", tmp_path / "include" / "sql")
+    with pytest.raises(FileNotFoundError, match=r"not at .*include/sql: run the package from the project's plugins/"):
+        render("server_version.sql")
