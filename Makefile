@@ -17,10 +17,12 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq samba smbclient; \
 	fi
 
-$(STAMP): requirements.txt
+# requirements.txt: what production needs; requirements-dev.txt: tests, lint and the DS lab.
+# The project itself is installed editable, so `ds-replication` runs the code in plugins/.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q uv==0.13.9
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -r requirements-dev.txt -e .
 	touch $(STAMP)
 
 install: $(STAMP) system-deps
@@ -41,4 +43,4 @@ bench: install
 	$(BIN)/python -m tests.bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build plugins/ds_replication.egg-info

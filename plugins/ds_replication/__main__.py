@@ -1,4 +1,4 @@
-"""`PYTHONPATH=plugins python -m ds_replication check-config FILE`."""
+"""`python -m ds_replication check-config FILE`, the same as the `ds-replication` command."""
 
 import sys
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ds_replication.sql import query, quote_name
+from ds_replication.templates import render
 
 # Tables that hold a job's content: the job row, its conditions and its tasks (DOMAIN.md).
 JOB_TABLES = (
@@ -176,26 +177,9 @@ class CatalogError(RuntimeError):
     pass
 
 
-def _sql_literal(name: str) -> str:
-    quote_name(name)  # validates
-    return "N'" + name + "'"
-
-
-def _dbo(name: str) -> str:
-    """`N'dbo.name'`, for OBJECT_ID: the table in the dbo schema, whatever the login's default."""
-    quote_name(name)  # validates
-    return f"N'dbo.{name}'"
-
-
 def _columns(conn: Any, table: str) -> list[dict[str, Any]]:
-    return query(
-        conn,
-        "SELECT c.name AS name, c.is_identity AS is_identity, c.is_computed AS is_computed, "
-        "c.is_nullable AS is_nullable, t.name AS type_name, c.max_length AS max_length, "
-        "c.precision AS precision, c.scale AS scale "
-        "FROM sys.columns AS c INNER JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
-        f"WHERE c.object_id = OBJECT_ID({_dbo(table)}) ORDER BY c.column_id",
-    )
+    # OBJECT_ID(N'dbo.<table>'): the table in the dbo schema, whatever the login's default.
+    return query(conn, render("catalog_columns.sql", table=table))
 
 
 def table_columns(conn: Any, table: str) -> list[Column]:
@@ -216,15 +200,7 @@ def table_columns(conn: Any, table: str) -> list[Column]:
 
 def unique_key(conn: Any, table: str) -> tuple[list[str], str]:
     """The primary key, else the narrowest unique index: ([columns], where it comes from)."""
-    rows = query(
-        conn,
-        "SELECT i.name AS index_name, i.is_primary_key AS is_primary_key, c.name AS column_name "
-        "FROM sys.indexes AS i "
-        "INNER JOIN sys.index_columns AS ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id "
-        "INNER JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id "
-        f"WHERE i.object_id = OBJECT_ID({_dbo(table)}) AND i.is_unique = 1 AND ic.is_included_column = 0 "
-        "ORDER BY i.is_primary_key DESC, i.index_id, ic.key_ordinal",
-    )
+    rows = query(conn, render("catalog_unique_keys.sql", table=table))
     indexes: dict[str, list[str]] = {}
     primary = None
     for r in rows:
@@ -285,22 +261,14 @@ def read_history_tables(conn: Any) -> list[HistoryTable]:
 
 
 def existing_tables(conn: Any, names: tuple[str, ...]) -> list[str]:
-    wanted = ", ".join(_sql_literal(n) for n in names)
-    rows = query(conn, f"SELECT name FROM sys.tables WHERE name IN ({wanted})")
+    rows = query(conn, render("catalog_existing_tables.sql", names=names))
     present = {str(r["name"]).lower() for r in rows}
     return [n for n in names if n.lower() in present]
 
 
 def primary_key(conn: Any, table: str) -> list[str]:
-    rows = query(
-        conn,
-        "SELECT k.COLUMN_NAME AS name FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS AS t "
-        "INNER JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE AS k "
-        "ON k.CONSTRAINT_NAME = t.CONSTRAINT_NAME AND k.TABLE_NAME = t.TABLE_NAME "
-        f"WHERE t.TABLE_NAME = {_sql_literal(table)} AND t.CONSTRAINT_TYPE = 'PRIMARY KEY' "
-        "ORDER BY k.ORDINAL_POSITION",
-    )
-    return [str(r["name"]) for r in rows]
+    rows = query(conn, render("catalog_primary_key.sql", table=table))
+    return [str(r["key_column"]) for r in rows]
 
 
 def job_fingerprints(conn: Any) -> dict[int, str]:
@@ -311,7 +279,7 @@ def job_fingerprints(conn: Any) -> dict[int, str]:
     rows_by_job: dict[int, list[str]] = defaultdict(list)
     for table in existing_tables(conn, JOB_TABLES):
         row_ids = {k.lower() for k in primary_key(conn, table)} - {"event_id"}
-        for row in query(conn, f"SELECT * FROM {quote_name(table)}"):
+        for row in query(conn, render("job_rows.sql", table=table)):
             event_id = int(row["event_id"])
             cells = sorted((str(k).lower(), repr(v)) for k, v in row.items() if str(k).lower() not in row_ids)
             rows_by_job[event_id].append(f"{table}:{cells}")
@@ -348,7 +316,7 @@ def _folder_ids(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, set[int
     """The event_folder ids of each (folder path, with sub-folders); None when the folder is missing."""
     tree = [
         Folder(int(r["folder_id"]), None if r["parent_id"] is None else int(r["parent_id"]), str(r["name"]))
-        for r in query(conn, "SELECT folder_id, parent_id, name FROM event_folder")
+        for r in query(conn, render("job_folders.sql"))
     ]
     children: dict[int, list[int]] = defaultdict(list)
     for f in tree:
@@ -377,10 +345,7 @@ def _folder_ids(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, set[int
 def folder_job_counts(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, int | None]:
     """Jobs in each (folder path, with sub-folders) of the job tree; None when the folder is missing."""
     ids_of = _folder_ids(conn, folders)
-    jobs = {
-        int(r["folder_id"]): int(r["jobs"])
-        for r in query(conn, "SELECT folder_id, COUNT(*) AS jobs FROM event GROUP BY folder_id")
-    }
+    jobs = {int(r["folder_id"]): int(r["jobs"]) for r in query(conn, render("folder_job_counts.sql"))}
     return {path: None if ids is None else sum(jobs.get(i, 0) for i in ids) for path, ids in ids_of.items()}
 
 
@@ -388,6 +353,6 @@ def folder_job_names(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, li
     """Names of the jobs in each (folder path, with sub-folders), sorted; None when the folder is missing."""
     ids_of = _folder_ids(conn, folders)
     names: dict[int, list[str]] = defaultdict(list)
-    for r in query(conn, "SELECT folder_id, name FROM event"):
+    for r in query(conn, render("folder_job_names.sql")):
         names[int(r["folder_id"])].append(str(r["name"]))
     return {path: None if ids is None else sorted(n for i in ids for n in names[i]) for path, ids in ids_of.items()}

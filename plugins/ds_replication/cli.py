@@ -1,4 +1,4 @@
-"""`python -m ds_replication ...`: commands for DS administrators."""
+"""`ds-replication ...` (or `python -m ds_replication ...`): commands for DS administrators."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def check_config(path: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ds_replication", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ds-replication", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate an estate file and summarise it")
     check.add_argument("file", help="the estate YAML file")

@@ -52,7 +52,7 @@ def held_rows(conn: Any) -> int:
     """History rows held in the backup table (0 when there is none)."""
     if not backup_present(conn):
         return 0
-    return int(query(conn, f"SELECT COUNT(*) AS n FROM [dbo].[{BACKUP_TABLE}]")[0]["n"])
+    return int(query(conn, render("held_rows.sql", table=BACKUP_TABLE))[0]["n"])
 
 
 def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
@@ -74,7 +74,6 @@ def backup(conn: Any, database: str) -> dict[str, int]:
     tables = read_history_tables(conn)
     ensure_tables(conn, database, tables)
     sql = render("backup_history.sql", database=database, tables=tables, fingerprints=job_fingerprints(conn))
-    log.info("running backup_history.sql:\n%s", sql)
     figures = _ints(run_script(conn, sql))
     log.info(
         "history backed up: %(backed_up_rows)d live rows; %(held_rows)d rows held "
@@ -87,8 +86,7 @@ def backup(conn: Any, database: str) -> dict[str, int]:
 def capture_triggers(conn: Any, tables: list[HistoryTable] | None = None) -> list[str]:
     """The capture triggers armed on the slave now."""
     tables = tables or read_history_tables(conn)
-    wanted = ", ".join(f"N'{t.capture_trigger}'" for t in tables)
-    rows = query(conn, f"SELECT name FROM sys.triggers WHERE name IN ({wanted}) AND is_disabled = 0")
+    rows = query(conn, render("armed_triggers.sql", names=[t.capture_trigger for t in tables]))
     return sorted(str(r["name"]) for r in rows)
 
 
@@ -97,15 +95,15 @@ def arm_capture(conn: Any, database: str) -> list[str]:
     made from today's columns), in one transaction; then check they are armed."""
     tables = read_history_tables(conn)
     ensure_tables(conn, database, tables)
-    execute(conn, f"USE [{database}]; BEGIN TRANSACTION;")
+    execute(conn, render("transaction_begin.sql", database=database))
     try:
         execute(conn, render("capture_off.sql", database=database, tables=tables))
         for i, t in enumerate(tables):
             children = [c for c in tables[i + 1 :] if c.parent == t.live]
             execute(conn, render("capture_trigger.sql", t=t, children=children))
-        execute(conn, "COMMIT TRANSACTION;")
+        execute(conn, render("transaction_commit.sql"))
     except BaseException:
-        execute(conn, "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+        execute(conn, render("transaction_rollback.sql"))
         raise
     armed = capture_triggers(conn, tables)
     expected = sorted(t.capture_trigger for t in tables)
@@ -126,10 +124,7 @@ def _changed_jobs(conn: Any) -> list[int]:
     """Jobs whose content differs from what they were before the import."""
     if not existing_tables(conn, (FINGERPRINT_TABLE,)):
         return []
-    before = {
-        int(r["event_id"]): str(r["fingerprint"]).strip()
-        for r in query(conn, f"SELECT event_id, fingerprint FROM [dbo].[{FINGERPRINT_TABLE}]")
-    }
+    before = {int(r["event_id"]): str(r["fingerprint"]).strip() for r in query(conn, render("stored_fingerprints.sql"))}
     after = job_fingerprints(conn)
     return sorted(event_id for event_id, fp in before.items() if event_id in after and after[event_id] != fp)
 
@@ -137,11 +132,8 @@ def _changed_jobs(conn: Any) -> list[int]:
 def _job_names(conn: Any, event_ids: list[int]) -> dict[int, str]:
     if not event_ids:
         return {}
-    ids = ", ".join(str(int(i)) for i in event_ids)
-    return {
-        int(r["event_id"]): str(r["name"])
-        for r in query(conn, f"SELECT event_id, name FROM [dbo].[event] WHERE event_id IN ({ids})")
-    }
+    rows = query(conn, render("job_names.sql", event_ids=[int(i) for i in event_ids]))
+    return {int(r["event_id"]): str(r["name"]) for r in rows}
 
 
 def refused_by_database(error: BaseException) -> bool:
@@ -163,16 +155,18 @@ def _restore_row_by_row(conn: Any, context: dict[str, Any]) -> tuple[int, int]:
     """Restore a table's rows one by one; a row the database refuses moves to the archive."""
     t: HistoryTable = context["t"]
     restored = refused = 0
+    restore_row = render("restore_row.sql", **context)  # rendered (and logged) once, run per row
+    archive_row = render("archive_row.sql", **context)
     for row in query(conn, render("restorable_keys.sql", **context)):
         params = t.key_params(row)
         try:
-            restored += int(run_script(conn, render("restore_row.sql", **context), params)["restored_rows"])
+            restored += int(run_script(conn, restore_row, params)["restored_rows"])
         except Exception as error:
             if not refused_by_database(error):
                 raise
             reason = _error_text(error)
             log.warning("%s row %s not restored, moved to %s: %s", t.live, params, t.archive, reason)
-            run_script(conn, render("archive_row.sql", **context), (reason, *params, *params))
+            run_script(conn, archive_row, (reason, *params, *params))
             refused += 1
     return restored, refused
 
@@ -189,7 +183,6 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
     for i, t in enumerate(tables):
         context = {"database": database, "t": t, "restore_changed_jobs": restore_changed_jobs}
         sql = render("restore_history.sql", **context)
-        log.info("running restore_history.sql for %s:\n%s", t.live, sql)
         try:
             restored, refused = int(run_script(conn, sql)["restored_rows"]), 0
         except Exception as error:
@@ -240,7 +233,6 @@ def verify(conn: Any, database: str) -> dict[str, int]:
     tables = read_history_tables(conn)
     ensure_tables(conn, database, tables)
     sql = render("verify_history.sql", database=database, tables=tables)
-    log.info("running verify_history.sql:\n%s", sql)
     figures = _ints(run_script(conn, sql))
     if figures["lost_rows"] or figures["lost_detail_rows"]:
         raise HistoryLost(

@@ -14,6 +14,7 @@ from typing import Any
 
 from ds_replication.lasting import LastingError
 from ds_replication.sql import query
+from ds_replication.templates import render
 
 FLOOR = (9, 0)
 NEAR_CAP = 0.8  # warn from this share of the cap on
@@ -48,7 +49,7 @@ def _edition(text: str) -> str:
 
 def read_server(conn: Any) -> SqlServer:
     """Version and edition from @@VERSION (it reads the same on every version, 2000 included)."""
-    return parse_version(str(query(conn, "SELECT @@VERSION AS version")[0]["version"]))
+    return parse_version(str(query(conn, render("server_version.sql"))[0]["version"]))
 
 
 def parse_version(text: str) -> SqlServer:
@@ -70,5 +71,5 @@ def refuse_old(server: SqlServer, conn_id: str) -> None:
 
 def data_mb(conn: Any) -> float:
     """Size of the current database's data files in MB (the log does not count toward the cap)."""
-    rows = query(conn, "SELECT SUM(size) AS pages FROM sys.database_files WHERE type = 0")
+    rows = query(conn, render("data_size.sql"))
     return round(int(rows[0]["pages"] or 0) * 8192 / 1024 / 1024, 1)

@@ -1,19 +1,43 @@
-"""The T-SQL templates in include/sql, rendered with what the catalog said."""
+"""The T-SQL templates in include/sql, rendered with what the catalog said.
+
+Every statement the package sends to a DS database is one of these templates: sqlfluff lints
+them as rendered (`make lint`), and each rendered script is logged before it runs. Names reach
+the SQL only through `qn` ([name]) or `identifier` (the bare name, inside a literal), both of
+which refuse anything but a plain identifier; values only as checked integers and digests, or
+as pymssql parameters. No secret is ever part of a script.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from ds_replication.catalog import HistoryTable
 from ds_replication.sql import quote_name
+
+if TYPE_CHECKING:
+    from ds_replication.catalog import HistoryTable
+
+log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 
 
+def identifier(name: str) -> str:
+    """`name` itself once quote_name accepts it: for names written inside N'...' literals."""
+    quote_name(name)  # validates
+    return name
+
+
 def _environment() -> jinja2.Environment:
+    if not SQL_DIR.is_dir():
+        # an install that copied plugins/ds_replication without the project's include/ folder
+        raise FileNotFoundError(
+            f"the T-SQL templates are not at {SQL_DIR}: run the package from the project's plugins/ "
+            "folder (or an editable install of the project), with include/sql beside plugins/"
+        )
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(SQL_DIR),
         undefined=jinja2.StrictUndefined,
@@ -22,12 +46,15 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
     )
     env.filters["qn"] = quote_name
+    env.filters["identifier"] = identifier
     return env
 
 
 def render(name: str, *, database: str | None = None, **context: Any) -> str:
+    """The script `name` rendered with `context`, logged at INFO: every caller runs what it renders."""
     # Values written into the SQL as literals: integers and hex digests only.
-    for event_id in [*context.get("changed_event_ids", []), *context.get("fingerprints", {})]:
+    event_ids = [*context.get("changed_event_ids", []), *context.get("event_ids", []), *context.get("fingerprints", {})]
+    for event_id in event_ids:
         if type(event_id) is not int:
             raise ValueError(f"not an integer event_id: {event_id!r}")
     for fingerprint in context.get("fingerprints", {}).values():
@@ -35,11 +62,15 @@ def render(name: str, *, database: str | None = None, **context: Any) -> str:
             raise ValueError(f"not a sha256 hex digest: {fingerprint!r}")
     if database is not None:
         context["database"] = quote_name(database)
-    return _environment().get_template(name).render(**context)
+    sql = _environment().get_template(name).render(**context)
+    log.info("SQL %s:\n%s", name, sql.strip())
+    return sql
 
 
 def sample_tables(identity: bool) -> list[HistoryTable]:
     """History tables as a DS database has them; for lint and tests of the rendered SQL."""
+    from ds_replication.catalog import HistoryTable  # catalog renders templates itself
+
     return [
         HistoryTable(
             "event_schedule",
@@ -81,6 +112,23 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "adopt_legacy": render(
             "adopt_legacy.sql", sources=[(x, x.legacy_backup, x.legacy_archive) for x in tables], **common
         ),
+        "transaction_begin": render("transaction_begin.sql", database="express"),
+        "transaction_commit": render("transaction_commit.sql"),
+        "transaction_rollback": render("transaction_rollback.sql"),
+        "catalog_columns": render("catalog_columns.sql", table=t.live),
+        "catalog_unique_keys": render("catalog_unique_keys.sql", table=t.live),
+        "catalog_primary_key": render("catalog_primary_key.sql", table=t.live),
+        "catalog_existing_tables": render("catalog_existing_tables.sql", names=[t.backup, t.archive]),
+        "armed_triggers": render("armed_triggers.sql", names=[x.capture_trigger for x in tables]),
+        "held_rows": render("held_rows.sql", table=t.backup),
+        "stored_fingerprints": render("stored_fingerprints.sql"),
+        "job_rows": render("job_rows.sql", table="event"),
+        "job_names": render("job_names.sql", event_ids=[2020549, 2020550]),
+        "job_folders": render("job_folders.sql"),
+        "folder_job_counts": render("folder_job_counts.sql"),
+        "folder_job_names": render("folder_job_names.sql"),
+        "server_version": render("server_version.sql"),
+        "data_size": render("data_size.sql"),
     }
     for table in tables:
         for name in ("restore_history", "restore_row", "archive_row", "restorable_keys"):

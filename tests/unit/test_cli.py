@@ -79,3 +79,23 @@ def test_no_command_is_a_usage_error():
     result = ds_replication()
     assert result.returncode == 2
     assert "check-config" in result.stderr
+
+
+def test_installed_command_runs_from_any_folder_without_pythonpath(tmp_path):
+    """`make install` installs the project, so `ds-replication` needs no PYTHONPATH or checkout cwd."""
+    command = Path(sys.executable).parent / "ds-replication"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DS_REPLICATION_CONFIG")}
+    result = subprocess.run(
+        [str(command), "check-config", str(EXAMPLE)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid; master master, 2 slave(s)" in result.stdout
+    usage = subprocess.run([str(command)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2
+    assert usage.stderr.startswith("usage: ds-replication ")

@@ -1,0 +1,2 @@
+-- Closes the transaction that transaction_begin.sql opened.
+COMMIT TRANSACTION;
