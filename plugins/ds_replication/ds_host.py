@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from pymssql import Connection
 
 from ds_replication.catalog import folder_job_counts, folder_job_names
+from ds_replication.config import Master, SlaveConfig
 from ds_replication.ds_tools import axexport_command, aximport_command, check_export_count
 from ds_replication.hooks.database import DsDatabaseHook, query
 from ds_replication.hooks.share import DsShareHook
@@ -55,8 +56,8 @@ class DsHost:
     ds_path: str
 
     @classmethod
-    def from_config(cls, role: Literal["master", "slave"], entry: Any) -> DsHost:
-        """From a validated `config.Master` or `config.SlaveConfig`."""
+    def from_config(cls, role: Literal["master", "slave"], entry: Master | SlaveConfig) -> DsHost:
+        """From the validated config entry of the master or of a slave."""
         fields = ("name", "winrm_conn_id", "mssql_conn_id", "smb_conn_id", "share", "database", "ds_path")
         return cls(role, **{f: getattr(entry, f) for f in fields})
 

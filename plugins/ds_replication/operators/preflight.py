@@ -5,16 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowException
-from pymssql import Connection
 
-from ds_replication import history
-from ds_replication.catalog import read_history_tables
+from ds_replication import held_history, history
 from ds_replication.ds_host import DsHost, JobFolder
-from ds_replication.notifications import leftover
+from ds_replication.notifications import leftover_alert
 from ds_replication.notifications.mail import RECOVERY, send_alert
-from ds_replication.run_files import selected_folders
-from ds_replication.sql_server import NEAR_CAP, SqlServer, data_mb
 
 
 class PreflightOperator(BaseOperator):
@@ -47,75 +42,26 @@ class PreflightOperator(BaseOperator):
         self.folders = folders
         self.alert = alert
 
-    def _database_size(self, server: SqlServer | None, conn: Connection) -> dict[str, Any]:
-        """The slave database's data size against its edition's cap; a warning near the cap
-        (the history backup and archive tables grow it), never a failure."""
-        if server is None:
-            return {}
-        size = data_mb(conn)
-        figures = {"sql_server": f"{server.version} {server.edition}", "database_mb": size, "cap_mb": server.cap_mb}
-        if server.cap_mb and size >= NEAR_CAP * server.cap_mb:
-            self.log.warning(
-                "slave %s: database %s holds %.0f MB of data, %.0f%% of the %d MB cap of SQL Server %s; every "
-                "night's history backup and the archive tables grow it, and at the cap the DS itself can no "
-                "longer write: make room (README, 'Supported servers')",
-                self.slave.name,
-                self.slave.database,
-                size,
-                100 * size / server.cap_mb,
-                server.cap_mb,
-                figures["sql_server"],
-            )
-        return figures
-
-    def _refuse_a_partial_run(self, context: Context, leftover_rows: int) -> None:
-        """A failed night may have left the jobs of any folder missing (a crash mid-import).
-        verify_history takes a job that is still missing after this run's import for one removed
-        on the master: only a run that imports every folder may verify a leftover backup."""
-        params = context["params"]
-        if params.get("dry_run") or len(selected_folders(self.folders, params)) == len(self.folders):
-            return
-        raise AirflowException(
-            f"slave {self.slave.name} holds {leftover_rows} history rows from an earlier run that did not finish; "
-            f"this run imports only {params['folders']}, and jobs of the other folders may still be missing. "
-            "Run all folders (leave 'folders' empty) to recover the held history first."
-        )
-
     def execute(self, context: Context) -> dict[str, Any]:
         servers = {host.role: host.reach() for host in (self.master, self.slave)}
-        dry_run = bool(context["params"].get("dry_run"))
-        database = self.slave.database
-        with self.slave.connect() as conn:
-            size = self._database_size(servers["slave"], conn)
-            # Reading the catalog refuses history tables that cannot be kept safely, before any change.
-            read_history_tables(conn)
-            found: dict[str, Any] = {"legacy_tables": [], "adopted_rows": 0}
-            if not dry_run:
-                found = history.adopt_legacy(conn, database)
-            armed = history.capture_triggers(conn)
-            held = history.held_rows(conn)
-            figures = {
-                "leftover_rows": held,
-                "restored_rows": 0,
-                "legacy_tables": found["legacy_tables"],
-                "adopted_rows": found["adopted_rows"],
-                "armed_capture_triggers": armed,
-                **size,
-            }
-            if not held and not found["legacy_tables"] and not armed:
+        params, slave = context["params"], self.slave
+        with slave.connect() as conn:
+            size = held_history.database_size(servers["slave"], conn, slave, self.log)
+            figures = {**held_history.take_stock(conn, slave.database, bool(params.get("dry_run"))), **size}
+            if not held_history.anything_found(figures):
                 return figures
-            if held:
-                self.log.warning("slave %s holds %d history rows from an earlier run", self.slave.name, held)
-                self._refuse_a_partial_run(context, held)
-            if held and not dry_run:
-                wanted = context["params"].get("restore_changed_jobs")
-                restore_changed = self.restore_changed_jobs if wanted is None else bool(wanted)
-                figures["restored_rows"] = history.restore(conn, database, restore_changed)["restored_rows"]
+            if held := figures["leftover_rows"]:
+                self.log.warning("slave %s holds %d history rows from an earlier run", slave.name, held)
+                held_history.refuse_a_partial_run(slave, held, self.folders, params)
+                if not params.get("dry_run"):
+                    wanted = params.get("restore_changed_jobs")
+                    changed = self.restore_changed_jobs if wanted is None else bool(wanted)
+                    figures["restored_rows"] = history.restore(conn, slave.database, changed)["restored_rows"]
         send_alert(
-            subject=f"[DS replication] {self.slave.name}: " + leftover.headline(figures),
+            subject=f"[DS replication] {slave.name}: " + leftover_alert.headline(figures),
             lines=[
-                f"Slave: {self.slave.name}  DAG: {context['ti'].dag_id}  run: {context['run_id']}",
-                *leftover.findings(figures),
+                f"Slave: {slave.name}  DAG: {context['ti'].dag_id}  run: {context['run_id']}",
+                *leftover_alert.findings(figures),
                 "",
                 RECOVERY,
             ],
