@@ -66,7 +66,8 @@ STEPS = (
     Step(
         "wait_for_backup",
         BackupCompleteSensor,
-        "The backup holds every live history row, by primary key.",
+        "The backup tables exist and take every column of the live history, so the capture keeps what the "
+        "import deletes.",
         takes={"backup": "backup_history"},
     ),
     Step(
