@@ -127,7 +127,9 @@ def test_xcom_figures_match_independent_counts(estate, first_night):
         assert x["wait_for_import"]["slave_jobs"] == expected
         copied = x["copy_to_slave"]
         assert copied["bytes"] == sum(f["bytes"] for f in copied["files"].values()) > 0
-        assert x["preflight"] == {"leftover_rows": 0, "restored_rows": 0}
+        found = {k: x["preflight"][k] for k in ("leftover_rows", "restored_rows", "legacy_tables", "adopted_rows")}
+        assert found == {"leftover_rows": 0, "restored_rows": 0, "legacy_tables": [], "adopted_rows": 0}
+        assert x["preflight"]["armed_capture_triggers"] == [] and x["preflight"]["database_mb"] > 0
 
 
 def test_edited_jobs_are_reported_as_changed(estate, first_night):
