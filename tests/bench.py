@@ -69,7 +69,7 @@ def bench_smb_copy(size_mib: int) -> dict:
     """Copy one file master share -> slave share on a lab, with each chunk size."""
     from airflow.providers.samba.hooks.samba import SambaHook
 
-    from ds_replication.operators import share_copy
+    from ds_replication.operators import copy_to_slave
     from tests.airflow_env import read_connections_env
     from tests.labctl import Lab
 
@@ -81,14 +81,14 @@ def bench_smb_copy(size_mib: int) -> dict:
             (share / "bench.bin").write_bytes(os.urandom(size_mib * 1024 * 1024))
             results = {}
             for chunk in (64 * 1024, 4 * 1024 * 1024):
-                share_copy.CHUNK_BYTES = chunk
+                copy_to_slave.CHUNK_BYTES = chunk
 
                 def copy() -> None:
                     with (
                         SambaHook("ds_master_smb", share="express") as source,
                         SambaHook("ds_slave1_smb", share="express") as target,
                     ):
-                        share_copy.copy_file(source, target, "bench.bin")
+                        copy_to_slave.copy_file(source, target, "bench.bin")
 
                 timing = _timed(copy, 3)
                 timing["mib_per_s"] = size_mib * 2 / timing["median_s"]  # the copy reads the result back

@@ -1,30 +1,111 @@
-"""One replication DAG per slave, built from the estate configuration."""
+"""One replication DAG per slave, built from the estate configuration and the step table."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk import DAG, Param, chain
+from airflow.sdk import DAG, BaseOperator, BaseSensorOperator, Param, chain, get_parsing_context
 
-from ds_replication.alerts import HistoryAlertNotifier, RunTimeoutNotifier
-from ds_replication.config import STEP_IDS, Estate, SlaveConfig, load_estate
+from ds_replication.config import Estate, SlaveConfig, load_estate
+from ds_replication.ds_host import DsHost
+from ds_replication.notifications.history_alert import HistoryAlertNotifier
+from ds_replication.notifications.run_timeout import RunTimeoutNotifier
+from ds_replication.operators.backup_history import BackupHistoryOperator
 from ds_replication.operators.cleanup import CleanupSharesOperator
-from ds_replication.operators.export import ExportJobsOperator
-from ds_replication.operators.history import (
-    BackupHistoryOperator,
-    RestoreHistoryOperator,
-    VerifyHistoryOperator,
-)
-from ds_replication.operators.importer import ImportJobsOperator
+from ds_replication.operators.copy_to_slave import CopyToSlaveOperator
+from ds_replication.operators.export_jobs import ExportJobsOperator
+from ds_replication.operators.import_jobs import ImportJobsOperator
 from ds_replication.operators.preflight import PreflightOperator
-from ds_replication.operators.share_copy import CopyToSlaveOperator
-from ds_replication.sensors import BackupCompleteSensor, ExportFileSensor, ImportedJobsSensor
-from ds_replication.templates import SQL_DIR
+from ds_replication.operators.restore_history import RestoreHistoryOperator
+from ds_replication.operators.verify_history import VerifyHistoryOperator
+from ds_replication.sensors.wait_for_backup import BackupCompleteSensor
+from ds_replication.sensors.wait_for_export import ExportFileSensor
+from ds_replication.sensors.wait_for_import import ImportedJobsSensor
 
-TASK_IDS = STEP_IDS
-# From the import on, a failure leaves history held in the backup: these tasks alert.
-ALERTING_TASKS = ("import_jobs", "wait_for_import", "restore_history", "verify_history")
+
+@dataclass(frozen=True)
+class Step:
+    """One task of the DAG. `takes` maps an argument of the operator to the step whose result
+    it receives (an XComArg, rendered when the task runs): no operator knows another's id."""
+
+    task_id: str
+    operator: type[BaseOperator]
+    doc: str
+    alerts: bool = False  # from the import on, a failure leaves history held: mail the admins
+    takes: dict[str, str] = field(default_factory=dict)
+    teardown: bool = False  # runs after a failure too, and does not decide the run's state
+
+
+# The run, in order: each step is gated by the one before.
+STEPS = (
+    Step(
+        "preflight",
+        PreflightOperator,
+        "Reach master and slave (WinRM, SQL, SMB); restore and report a leftover backup.",
+    ),
+    Step(
+        "export_jobs",
+        ExportJobsOperator,
+        "`axexport` of each folder on the master into a per-run file; master job counts to XCom.",
+    ),
+    Step(
+        "wait_for_export",
+        ExportFileSensor,
+        "The export files exist on the master's share and their size is stable.",
+        takes={"export": "export_jobs"},
+    ),
+    Step(
+        "copy_to_slave",
+        CopyToSlaveOperator,
+        "Stream the files master share -> slave share as `.part`; renamed once sha256 match.",
+        takes={"export": "export_jobs"},
+    ),
+    Step("backup_history", BackupHistoryOperator, "live history into the backup tables; a leftover backup is kept."),
+    Step(
+        "wait_for_backup",
+        BackupCompleteSensor,
+        "The backup tables exist and take every column of the live history, so the capture keeps what the "
+        "import deletes.",
+        takes={"backup": "backup_history"},
+    ),
+    Step(
+        "import_jobs",
+        ImportJobsOperator,
+        "The slave's own jobs of each folder kept with `axexport` in its `ds_replication_archive` folder, "
+        "then `aximport <file> /o` on the slave from its local DS folder.",
+        alerts=True,
+        takes={"export": "export_jobs"},
+    ),
+    Step(
+        "wait_for_import",
+        ImportedJobsSensor,
+        "The slave's job counts per folder equal the master's.",
+        alerts=True,
+        takes={"export": "export_jobs"},
+    ),
+    Step(
+        "restore_history",
+        RestoreHistoryOperator,
+        "`restore_history.sql`: rows whose key is not live and whose job exists go back; changed jobs are reported.",
+        alerts=True,
+    ),
+    Step(
+        "verify_history",
+        VerifyHistoryOperator,
+        "every backup row live or archived; only then is the backup dropped.",
+        alerts=True,
+    ),
+    Step(
+        "cleanup",
+        CleanupSharesOperator,
+        "Remove the run's files from both shares, whatever happened before.",
+        teardown=True,
+    ),
+)
+TASK_IDS = tuple(step.task_id for step in STEPS)
+ALERTING_TASKS = tuple(step.task_id for step in STEPS if step.alerts)
 
 START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -41,22 +122,6 @@ A failure from `import_jobs` on sends an alert to {emails}. The history backup i
 dropped before it has been verified: re-run the DAG to recover (README, "Recovering from a
 failed night").
 """
-
-TASK_DOCS = {
-    "preflight": "Reach master and slave (WinRM, SQL, SMB); restore and report a leftover backup.",
-    "export_jobs": "`axexport` of each folder on the master into a per-run file; master job counts to XCom.",
-    "wait_for_export": "The export files exist on the master's share and their size is stable.",
-    "copy_to_slave": "Stream the files master share -> slave share as `.part`; renamed once sha256 match.",
-    "backup_history": "live history into the backup tables; a leftover backup is kept.",
-    "wait_for_backup": "The backup holds every live history row, by primary key.",
-    "import_jobs": "The slave's own jobs of each folder kept with `axexport` in its `ds_replication_archive` folder, "
-    "then `aximport <file> /o` on the slave from its local DS folder.",
-    "wait_for_import": "The slave's job counts per folder equal the master's.",
-    "restore_history": "`restore_history.sql`: rows whose key is not live and whose job exists go back; "
-    "changed jobs are reported.",
-    "verify_history": "every backup row live or archived; only then is the backup dropped.",
-    "cleanup": "Remove the run's files from both shares, whatever happened before.",
-}
 
 
 def _params(slave: SlaveConfig) -> dict[str, Param]:
@@ -86,34 +151,72 @@ def _params(slave: SlaveConfig) -> dict[str, Param]:
     }
 
 
-def _host(config: Any) -> dict[str, str]:
+def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
+    """Each step's own arguments (beyond task_id, doc, timeouts, alerts and upstream results)."""
+    master = DsHost.from_config("master", estate.master)
+    host = DsHost.from_config("slave", slave)
+    folders = [{"name": f.name, "subfolders": f.subfolders} for f in slave.folders]
+    command_timeout = slave.command_timeout_minutes * 60
     return {
-        "winrm_conn_id": config.winrm_conn_id,
-        "mssql_conn_id": config.mssql_conn_id,
-        "smb_conn_id": config.smb_conn_id,
-        "share": config.share,
-        "database": config.database,
+        "preflight": {
+            "master": master,
+            "slave": host,
+            "restore_changed_jobs": slave.restore_changed_jobs,
+            "folders": folders,
+            "alert": {
+                "smtp_conn_id": slave.smtp_conn_id,
+                "from_email": slave.alert_from,
+                "to": list(slave.alert_emails),
+            },
+        },
+        "export_jobs": {
+            "master": master,
+            "slave_name": slave.name,
+            "folders": folders,
+            "command_timeout_seconds": command_timeout,
+            "pool": estate.master.export_pool,
+        },
+        "wait_for_export": {"master": master},
+        "copy_to_slave": {"master": master, "slave": host},
+        "backup_history": {"slave": host},
+        "wait_for_backup": {"slave": host},
+        "import_jobs": {"slave": host, "command_timeout_seconds": command_timeout},
+        "wait_for_import": {"slave": host},
+        "restore_history": {"slave": host, "restore_changed_jobs": slave.restore_changed_jobs},
+        "verify_history": {"slave": host},
+        "cleanup": {"master": master, "slave": host},
     }
+
+
+def _tasks(estate: Estate, slave: SlaveConfig, notifier: HistoryAlertNotifier) -> list[BaseOperator]:
+    """The step table's operators for `slave`, each step's inputs wired from its upstream's XCom."""
+    arguments = _arguments(estate, slave)
+    tasks: dict[str, BaseOperator] = {}
+    for step in STEPS:
+        kwargs = dict(arguments[step.task_id])
+        kwargs |= {name: tasks[source].output for name, source in step.takes.items()}
+        if step.alerts:
+            kwargs["on_failure_callback"] = notifier
+        if issubclass(step.operator, BaseSensorOperator):
+            kwargs |= {
+                "mode": "reschedule",
+                "poke_interval": slave.sensor_poke_seconds,
+                "timeout": slave.sensor_timeout_minutes * 60,
+            }
+        task = step.operator(
+            task_id=step.task_id,
+            doc_md=step.doc,
+            execution_timeout=dt.timedelta(minutes=slave.task_minutes(step.task_id)),
+            **kwargs,
+        )
+        tasks[step.task_id] = task.as_teardown() if step.teardown else task
+    return list(tasks.values())
 
 
 def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
     master = estate.master
-    folders = [{"name": f.name, "subfolders": f.subfolders} for f in slave.folders]
-    command_timeout = slave.command_timeout_minutes * 60
-    sensor_args = {
-        "mode": "reschedule",
-        "poke_interval": slave.sensor_poke_seconds,
-        "timeout": slave.sensor_timeout_minutes * 60,
-        "execution_timeout": dt.timedelta(minutes=slave.sensor_timeout_minutes),
-    }
-    notifier = HistoryAlertNotifier(
-        slave_name=slave.name,
-        mssql_conn_id=slave.mssql_conn_id,
-        database=slave.database,
-        to=list(slave.alert_emails),
-        smtp_conn_id=slave.smtp_conn_id,
-        from_email=slave.alert_from,
-    )
+    alert = {"to": list(slave.alert_emails), "smtp_conn_id": slave.smtp_conn_id, "from_email": slave.alert_from}
+    held = {"slave_name": slave.name, "mssql_conn_id": slave.mssql_conn_id, "database": slave.database}
     with DAG(
         dag_id=slave.dag_id,
         schedule=slave.schedule,
@@ -123,18 +226,10 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
         # a run stuck (a missing pool, a hung step) would block every later night silently
         dagrun_timeout=dt.timedelta(minutes=slave.run_minutes()),
         on_failure_callback=RunTimeoutNotifier(
-            slave_name=slave.name,
-            mssql_conn_id=slave.mssql_conn_id,
-            database=slave.database,
-            run_minutes=slave.run_minutes(),
-            export_pool=master.export_pool,
-            to=list(slave.alert_emails),
-            smtp_conn_id=slave.smtp_conn_id,
-            from_email=slave.alert_from,
+            **held, run_minutes=slave.run_minutes(), export_pool=master.export_pool, **alert
         ),
         is_paused_upon_creation=not slave.enabled,
         tags=["ds-replication", f"master:{master.name}", f"slave:{slave.name}"],
-        template_searchpath=[str(SQL_DIR)],
         doc_md=DAG_DOC.format(
             slave=slave.name,
             master=master.name,
@@ -150,93 +245,19 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             "execution_timeout": dt.timedelta(minutes=slave.task_timeout_minutes),
         },
     ) as dag:
-        tasks = [
-            PreflightOperator(
-                task_id="preflight",
-                slave_name=slave.name,
-                hosts={"master": _host(master), "slave": _host(slave)},
-                slave_database=slave.database,
-                restore_changed_jobs=slave.restore_changed_jobs,
-                folders=folders,
-                alert={
-                    "smtp_conn_id": slave.smtp_conn_id,
-                    "from_email": slave.alert_from,
-                    "to": list(slave.alert_emails),
-                },
-            ),
-            ExportJobsOperator(
-                task_id="export_jobs",
-                slave_name=slave.name,
-                winrm_conn_id=master.winrm_conn_id,
-                mssql_conn_id=master.mssql_conn_id,
-                database=master.database,
-                smb_conn_id=master.smb_conn_id,
-                share=master.share,
-                ds_path=master.ds_path,
-                folders=folders,
-                command_timeout_seconds=command_timeout,
-                execution_timeout=dt.timedelta(minutes=slave.task_minutes("export_jobs")),
-                pool=master.export_pool,
-            ),
-            ExportFileSensor(
-                task_id="wait_for_export", smb_conn_id=master.smb_conn_id, share=master.share, **sensor_args
-            ),
-            CopyToSlaveOperator(
-                task_id="copy_to_slave",
-                master_smb_conn_id=master.smb_conn_id,
-                master_share=master.share,
-                slave_smb_conn_id=slave.smb_conn_id,
-                slave_share=slave.share,
-            ),
-            BackupHistoryOperator(task_id="backup_history", mssql_conn_id=slave.mssql_conn_id, database=slave.database),
-            BackupCompleteSensor(
-                task_id="wait_for_backup", mssql_conn_id=slave.mssql_conn_id, database=slave.database, **sensor_args
-            ),
-            ImportJobsOperator(
-                task_id="import_jobs",
-                slave_name=slave.name,
-                slave=_host(slave),
-                ds_path=slave.ds_path,
-                command_timeout_seconds=command_timeout,
-                execution_timeout=dt.timedelta(minutes=slave.task_minutes("import_jobs")),
-                on_failure_callback=notifier,
-            ),
-            ImportedJobsSensor(
-                task_id="wait_for_import",
-                mssql_conn_id=slave.mssql_conn_id,
-                database=slave.database,
-                on_failure_callback=notifier,
-                **sensor_args,
-            ),
-            RestoreHistoryOperator(
-                task_id="restore_history",
-                mssql_conn_id=slave.mssql_conn_id,
-                database=slave.database,
-                restore_changed_jobs=slave.restore_changed_jobs,
-                on_failure_callback=notifier,
-            ),
-            VerifyHistoryOperator(
-                task_id="verify_history",
-                mssql_conn_id=slave.mssql_conn_id,
-                database=slave.database,
-                on_failure_callback=notifier,
-            ),
-            CleanupSharesOperator(
-                task_id="cleanup",
-                slave_name=slave.name,
-                master_smb_conn_id=master.smb_conn_id,
-                master_share=master.share,
-                slave_smb_conn_id=slave.smb_conn_id,
-                slave_share=slave.share,
-            ).as_teardown(),  # runs after a failure too, and does not decide the run's state
-        ]
-        for task in tasks:
-            task.doc_md = TASK_DOCS[task.task_id]
-        chain(*tasks)
+        chain(*_tasks(estate, slave, HistoryAlertNotifier(**held, **alert)))
     return dag
 
 
 def build_dags(estate: Estate | None = None) -> dict[str, DAG]:
-    """Every slave's DAG by dag_id, from `estate` or the configured estate file."""
+    """Every slave's DAG by dag_id, from `estate` or the configured estate file.
+
+    The whole estate is always read and validated (one bad entry fails every DAG: history
+    safety); when a worker parses the file to run a task, only that task's DAG is built."""
     estate = estate or load_estate()
-    return {slave.dag_id: build_dag(estate, slave) for slave in estate.slave_configs()}
+    running = get_parsing_context().dag_id
+    return {
+        slave.dag_id: build_dag(estate, slave)
+        for slave in estate.slave_configs()
+        if running is None or running == slave.dag_id
+    }

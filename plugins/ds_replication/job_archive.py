@@ -13,13 +13,8 @@ import datetime as dt
 import logging
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
-
-from ds_replication import sql
-from ds_replication.catalog import folder_job_names
-from ds_replication.remote import axexport_command, check_export_count, run_command
+from ds_replication.ds_host import DsHost, JobFolder
 from ds_replication.run_files import run_key, tool_partial_name
-from ds_replication.shares import open_share
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +28,7 @@ def archive_file_names(slave: str, run_id: str, run_after: dt.datetime, count: i
 
 
 def archive_slave_jobs(
-    *,
-    slave: dict[str, str],
-    ds_path: str,
-    folders: list[dict[str, Any]],
-    names: list[str],
-    command_timeout_seconds: float,
+    slave: DsHost, folders: list[JobFolder], names: list[str], command_timeout_seconds: float
 ) -> dict[str, dict[str, Any]]:
     """Export each folder's jobs on the slave into the archive folder; {folder: {file, jobs}}.
 
@@ -46,12 +36,11 @@ def archive_slave_jobs(
     it is kept, never overwritten with what a crashed import left. A folder with no jobs on the
     slave (its first replication) has nothing to keep.
     """
-    with sql.connect(slave["mssql_conn_id"], slave["database"]) as conn:
-        jobs_of = folder_job_names(conn, [(f["name"], f["subfolders"]) for f in folders])
+    jobs_of = slave.job_names(folders)
     kept: dict[str, dict[str, Any]] = {}
-    with open_share(slave["smb_conn_id"], slave["share"]) as hook:
-        hook.makedirs(ARCHIVE_FOLDER, exist_ok=True)
-        present = set(hook.listdir(ARCHIVE_FOLDER))
+    with slave.share_hook() as share:
+        share.makedirs(ARCHIVE_FOLDER, exist_ok=True)
+        present = set(share.listdir(ARCHIVE_FOLDER))
         for folder, name in zip(folders, names, strict=True):
             jobs = jobs_of[folder["name"]]
             if not jobs:
@@ -62,19 +51,16 @@ def archive_slave_jobs(
             else:
                 partial = tool_partial_name(name)
                 if partial in present:  # an earlier try's: axexport must not meet it
-                    hook.remove(f"{ARCHIVE_FOLDER}/{partial}")
-                command = axexport_command(
-                    ds_path, folder["name"], folder["subfolders"], f"{ARCHIVE_FOLDER}\\{partial}"
+                    share.remove(f"{ARCHIVE_FOLDER}/{partial}")
+                slave.export_folder(
+                    folder,
+                    f"{ARCHIVE_FOLDER}\\{partial}",
+                    len(jobs),
+                    command_timeout_seconds,
+                    what=f"the slave's own jobs of folder {folder['name']!r}",
+                    failed=f" (into {path}); nothing was imported",
                 )
-                result = run_command(slave["winrm_conn_id"], command, command_timeout_seconds)
-                if result.return_code != 0:
-                    raise AirflowException(
-                        f"axexport of the slave's own jobs of folder {folder['name']!r} into {path} failed with "
-                        f"exit code {result.return_code}: {(result.stdout + result.stderr).strip()}; "
-                        "nothing was imported"
-                    )
-                check_export_count(result, len(jobs), f"export of the slave's own jobs of folder {folder['name']!r}")
-                hook.replace(f"{ARCHIVE_FOLDER}/{partial}", f"{ARCHIVE_FOLDER}/{name}")
+                share.replace(f"{ARCHIVE_FOLDER}/{partial}", f"{ARCHIVE_FOLDER}/{name}")
                 log.info("kept the slave's jobs of folder %r in %s: %s", folder["name"], path, jobs)
             kept[folder["name"]] = {"file": path, "jobs": len(jobs)}
     return kept

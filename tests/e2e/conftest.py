@@ -23,7 +23,7 @@ FAST_SETTINGS = {
     "task_timeout_minutes": 0.75,
 }
 # A hung SQL batch or a silent SMB server must end within seconds in tests (pymssql's query
-# timeout; the samba connection's `timeout` extra, read by ds_replication.shares).
+# timeout; the samba connection's `timeout` extra, read by ds_replication.hooks.share).
 SQL_TIMEOUT_SECONDS = 10
 SMB_TIMEOUT_SECONDS = 10
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from ds_replication.factory import ALERTING_TASKS, TASK_IDS
 from tests.e2e.conftest import _estate
 from tests.history_audit import account, live_audit, snapshot
 from tests.lab import ds_engine, faults
 
 SLAVE = "slave1"
-ALERTING_STEPS = ("import_jobs", "wait_for_import", "restore_history", "verify_history")
 # A DS runs jobs at night: from backup_history to verify_history, the slave's live DS engine
 # writes history through the faulty run and the recovery run (tests/lab/ds_engine.py).
 LIVE_STEPS = (
@@ -114,7 +114,7 @@ def matrix_table_rows() -> list[str]:
     rows = []
     for c in MATRIX:
         at = c.fails_at or c.step
-        alert = ", alert sent" if at in ALERTING_STEPS else ""
+        alert = ", alert sent" if at in ALERTING_TASKS else ""
         outcome = OUTCOME_TEXT[c.outcome].format(at=at, alert=alert)
         rows.append(f"| `{c.fault}` | `{c.step}` | {c.host} | {c.times} | {outcome} | 0 |")
     return rows
@@ -136,8 +136,6 @@ def test_every_lab_fault_is_in_the_matrix():
 
 
 def test_every_task_of_the_dag_meets_a_fault():
-    from ds_replication.factory import TASK_IDS
-
     assert {c.step for c in MATRIX} == set(TASK_IDS)
 
 
@@ -184,7 +182,7 @@ def test_fault_loses_no_history_and_the_next_run_recovers(fault_estate, case):
         fails_at = case.fails_at or case.step
         assert result["state"] == "failed", (case.id, states)
         assert states[fails_at] == "failed", (case.id, states)
-        if fails_at in ALERTING_STEPS:
+        if fails_at in ALERTING_TASKS:
             alerts = [m for m in lab.mail()[mails_before:] if SLAVE in m["subject"]]
             assert alerts, f"{case.id}: no alert"
             assert "held" in alerts[-1]["subject"] and result["run_id"] in alerts[-1]["body"]

@@ -19,7 +19,10 @@ import time
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from ds_replication.sensors import BackupCompleteSensor, ExportFileSensor, ImportedJobsSensor
+from ds_replication.ds_host import DsHost
+from ds_replication.sensors.wait_for_backup import BackupCompleteSensor
+from ds_replication.sensors.wait_for_export import ExportFileSensor
+from ds_replication.sensors.wait_for_import import ImportedJobsSensor
 from tests.airflow_env import run_dag
 from tests.e2e.conftest import _estate
 from tests.lab import faults
@@ -115,14 +118,10 @@ def test_preflight_reports_the_size_without_a_warning_far_from_the_cap(old_estat
 # --- sensors ---------------------------------------------------------------------------------
 
 
-class TaskInstanceXComs:
-    """What a sensor's poke reads from its task instance: the XComs of earlier tasks."""
-
-    def __init__(self, **xcoms) -> None:
-        self.xcoms = xcoms
-
-    def xcom_pull(self, task_ids: str):
-        return self.xcoms[task_ids]
+def lab_host(role: str, name: str, share: str = "express") -> DsHost:
+    """A lab host under its default connection ids."""
+    ids = {f"{kind}_conn_id": f"ds_{name}_{kind}" for kind in ("winrm", "mssql", "smb")}
+    return DsHost(role, name, **ids, share=share, database="express", ds_path=r"C:\DS")
 
 
 EXPORT_XCOM = {"folders": [{"name": "Drivers", "subfolders": False}], "files": ["dsrepl_x.bin"], "master_jobs": {}}
@@ -154,27 +153,29 @@ def poke_fails_at_once(sensor, context: dict, *expected: str) -> str:
 
 def test_a_sql_sensor_fails_at_once_when_its_login_is_refused(old_estate, lab_connections):
     lab_connections(f"ds_{SLAVE}_mssql", password="not-the-password")
-    sensor = BackupCompleteSensor(task_id="wait_for_backup", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
+    sensor = BackupCompleteSensor(task_id="wait_for_backup", slave=lab_host("slave", SLAVE))
     message = poke_fails_at_once(sensor, {}, "Login failed", f"ds_{SLAVE}_mssql")
     assert "not-the-password" not in message and old_estate.lab.info["password"] not in message
 
 
 def test_a_sql_sensor_fails_at_once_on_an_unknown_host(lab_connections):
     lab_connections(f"ds_{SLAVE}_mssql", host="no-such-host.invalid")
-    sensor = ImportedJobsSensor(task_id="wait_for_import", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
-    poke_fails_at_once(sensor, {"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}, "no-such-host.invalid")
+    sensor = ImportedJobsSensor(task_id="wait_for_import", slave=lab_host("slave", SLAVE), export=EXPORT_XCOM)
+    poke_fails_at_once(sensor, {}, "no-such-host.invalid")
 
 
 def test_a_share_sensor_fails_at_once_on_a_share_that_does_not_exist(lab_connections):
-    sensor = ExportFileSensor(task_id="wait_for_export", smb_conn_id="ds_master_smb", share="no_such_share")
-    poke_fails_at_once(sensor, {"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}, "no_such_share")
+    sensor = ExportFileSensor(
+        task_id="wait_for_export", master=lab_host("master", "master", share="no_such_share"), export=EXPORT_XCOM
+    )
+    poke_fails_at_once(sensor, {}, "no_such_share")
 
 
 def test_a_sql_sensor_pokes_again_after_a_dropped_connection(old_estate, lab_connections):
     old_estate.lab.fault(SLAVE, "sql_drop", match="GROUP BY folder_id")
-    sensor = ImportedJobsSensor(task_id="wait_for_import", mssql_conn_id=f"ds_{SLAVE}_mssql", database="express")
+    sensor = ImportedJobsSensor(task_id="wait_for_import", slave=lab_host("slave", SLAVE), export=EXPORT_XCOM)
     try:
-        assert sensor.poke({"ti": TaskInstanceXComs(export_jobs=EXPORT_XCOM)}) is False
+        assert sensor.poke({}) is False
     finally:
         fired = not faults.armed(old_estate.lab.dir, SLAVE)
         faults.clear(old_estate.lab.dir, SLAVE)

@@ -306,7 +306,7 @@ def test_smbclient_puts_and_gets_a_file(lab, tmp_path):
 def test_samba_hook_and_smbprotocol_copy_between_shares(lab):
     from airflow.providers.samba.hooks.samba import SambaHook
 
-    from ds_replication.operators.share_copy import copy_file
+    from ds_replication.operators.copy_to_slave import copy_file
 
     payload = os.urandom(5_000_000)
     (Path(lab.info["hosts"]["master"]["share_dir"]) / "big.bin").write_bytes(payload)
@@ -452,8 +452,8 @@ def _smb_conn_with(monkeypatch, host: str, **extra) -> str:
     return f"ds_{host}_smb"
 
 
-def test_open_share_ends_a_stalled_call_at_the_connections_timeout(lab, monkeypatch):
-    from ds_replication.shares import ShareNotAnswering, open_share
+def test_share_hook_ends_a_stalled_call_at_the_connections_timeout(lab, monkeypatch):
+    from ds_replication.hooks.share import DsShareHook, ShareNotAnswering
 
     conn_id = _smb_conn_with(monkeypatch, "slave1", timeout=2)
     (Path(lab.info["hosts"]["slave1"]["share_dir"]) / "stall.bin").write_bytes(b"x" * 1000)
@@ -461,19 +461,19 @@ def test_open_share_ends_a_stalled_call_at_the_connections_timeout(lab, monkeypa
     started = time.monotonic()
     with (
         pytest.raises(ShareNotAnswering, match=r"ds_slave1_smb .*unanswered for 2 s"),
-        open_share(conn_id, "express") as hook,
+        DsShareHook(conn_id, "express") as hook,
     ):
         hook.lstat("stall.bin")
     assert time.monotonic() - started < 60  # smbprotocol alone would wait 20 minutes
     assert faults.armed(lab.dir, "slave1") == []
-    with open_share(conn_id, "express") as hook:  # a fresh connection answers again
+    with DsShareHook(conn_id, "express") as hook:  # a fresh connection answers again
         assert hook.lstat("stall.bin").st_size == 1000
 
 
 @pytest.mark.parametrize("bad", ["soon", 0, -5])
-def test_open_share_refuses_a_bad_timeout_extra(lab, monkeypatch, bad):
-    from ds_replication.shares import open_share
+def test_share_hook_refuses_a_bad_timeout_extra(lab, monkeypatch, bad):
+    from ds_replication.hooks.share import DsShareHook
 
     conn_id = _smb_conn_with(monkeypatch, "slave1", timeout=bad)
-    with pytest.raises(ValueError, match=r"connection ds_slave1_smb: extra 'timeout'"), open_share(conn_id, "express"):
+    with pytest.raises(ValueError, match=r"connection ds_slave1_smb: extra 'timeout'"), DsShareHook(conn_id, "express"):
         pass

@@ -49,8 +49,8 @@ def test_check_config_shows_the_bounds(tmp_path, capsys):
 
 
 def test_the_run_is_bounded_by_one_try_of_every_step_unless_configured():
-    from ds_replication.alerts import RunTimeoutNotifier
     from ds_replication.factory import TASK_IDS
+    from ds_replication.notifications.run_timeout import RunTimeoutNotifier
 
     estate = parse_estate(estate_text())
     slave = estate.slave_configs()[0]

@@ -15,20 +15,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "include" / "config" / "replication.yaml"
 
-TASK_IDS = [
-    "preflight",
-    "export_jobs",
-    "wait_for_export",
-    "copy_to_slave",
-    "backup_history",
-    "wait_for_backup",
-    "import_jobs",
-    "wait_for_import",
-    "restore_history",
-    "verify_history",
-    "cleanup",
-]
-
 
 def estate_yaml(slaves: int) -> str:
     config = yaml.safe_load(EXAMPLE.read_text())
@@ -60,11 +46,15 @@ def test_dagbag_loads_one_dag_per_slave(load_dagbag, slaves):
 
 def test_tasks_run_in_order_each_gated_by_the_one_before(load_dagbag):
     dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
-    assert [t.task_id for t in dag.topological_sort()] == TASK_IDS
-    for before, after in itertools.pairwise(TASK_IDS):
-        assert dag.get_task(after).upstream_task_ids == {before}
+    from ds_replication.factory import STEPS, TASK_IDS
+
+    assert [t.task_id for t in dag.topological_sort()] == list(TASK_IDS)
+    for before, step in itertools.pairwise(STEPS):
+        # gated by the step before; also downstream of the steps whose results it takes (XComArgs)
+        assert dag.get_task(step.task_id).upstream_task_ids == {before.task_id, *step.takes.values()}
     assert dag.max_active_runs == 1
-    assert dag.doc_md and all(dag.get_task(t).doc_md for t in TASK_IDS)
+    assert all(dag.get_task(s.task_id).doc_md == s.doc for s in STEPS)
+    assert dag.doc_md
     assert "ds-replication" in dag.tags
     # cleanup runs whatever happened, and a failed step still fails the run
     assert dag.get_task("cleanup").is_teardown
@@ -83,7 +73,7 @@ def test_sensors_hold_no_worker_slot(load_dagbag):
 
 
 def test_restore_and_verify_alert_on_failure(load_dagbag):
-    from ds_replication.alerts import HistoryAlertNotifier
+    from ds_replication.notifications.history_alert import HistoryAlertNotifier
 
     dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
     for task_id in ("import_jobs", "restore_history", "verify_history"):
@@ -161,3 +151,45 @@ def test_airflow_plugin_manager_can_load_the_package(tmp_path):
         [sys.executable, "-c", script, "not-a-command"], env=env, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0 and "loaded" in out.stdout, out.stderr[-2000:]
+
+
+def test_the_step_table_is_the_configs_list_of_steps():
+    """config.STEP_IDS sums the run's bound over the steps: it must name the table's tasks."""
+    from ds_replication.config import STEP_IDS
+    from ds_replication.factory import ALERTING_TASKS, STEPS, TASK_IDS
+
+    assert TASK_IDS == STEP_IDS
+    assert ALERTING_TASKS == ("import_jobs", "wait_for_import", "restore_history", "verify_history")
+    for step in STEPS:
+        assert set(step.takes.values()) <= set(TASK_IDS[: TASK_IDS.index(step.task_id)]), step
+        assert set(step.takes) <= set(step.operator.template_fields), f"{step.task_id}: an input rendered at run time"
+
+
+def test_the_dag_survives_serialization_as_the_scheduler_stores_it(load_dagbag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from ds_replication.factory import STEPS
+
+    dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
+    back = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    assert sorted(back.task_ids) == sorted(dag.task_ids)
+    for step in STEPS:
+        for name, source in step.takes.items():
+            assert f"task_ids='{source}'" in str(getattr(back.get_task(step.task_id), name))
+
+
+def test_a_task_run_builds_only_its_own_dag_but_reads_the_whole_estate(tmp_path, monkeypatch):
+    from ds_replication.config import ConfigError
+    from ds_replication.factory import build_dags
+
+    config = tmp_path / "replication.yaml"
+    config.write_text(estate_yaml(3))
+    monkeypatch.setenv("DS_REPLICATION_CONFIG", str(config))
+    assert sorted(build_dags()) == ["replicate_site_1", "replicate_site_2", "replicate_site_3"]
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "replicate_site_2")
+    assert list(build_dags()) == ["replicate_site_2"]
+    broken = yaml.safe_load(estate_yaml(3))
+    broken["slaves"][2]["name"] = "bad name"
+    config.write_text(yaml.safe_dump(broken))
+    with pytest.raises(ConfigError, match=r"slaves\[2\]\.name"):
+        build_dags()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from ds_replication.cmd_quote import unsafe_character
+from ds_replication.ds_tools import axexport_command
 from ds_replication.job_archive import ARCHIVE_FOLDER, archive_file_names
-from ds_replication.remote import axexport_command
 from ds_replication.run_files import export_file_names, tool_partial_name
 from tests.unit.test_cmd_quote import crt_split
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ds_replication.operators.importer import aximport_command
-from ds_replication.remote import CommandResult, axexport_command, check_export_count
+from ds_replication.ds_tools import axexport_command, aximport_command, check_export_count
+from ds_replication.hooks.shell import CommandResult
 from tests.unit.test_cmd_quote import crt_split
 
 DS = r"C:\Program Files\Altiris\eXpress\Deployment Server"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Context
 
+from ds_replication.ds_host import DsHost
 from ds_replication.run_files import slave_file_pattern
-from ds_replication.shares import open_share
 
 
 class CleanupSharesOperator(BaseOperator):
@@ -17,39 +16,17 @@ class CleanupSharesOperator(BaseOperator):
     Files are found by the names this slave's runs write (`slave_file_pattern`), not read from
     XCom, so files of a run that failed half-way, or whose own cleanup failed, go too (`max_active_runs=1`: no other run
     of this slave can be using them). Missing files are fine: the step is safe to repeat.
+
+    :param master: the master; :param slave: the slave.
     """
 
-    template_fields: Sequence[str] = ("master_smb_conn_id", "slave_smb_conn_id")
-
-    def __init__(
-        self,
-        *,
-        slave_name: str,
-        master_smb_conn_id: str,
-        master_share: str,
-        slave_smb_conn_id: str,
-        slave_share: str,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, master: DsHost, slave: DsHost, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.slave_name = slave_name
-        self.master_smb_conn_id = master_smb_conn_id
-        self.master_share = master_share
-        self.slave_smb_conn_id = slave_smb_conn_id
-        self.slave_share = slave_share
+        self.master = master
+        self.slave = slave
 
-    def _remove(self, conn_id: str, share: str) -> list[str]:
-        pattern = slave_file_pattern(self.slave_name)
-        with open_share(conn_id, share) as hook:
-            names = sorted(n for n in hook.listdir("") if pattern.fullmatch(n))
-            for name in names:
-                hook.remove(name)
-        return names
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        removed = {
-            "master": self._remove(self.master_smb_conn_id, self.master_share),
-            "slave": self._remove(self.slave_smb_conn_id, self.slave_share),
-        }
+    def execute(self, context: Context) -> dict[str, Any]:
+        pattern = slave_file_pattern(self.slave.name)
+        removed = {"master": self.master.remove_matching(pattern), "slave": self.slave.remove_matching(pattern)}
         self.log.info("removed %s", removed)
         return removed

@@ -6,17 +6,18 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.providers.samba.hooks.samba import SambaHook
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException
 
+from ds_replication.ds_host import DsHost
 from ds_replication.run_files import partial_name
-from ds_replication.shares import open_share
 
 # SMB reads and writes in 4 MiB pieces: several times faster than the 64 KiB default.
 CHUNK_BYTES = 4 * 1024 * 1024
 
 
-def _sha256_of(hook: Any, path: str) -> tuple[int, str]:
+def _sha256_of(hook: SambaHook, path: str) -> tuple[int, str]:
     digest, size = hashlib.sha256(), 0
     with hook.open_file(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):
@@ -25,8 +26,8 @@ def _sha256_of(hook: Any, path: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def copy_file(source: Any, target: Any, name: str) -> tuple[int, str]:
-    """Copy `name` between two open SambaHooks; the target name appears only once verified."""
+def copy_file(source: SambaHook, target: SambaHook, name: str) -> tuple[int, str]:
+    """Copy `name` between two open share hooks; the target name appears only once verified."""
     part = partial_name(name)
     digest, size = hashlib.sha256(), 0
     with source.open_file(name, "rb") as reader, target.open_file(part, "wb") as writer:
@@ -45,39 +46,26 @@ def copy_file(source: Any, target: Any, name: str) -> tuple[int, str]:
 
 
 class CopyToSlaveOperator(BaseOperator):
-    """Copy the run's export files share to share through the worker, verified by size and sha256."""
+    """Copy the run's export files share to share through the worker, verified by size and sha256.
 
-    template_fields: Sequence[str] = (
-        "master_smb_conn_id",
-        "slave_smb_conn_id",
-        "master_share",
-        "slave_share",
-    )
+    :param master: the master (the files are on its share).
+    :param slave: the slave (they go to its share).
+    :param export: export_jobs' result (templated: an XComArg): its `files`.
+    """
+
+    template_fields: Sequence[str] = ("export",)
     ui_color = "#cfe2f3"
 
-    def __init__(
-        self,
-        *,
-        master_smb_conn_id: str,
-        master_share: str,
-        slave_smb_conn_id: str,
-        slave_share: str,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, master: DsHost, slave: DsHost, export: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.master_smb_conn_id = master_smb_conn_id
-        self.master_share = master_share
-        self.slave_smb_conn_id = slave_smb_conn_id
-        self.slave_share = slave_share
+        self.master = master
+        self.slave = slave
+        self.export = export
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        files = context["ti"].xcom_pull(task_ids="export_jobs")["files"]
+    def execute(self, context: Context) -> dict[str, Any]:
         copied: dict[str, dict[str, Any]] = {}
-        with (
-            open_share(self.master_smb_conn_id, self.master_share) as source,
-            open_share(self.slave_smb_conn_id, self.slave_share) as target,
-        ):
-            for name in files:
+        with self.master.share_hook() as source, self.slave.share_hook() as target:
+            for name in self.export["files"]:
                 size, digest = copy_file(source, target, name)
                 copied[name] = {"bytes": size, "sha256": digest}
                 self.log.info("copied %s: %d bytes, sha256 %s", name, size, digest)

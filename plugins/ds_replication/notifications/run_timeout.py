@@ -1,0 +1,70 @@
+"""`RunTimeoutNotifier`: a run stopped at its bound (dagrun_timeout) mails the slave's admins."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from ds_replication import history
+from ds_replication.notifications.mail import RECOVERY, held_rows, send_alert, trigger_command
+
+log = logging.getLogger(__name__)
+
+
+class RunTimeoutNotifier(BaseNotifier):
+    """The DAG's failure callback: alerts when the run was stopped at its bound (dagrun_timeout).
+    A failed step alerts through its own callback; this one speaks only for a run that hung."""
+
+    template_fields = ("slave_name",)
+
+    def __init__(
+        self,
+        *,
+        slave_name: str,
+        mssql_conn_id: str,
+        database: str,
+        run_minutes: float,
+        export_pool: str,
+        to: list[str],
+        smtp_conn_id: str,
+        from_email: str,
+    ) -> None:
+        super().__init__()
+        self.slave_name = slave_name
+        self.mssql_conn_id = mssql_conn_id
+        self.database = database
+        self.run_minutes = run_minutes
+        self.export_pool = export_pool
+        self.to = to
+        self.smtp_conn_id = smtp_conn_id
+        self.from_email = from_email
+
+    def notify(self, context: Any) -> None:
+        if context.get("reason") != "timed_out":
+            return
+        if not self.to:
+            log.warning("no alert_emails configured for slave %s: alert not sent", self.slave_name)
+            return
+        dag_id = context["dag"].dag_id
+        held = held_rows(self.mssql_conn_id, self.database)
+        lines = [
+            f"Slave: {self.slave_name}",
+            f"DAG: {dag_id}  run: {context.get('run_id')}",
+            f"The run was stopped after {self.run_minutes:g} minutes (run_timeout_minutes): longer than one try "
+            "of every step at its bound. Look for a task that never started (is the pool "
+            f"{self.export_pool} there? airflow pools list) or a step that hung.",
+            f"History rows held in {history.BACKUP_TABLE}: {held}",
+            "",
+            RECOVERY,
+            trigger_command(dag_id),
+        ]
+        send_alert(
+            smtp_conn_id=self.smtp_conn_id,
+            from_email=self.from_email,
+            to=self.to,
+            subject=f"[DS replication] {self.slave_name}: run stopped after {self.run_minutes:g} min, "
+            f"{held} history rows held",
+            lines=lines,
+        )

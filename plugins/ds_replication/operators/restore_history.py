@@ -1,0 +1,28 @@
+"""`restore_history`: put back the history rows the import deleted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Context
+from pymssql import Connection
+
+from ds_replication import history
+from ds_replication.operators.slave_sql import SlaveSqlOperator
+
+
+class RestoreHistoryOperator(SlaveSqlOperator):
+    """Put back the history rows the import deleted (include/sql/restore_history.sql).
+
+    :param restore_changed_jobs: the config's default for the run's `restore_changed_jobs` param.
+    """
+
+    def __init__(self, *, restore_changed_jobs: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.restore_changed_jobs = restore_changed_jobs
+
+    def run(self, conn: Connection, context: Context) -> dict[str, Any]:
+        # The import is over (wait_for_import saw every job): stop copying deletes into the backup.
+        history.disarm_capture(conn, self.slave.database)
+        wanted = context["params"].get("restore_changed_jobs")
+        return history.restore(conn, self.slave.database, self.restore_changed_jobs if wanted is None else bool(wanted))
