@@ -289,16 +289,18 @@ def job_fingerprints(conn: Any) -> dict[int, str]:
 
 
 @dataclass(frozen=True)
-class Folder:
+class FolderNode:
+    """A node of the DS job folder tree as event_folder holds it (the estate file's are config.Folder)."""
+
     folder_id: int
     parent_id: int | None
     name: str
 
 
-def _folder_path_index(folders: list[Folder]) -> dict[str, Folder]:
+def _folder_path_index(folders: list[FolderNode]) -> dict[str, FolderNode]:
     by_id = {f.folder_id: f for f in folders}
 
-    def path(folder: Folder) -> str:
+    def path(folder: FolderNode) -> str:
         parts = [folder.name]
         seen = {folder.folder_id}
         while folder.parent_id is not None and folder.parent_id in by_id:
@@ -315,7 +317,7 @@ def _folder_path_index(folders: list[Folder]) -> dict[str, Folder]:
 def _folder_ids(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, set[int] | None]:
     """The event_folder ids of each (folder path, with sub-folders); None when the folder is missing."""
     tree = [
-        Folder(int(r["folder_id"]), None if r["parent_id"] is None else int(r["parent_id"]), str(r["name"]))
+        FolderNode(int(r["folder_id"]), None if r["parent_id"] is None else int(r["parent_id"]), str(r["name"]))
         for r in query(conn, render("job_folders.sql"))
     ]
     children: dict[int, list[int]] = defaultdict(list)
