@@ -22,14 +22,7 @@ from tests.lab import ds_engine, faults
 SLAVE = "slave1"
 # A DS runs jobs at night: from backup_history to verify_history, the slave's live DS engine
 # writes history through the faulty run and the recovery run (tests/lab/ds_engine.py).
-LIVE_STEPS = (
-    "backup_history",
-    "wait_for_backup",
-    "import_jobs",
-    "wait_for_import",
-    "restore_history",
-    "verify_history",
-)
+LIVE_STEPS = TASK_IDS[TASK_IDS.index("backup_history") : TASK_IDS.index("verify_history") + 1]
 
 
 @dataclass(frozen=True)
