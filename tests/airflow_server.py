@@ -1,0 +1,246 @@
+"""A private Airflow whose components (api-server, scheduler, dag-processor, ...) run as
+subprocesses of a test, the demo or a benchmark, each in its own process group, on free ports.
+
+Used by the scheduler tests, the UI and the benchmarks: one way to start and stop Airflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.airflow_env import PYTHON, REPO
+from tests.lab.smb import free_port
+
+RUN_TIMEOUT = 600  # seconds a group of runs may take before the test fails with the logs
+READY_TIMEOUT = 180
+FINISHED = ("success", "failed")
+COMPONENTS = {
+    "api-server": ["api-server"],
+    "scheduler": ["scheduler"],
+    "dag-processor": ["dag-processor"],
+}
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"({path}: {error})"
+
+
+class Airflow:
+    """A private Airflow whose components run as subprocesses of the test."""
+
+    def __init__(
+        self,
+        root: Path,
+        base_env: dict[str, str],
+        components: dict[str, list[str]] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.root = root
+        self.home = Path(base_env["AIRFLOW_HOME"])
+        self.db = self.home / "airflow.db"
+        self.logs = root / "component-logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        bin_dir = str(Path(PYTHON).parent)
+        self.env = {
+            **base_env,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
+            # the scheduler serves task logs on this port (8793 unless told otherwise)
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            # one signing key for the task tokens, shared by the scheduler and the API server
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+            "PATH": os.pathsep.join([bin_dir, base_env.get("PATH", "")]),
+            **(extra_env or {}),
+        }
+        self.components = components or COMPONENTS
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    # --- commands and the metadata DB -------------------------------------------------
+
+    def cli(self, *args: str, timeout: int = 120) -> str:
+        proc = subprocess.run(
+            [PYTHON, "-m", "airflow", *args],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc.stdout
+
+    def cli_together(self, *commands: list[str], timeout: int = 120) -> None:
+        """Several CLI commands started at the same moment; every one must succeed."""
+        procs = [
+            subprocess.Popen(
+                [PYTHON, "-m", "airflow", *args],
+                env=self.env,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for args in commands
+        ]
+        failures = []
+        for args, proc in zip(commands, procs, strict=True):
+            out, err = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                failures.append(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{out}\n{err}")
+        if failures:
+            raise RuntimeError("\n".join(failures))
+
+    def query(self, sql: str, *params) -> list[sqlite3.Row]:
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+        try:
+            con.row_factory = sqlite3.Row
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+    # --- components -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name, args in self.components.items():
+            with open(self.logs / f"{name}.log", "wb") as log:
+                self.procs[name] = subprocess.Popen(
+                    [PYTHON, "-m", "airflow", *args],
+                    env=self.env,
+                    cwd=self.root,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, stopped with killpg
+                )
+
+    def check_alive(self) -> None:
+        dead = {name: proc.returncode for name, proc in self.procs.items() if proc.poll() is not None}
+        if dead:
+            raise AssertionError(f"Airflow components exited: {dead}\n{self.log_tails()}")
+
+    def wait_ready(self, dag_ids: tuple[str, ...]) -> None:
+        """The API server listens, the scheduler heartbeats, the DAGs are parsed into the DB."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if self._listening() and self._scheduler_running() and self._dags_parsed(dag_ids):
+                return
+            time.sleep(1)
+        raise AssertionError(f"Airflow not ready within {READY_TIMEOUT}s\n{self.log_tails()}")
+
+    def _listening(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def _scheduler_running(self) -> bool:
+        with contextlib.suppress(sqlite3.OperationalError):
+            return bool(self.query("SELECT 1 FROM job WHERE job_type = 'SchedulerJob' AND state = 'running'"))
+        return False
+
+    def _dags_parsed(self, dag_ids: tuple[str, ...]) -> bool:
+        marks = ", ".join("?" for _ in dag_ids)
+        with contextlib.suppress(sqlite3.OperationalError):
+            rows = self.query(f"SELECT DISTINCT dag_id FROM serialized_dag WHERE dag_id IN ({marks})", *dag_ids)
+            return len(rows) == len(dag_ids)
+        return False
+
+    def stop(self) -> None:
+        """Each component's process group, then anything it started in a group of its own."""
+        descendants: list[psutil.Process] = []
+        for proc in self.procs.values():
+            with contextlib.suppress(psutil.Error):
+                descendants += psutil.Process(proc.pid).children(recursive=True)
+        for proc in self.procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        for proc in self.procs.values():  # stragglers left in the groups once their leader exited
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        _, alive = psutil.wait_procs(descendants, timeout=10)
+        for child in alive:  # task processes run in their own process groups
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        psutil.wait_procs(alive, timeout=10)
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def runs(self, run_ids: list[str]) -> dict[str, sqlite3.Row]:
+        marks = ", ".join("?" for _ in run_ids)
+        rows = self.query(
+            f"SELECT dag_id, run_id, run_type, state, queued_at, start_date, end_date FROM dag_run "
+            f"WHERE run_id IN ({marks})",
+            *run_ids,
+        )
+        return {row["run_id"]: row for row in rows}
+
+    def task_instances(self, run_id: str) -> dict[str, sqlite3.Row]:
+        rows = self.query(
+            "SELECT task_id, state, try_number, pool, scheduled_dttm, queued_dttm, start_date, end_date "
+            "FROM task_instance WHERE run_id = ?",
+            run_id,
+        )
+        return {row["task_id"]: row for row in rows}
+
+    def wait_finished(self, run_ids: list[str], timeout: int = RUN_TIMEOUT) -> dict[str, sqlite3.Row]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(sqlite3.OperationalError):  # the DB may be locked for a moment
+                runs = self.runs(run_ids)
+                if len(runs) == len(run_ids) and all(r["state"] in FINISHED for r in runs.values()):
+                    return runs
+            time.sleep(2)
+        raise AssertionError(f"runs {run_ids} not finished within {timeout}s\n{self.describe(run_ids)}")
+
+    def describe(self, run_ids: list[str]) -> str:
+        """Runs, task states, failed task logs and the components' log tails, for a failure message."""
+        out = []
+        with contextlib.suppress(sqlite3.OperationalError):
+            for run_id, run in self.runs(run_ids).items():
+                out.append(f"{run['dag_id']} {run_id}: {run['state']} ({run['start_date']} .. {run['end_date']})")
+                for task_id, ti in self.task_instances(run_id).items():
+                    out.append(f"  {task_id}: {ti['state']} try {ti['try_number']}")
+                    if ti["state"] not in ("success", None):
+                        for log in sorted((self.home / "logs").glob(f"**/run_id={run_id}/task_id={task_id}/*.log")):
+                            out.append(f"  --- {log.name}\n{tail(log, 30)}")
+        return "\n".join(out) + "\n" + self.log_tails()
+
+    def log_text(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def log_tails(self) -> str:
+        return "\n".join(f"--- {name} ---\n{tail(self.logs / f'{name}.log')}" for name in self.procs)
