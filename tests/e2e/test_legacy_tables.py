@@ -17,7 +17,7 @@ import pytest
 
 from ds_replication import history
 from tests.e2e.conftest import _estate
-from tests.e2e.test_scenarios import assert_succeeded, why
+from tests.e2e.scenario_checks import assert_succeeded, why
 from tests.history_audit import account, snapshot
 from tests.lab_tests.test_article import BACKUP_SQL
 
