@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from airflow.sdk import BaseNotifier
 
 from ds_replication.notifications.mail import send_held_alert
-
-log = logging.getLogger(__name__)
 
 
 class RunTimeoutNotifier(BaseNotifier):
