@@ -171,14 +171,15 @@ def test_no_module_under_plugins_takes_the_name_of_another_module():
     assert not stems & installed, sorted(stems & installed)
 
 
-def test_only_the_plugin_file_defines_an_airflow_plugin():
-    """Each module defining an AirflowPlugin is loaded as one; the page's modules must not."""
-    defining = [
-        p.relative_to(PLUGINS).as_posix()
-        for p in PLUGINS.rglob("*.py")
-        if any(
+def test_the_page_modules_define_no_airflow_plugin():
+    """Airflow takes every AirflowPlugin of every file under plugins/: the page's is defined once,
+    in plugins/ds_replication_page.py, and the app's modules (imported by it too) define none."""
+
+    def defines_a_plugin(path: Path) -> bool:
+        return any(
             isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "AirflowPlugin" for b in node.bases)
-            for node in ast.walk(ast.parse(p.read_text()))
+            for node in ast.walk(ast.parse(path.read_text()))
         )
-    ]
-    assert defining == ["ds_replication_page.py"]
+
+    assert defines_a_plugin(PLUGINS / "ds_replication_page.py")
+    assert not [p.name for p in (PLUGINS / "ds_replication" / "page").glob("*.py") if defines_a_plugin(p)]
