@@ -131,6 +131,17 @@ def test_the_page_needs_a_sign_in(page_estate):
         assert page_estate.get(path, signed=False).status_code == 401, path
 
 
+def test_the_ui_offers_the_page_and_the_run_view(page_estate):
+    plugins = page_estate.get("/api/v2/plugins").json()["plugins"]
+    page = next(p for p in plugins if p["name"] == "ds_replication_page")
+    views = {v["url_route"]: (v["destination"], v["href"]) for v in page["external_views"]}
+    assert views == {
+        "ds-replication": ("nav", "ds-replication/"),
+        "ds-replication-run": ("dag_run", "ds-replication/runs/{DAG_ID}/{RUN_ID}"),
+    }
+    assert page_estate.get("/api/v2/plugins/importErrors").json()["import_errors"] == []
+
+
 def test_after_a_full_run_the_page_shows_the_xcoms_and_the_lab(page_estate):
     lab, run_id = page_estate.lab, "page_full"
     before = snapshot(lab, SLAVE)
