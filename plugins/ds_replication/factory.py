@@ -107,8 +107,6 @@ STEPS = (
 TASK_IDS = tuple(step.task_id for step in STEPS)
 ALERTING_TASKS = tuple(step.task_id for step in STEPS if step.alerts)
 
-START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
 DAG_DOC = """
 ### Replicate Deployment Server jobs to slave `{slave}`
 
@@ -226,7 +224,8 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
     with DAG(
         dag_id=slave.dag_id,
         schedule=slave.schedule,
-        start_date=START_DATE,
+        # No start_date: once unpaused, a new DAG's first scheduled run is the next one due
+        # (CronTriggerTimetable without a start waits for it), not the night just past.
         catchup=False,
         max_active_runs=1,
         # a run stuck (a missing pool, a hung step) would block every later night silently
@@ -234,7 +233,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
         on_failure_callback=RunTimeoutNotifier(
             **held, run_minutes=slave.run_minutes(), export_pool=master.export_pool, **alert
         ),
-        is_paused_upon_creation=not slave.enabled,
+        is_paused_upon_creation=slave.paused_on_first_deploy,
         tags=["ds-replication", f"master:{master.name}", f"slave:{slave.name}"],
         doc_md=DAG_DOC.format(
             slave=slave.name,

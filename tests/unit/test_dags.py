@@ -116,6 +116,24 @@ def test_the_trigger_form_offers_the_folders_and_requires_nothing(load_dagbag):
         ParamsDict(dag.params)["folders"] = ["Nope"]
 
 
+def test_a_new_dag_is_paused_and_its_first_night_is_the_next_one(load_dagbag):
+    """A first deploy starts nothing: the DAG is created paused (unless the estate says
+    otherwise), and unpausing it does not start the night just past at once."""
+    import pendulum
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import TimeRestriction
+
+    config = yaml.safe_load(estate_yaml(2))
+    config["slaves"][1]["paused_on_first_deploy"] = False
+    bag = load_dagbag(yaml.safe_dump(config))
+    assert bag.dags["replicate_site_1"].is_paused_upon_creation is True
+    assert bag.dags["replicate_site_2"].is_paused_upon_creation is False
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(bag.dags["replicate_site_1"]))
+    restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=False)
+    first = dag.timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    assert first.run_after > pendulum.now("UTC")
+
+
 def test_export_runs_in_the_master_pool(load_dagbag):
     dag = load_dagbag(estate_yaml(3)).dags["replicate_site_2"]
     assert dag.get_task("export_jobs").pool == "ds_export_master"
