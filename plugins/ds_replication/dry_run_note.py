@@ -26,8 +26,8 @@ def dry_run_note(conf: dict[str, Any] | None) -> str | None:
     folders = conf.get("folders") or []
     which = ", ".join(str(f) for f in folders) if folders else "every configured folder"
     return (
-        f"**Dry run** of {which}: the jobs were exported and copied; nothing changed on the slave "
-        "(backup, import, restore and verify skipped)."
+        f"**Dry run** of {which}: the jobs are exported and copied, nothing changes on the slave "
+        "(backup, import, restore and verify are skipped)."
     )
 
 

@@ -19,7 +19,7 @@ def test_only_a_dry_run_gets_a_note_naming_its_folders():
     assert dry_run_note({"dry_run": True}).startswith("**Dry run** of every configured folder: ")
     assert dry_run_note({"dry_run": True, "folders": None}).startswith("**Dry run** of every configured folder")
     assert dry_run_note({"dry_run": True, "folders": ["Global", "Drivers\\Dell"]}).startswith(
-        "**Dry run** of Global, Drivers\\Dell: the jobs were exported and copied; nothing changed on the slave"
+        "**Dry run** of Global, Drivers\\Dell: the jobs are exported and copied, nothing changes on the slave"
     )
 
 
