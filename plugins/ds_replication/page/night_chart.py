@@ -8,7 +8,7 @@ from html import escape
 
 from ds_replication.page.run_figures import Night
 
-BAR, GAP, HEIGHT, MARK = 7, 2, 36, 4
+BAR, GAP, HEIGHT, MARK = 5, 1, 30, 4
 COLOURS = {"kept": "#3a7d44", "held": "#e08a00", "lost": "#c62828"}
 
 

@@ -10,21 +10,21 @@ from typing import Any
 from urllib.parse import quote
 
 from ds_replication.page.night_chart import COLOURS, night_chart
-from ds_replication.page.run_figures import RunFigures, RunRecord, SlaveRow, figures
+from ds_replication.page.run_figures import STEP_ORDER, RunFigures, RunRecord, SlaveRow, figures
 
 STYLE = """
-body { font-family: system-ui, sans-serif; font-size: 14px; margin: 16px; color: #1a1a1a; }
+body { font-family: system-ui, sans-serif; font-size: 13px; margin: 16px; color: #1a1a1a; }
 h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 20px 0 6px; }
 p.meta { color: #555; margin: 0 0 12px; }
 table { border-collapse: collapse; } th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; vertical-align: top; }
-th { text-align: left; background: #f4f4f4; font-weight: 600; white-space: nowrap; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { text-align: left; background: #f4f4f4; font-weight: 600; }
+td.when { white-space: nowrap; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .state { border-radius: 4px; padding: 1px 6px; color: #fff; white-space: nowrap; }
 .success { background: #3a7d44; } .failed { background: #c62828; } .running, .queued { background: #1565c0; }
 .other { background: #777; } .dry { background: #777; color: #fff; border-radius: 4px; padding: 1px 6px; }
 .held { color: #b26a00; font-weight: 600; } .lost { color: #c62828; font-weight: 600; }
 .legend span { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 10px; }
-small { color: #666; }
+small { color: #666; } details { margin-top: 16px; } summary { cursor: pointer; color: #555; }
 """
 
 ESTATE_COLUMNS = (
@@ -105,8 +105,9 @@ def estate_row(row: SlaveRow, links: Links) -> str:
     chart = night_chart(row.nights, run_href)
     head = f"<td><b>{escape(row.slave)}</b><br><small>{escape(row.dag_id)}</small></td>"
     if row.last is None or row.figures is None:
-        empty = '<td colspan="12"><small>no real run yet</small></td>'
-        return f'<tr data-slave="{escape(row.slave)}">{head}{empty}{_held_cell(row)}<td>{chart}</td></tr>'
+        empty = '<td colspan="8"><small>no real run yet</small></td>'  # up to Lost
+        rest = '<td colspan="3"></td>'  # Changed jobs, Job archive, Alerts
+        return f'<tr data-slave="{escape(row.slave)}">{head}{empty}{_held_cell(row)}{rest}<td>{chart}</td></tr>'
     last, f = row.last, row.figures
     run = (
         f'<a href="{escape(run_href(last.run_id))}" data-figure="run_id">{escape(last.run_id)}</a><br>'
@@ -118,7 +119,7 @@ def estate_row(row: SlaveRow, links: Links) -> str:
         head,
         f"<td>{run}</td>",
         f'<td data-figure="state">{state_badge(last.state)}</td>',
-        f"<td>{escape(when(last.when))}</td>",
+        f'<td class="when">{escape(when(last.when)).replace(" ", "<br>", 1)}</td>',
         cell("jobs_imported", f.jobs_imported),
         cell("backed_up", f.backed_up),
         cell("restored", f.restored),
@@ -126,7 +127,8 @@ def estate_row(row: SlaveRow, links: Links) -> str:
         cell("lost", f.lost, "n lost" if f.lost else "n"),
         _held_cell(row),
         cell("changed_jobs", f.changed_jobs, title=changed_title),
-        f'<td data-figure="archive_files">{"<br>".join(escape(name) for name in f.archive_files)}</td>',
+        f'<td data-figure="archive_files" title="{escape(", ".join(f.archive_files))}">'
+        f"{'<br>'.join(escape(name.rsplit(chr(92), 1)[-1]) for name in f.archive_files)}</td>",
         cell("alerts", len(f.alerts), title="; ".join(a.get("subject", "") for a in f.alerts)),
         f"<td>{chart}</td>",
     ]
@@ -146,7 +148,7 @@ def estate_page(rows: list[SlaveRow], user: str, links: Links) -> str:
         f'<p class="meta">Every slave at a glance; figures from the runs\' task XComs. Signed in as '
         f'{escape(user)}. <span class="legend">Chart:{legend}</span></p>'
         f'<table id="estate"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>'
-        f"<h2>Columns</h2><dl>{explained}</dl>",
+        f"<details><summary>What each column means</summary><dl>{explained}</dl></details>",
     )
 
 
@@ -172,10 +174,14 @@ def run_page(record: RunRecord, user: str, links: Links) -> str:
         f"<tr><th>{escape(label)}</th>{cell(name, value)}<td><small>{escape(source)}</small></td></tr>"
         for name, label, value, source in _figure_rows(f)
     )
+    order = {task_id: n for n, task_id in enumerate(STEP_ORDER)}
     tasks = "".join(
-        f"<tr><td>{escape(task_id)}</td><td>{state_badge(state)}</td></tr>" for task_id, state in record.tasks.items()
+        f"<tr><td>{escape(task_id)}</td><td>{state_badge(record.tasks[task_id])}</td></tr>"
+        for task_id in sorted(record.tasks, key=lambda t: (order.get(t, len(order)), t))
     )
-    folders = "".join(f"<li>{escape(name)}: {n} jobs</li>" for name, n in f.jobs_by_folder.items())
+    folders = "".join(
+        f"<li>{escape(name)}: {n} job{'' if n == 1 else 's'}</li>" for name, n in f.jobs_by_folder.items()
+    )
     archive = "".join(f"<li>{escape(name)}</li>" for name in f.archive_files)
     changed = "".join(f"<li>{escape(name)}</li>" for name in f.changed_job_names)
     alerts = "".join(

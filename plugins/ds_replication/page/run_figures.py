@@ -127,7 +127,7 @@ def figures(record: RunRecord) -> RunFigures:
         backed_up=_figure(record, "backup_history", "backed_up_rows"),
         restored=_figure(record, "restore_history", "restored_rows"),
         restored_detail=_figure(record, "restore_history", "restored_detail_rows"),
-        restored_at_preflight=preflight_restored or None,
+        restored_at_preflight=preflight_restored,
         archived=_figure(record, "verify_history", "archived_rows"),
         lost=lost,
         changed_jobs=_figure(record, "restore_history", "changed_jobs"),
