@@ -18,7 +18,8 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 20px 0 6p
 p.meta { color: #555; margin: 0 0 12px; }
 table { border-collapse: collapse; } th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; vertical-align: top; }
 th { text-align: left; background: #f4f4f4; font-weight: 600; }
-td.when { white-space: nowrap; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.when { white-space: nowrap; } td.files { max-width: 13em; overflow-wrap: anywhere; font-size: 12px; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .state { border-radius: 4px; padding: 1px 6px; color: #fff; white-space: nowrap; }
 .success { background: #3a7d44; } .failed { background: #c62828; } .running, .queued { background: #1565c0; }
 .other { background: #777; } .dry { background: #777; color: #fff; border-radius: 4px; padding: 1px 6px; }
@@ -127,7 +128,7 @@ def estate_row(row: SlaveRow, links: Links) -> str:
         cell("lost", f.lost, "n lost" if f.lost else "n"),
         _held_cell(row),
         cell("changed_jobs", f.changed_jobs, title=changed_title),
-        f'<td data-figure="archive_files" title="{escape(", ".join(f.archive_files))}">'
+        f'<td class="files" data-figure="archive_files" title="{escape(", ".join(f.archive_files))}">'
         f"{'<br>'.join(escape(name.rsplit(chr(92), 1)[-1]) for name in f.archive_files)}</td>",
         cell("alerts", len(f.alerts), title="; ".join(a.get("subject", "") for a in f.alerts)),
         f"<td>{chart}</td>",
