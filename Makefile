@@ -8,13 +8,18 @@ STAMP := $(VENV)/.installed
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__PARALLELISM := 4
 
-.PHONY: install system-deps lint test demo bench clean
+.PHONY: install system-deps lint test demo ui bench clean
 
-# Debian packages the DS lab needs (a private smbd per simulated host, smbclient for tests).
+# Debian packages the DS lab needs (a private smbd per simulated host, smbclient for tests),
+# and the browser the UI tests drive (tests/browser: Playwright launches /usr/bin/chromium).
 system-deps:
 	@if ! command -v smbd >/dev/null || ! command -v smbclient >/dev/null; then \
 	  echo "installing samba and smbclient with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq samba smbclient; \
+	fi
+	@if ! [ -x /usr/bin/chromium ]; then \
+	  echo "installing chromium with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
 # requirements.txt: what production needs; requirements-dev.txt: tests, lint and the DS lab.
@@ -39,8 +44,12 @@ test: lint
 demo: install
 	$(BIN)/python -m tests.demo $(DEMO_ARGS)
 
+# The Airflow UI on a seeded DS lab, on free ports; Ctrl-C stops it all (tests/ui.py).
+ui: install
+	$(BIN)/python -m tests.ui $(UI_ARGS)
+
 bench: install
 	$(BIN)/python -m tests.bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build plugins/ds_replication.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build test-artifacts plugins/ds_replication.egg-info

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import secrets
 import signal
@@ -16,7 +17,9 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psutil
 
 from tests.airflow_env import PYTHON, REPO
@@ -80,6 +83,34 @@ class Airflow:
         }
         self.components = components or COMPONENTS
         self.procs: dict[str, subprocess.Popen] = {}
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    # --- signing in (Airflow's SimpleAuthManager) -------------------------------------------
+
+    def add_user(self, user: str = "admin", role: str = "admin") -> str:
+        """A user who can sign in (UI and `/auth/token`) with the password returned: written
+        where SimpleAuthManager reads it, so the API server prints none. Before start()."""
+        password = secrets.token_urlsafe(12)
+        passwords = self.home / "simple_auth_manager_passwords.json"
+        known = json.loads(passwords.read_text()) if passwords.exists() else {}
+        passwords.parent.mkdir(parents=True, exist_ok=True)
+        passwords.write_text(json.dumps({**known, user: password}) + "\n")
+        passwords.chmod(0o600)
+        users = [u for u in self.env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").split(",") if u]
+        self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join([*users, f"{user}:{role}"])
+        self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(passwords)
+        return password
+
+    def token(self, user: str, password: str) -> str:
+        """A bearer token for the REST API, as `POST /auth/token` gives it."""
+        return self.rest("POST", "/auth/token", body={"username": user, "password": password})["access_token"]
+
+    def rest(self, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
+        """One request to the API server; its JSON answer. An error status raises httpx.HTTPStatusError."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.request(method, self.url + path, json=body, headers=headers, timeout=60)
+        response.raise_for_status()
+        return response.json() if response.content else None
 
     # --- commands and the metadata DB -------------------------------------------------
 

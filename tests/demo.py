@@ -159,11 +159,8 @@ def main() -> int:
                 + (f" (its live engines: .venv/bin/python -m tests.lab live --dir {lab.dir} stop)" if args.live else "")
             )
             print(
-                f"Airflow UI on it: set -a; . {lab.connections_path}; set +a; "
-                f"AIRFLOW_HOME={work / 'airflow'} DS_REPLICATION_CONFIG={config} "
-                f"AIRFLOW__CORE__DAGS_FOLDER={REPO / 'dags'} "
-                f"AIRFLOW__CORE__PLUGINS_FOLDER={REPO / 'plugins'} PYTHONPATH={REPO / 'plugins'} "
-                "AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__PARALLELISM=4 .venv/bin/airflow standalone"
+                "the Airflow UI on it, with this demo's runs (Ctrl-C stops that Airflow, not the lab): "
+                f"make ui UI_ARGS='--lab {lab.dir} --estate {config} --airflow-home {work / 'airflow'}'"
             )
         else:
             lab.down()

@@ -27,7 +27,11 @@ def check_config(path: str) -> int:
     for slave in slaves:
         folders = ", ".join(f"{f.name}{' (with sub-folders)' if f.subfolders else ''}" for f in slave.folders)
         schedule = slave.schedule or "manual runs only"
-        paused = "" if slave.enabled else " [paused: enabled is false]"
+        paused = (
+            "; created paused (paused_on_first_deploy): try a dry run, then unpause it"
+            if slave.paused_on_first_deploy
+            else "; created unpaused (paused_on_first_deploy: false)"
+        )
         print(f"  {slave.dag_id}: {folders}; schedule {schedule}{paused}")
         bounds = ", ".join(
             f"{task} {slave.task_minutes(task):g} min ({n} command(s) of up to {slave.command_timeout_minutes:g})"

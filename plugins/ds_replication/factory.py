@@ -107,8 +107,6 @@ STEPS = (
 TASK_IDS = tuple(step.task_id for step in STEPS)
 ALERTING_TASKS = tuple(step.task_id for step in STEPS if step.alerts)
 
-START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
 DAG_DOC = """
 ### Replicate Deployment Server jobs to slave `{slave}`
 
@@ -125,28 +123,34 @@ failed night").
 
 
 def _params(slave: SlaveConfig) -> dict[str, Param]:
+    """The trigger form. Airflow 3.3's form shows a searchable multi-select only for an array
+    with a top-level `examples`, and marks every field whose type excludes null as required:
+    each field has a default, so each admits null, which the operators read as that default
+    (no folders: all of them; no dry_run: a real run; no restore_changed_jobs: the config's)."""
     names = [f.name for f in slave.folders]
     return {
         "folders": Param(
             [],
-            type="array",
+            type=["array", "null"],
             items={"type": "string", "enum": names},
+            examples=names,
             title="Folders to replicate",
-            description=f"Job folders to replicate in this run; empty means all configured: {names}.",
+            description="Pick the job folders this run replicates. Leave it empty to replicate every "
+            f"configured folder ({', '.join(names)}).",
         ),
         "dry_run": Param(
             False,
-            type="boolean",
+            type=["boolean", "null"],
             title="Dry run",
-            description="Export and copy, then stop before anything changes on the slave "
-            "(backup, import, restore and verify are skipped).",
+            description="On: export and copy the jobs, then stop before anything changes on the slave "
+            "(backup, import, restore and verify are skipped). The run gets a note saying it was a dry run.",
         ),
         "restore_changed_jobs": Param(
             slave.restore_changed_jobs,
-            type="boolean",
+            type=["boolean", "null"],
             title="Restore history of changed jobs",
-            description="Restore the history of jobs whose content changed in this import (it may describe "
-            "an older revision of the job). Off: that history goes to the archive table.",
+            description="On: jobs whose content changed in this import get their history back too (it may "
+            "describe an older revision of the job). Off: that history goes to the archive table.",
         ),
     }
 
@@ -220,7 +224,8 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
     with DAG(
         dag_id=slave.dag_id,
         schedule=slave.schedule,
-        start_date=START_DATE,
+        # No start_date: once unpaused, a new DAG's first scheduled run is the next one due
+        # (CronTriggerTimetable without a start waits for it), not the night just past.
         catchup=False,
         max_active_runs=1,
         # a run stuck (a missing pool, a hung step) would block every later night silently
@@ -228,7 +233,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
         on_failure_callback=RunTimeoutNotifier(
             **held, run_minutes=slave.run_minutes(), export_pool=master.export_pool, **alert
         ),
-        is_paused_upon_creation=not slave.enabled,
+        is_paused_upon_creation=slave.paused_on_first_deploy,
         tags=["ds-replication", f"master:{master.name}", f"slave:{slave.name}"],
         doc_md=DAG_DOC.format(
             slave=slave.name,

@@ -217,7 +217,11 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
 
 
 class HistoryLost(RuntimeError):
-    pass
+    """Rows neither live nor archived; `figures`: verify_history's counts, lost rows among them."""
+
+    def __init__(self, message: str, figures: dict[str, int]) -> None:
+        super().__init__(message)
+        self.figures = figures
 
 
 def verify(conn: Any, database: str) -> dict[str, int]:
@@ -237,7 +241,8 @@ def verify(conn: Any, database: str) -> dict[str, int]:
     if figures["lost_rows"] or figures["lost_detail_rows"]:
         raise HistoryLost(
             f"{figures['lost_rows']} history rows (+{figures['lost_detail_rows']} detail rows) are neither "
-            f"live nor archived; the backup table {BACKUP_TABLE} is kept with every row. Figures: {figures}"
+            f"live nor archived; the backup table {BACKUP_TABLE} is kept with every row. Figures: {figures}",
+            figures,
         )
     log.info(
         "history verified: every backup row is live or archived (%(archived_rows)d archived, "

@@ -178,6 +178,8 @@ def _write_estate(lab_dir: Path, names: list[str]) -> None:
             "alert_emails": ["ds-admins@ds-lab.local"],
             "smtp_conn_id": "smtp_default",
             "alert_from": "airflow@ds-lab.local",
+            # the lab is for trying things out: its DAGs need no unpausing
+            "paused_on_first_deploy": False,
         },
         "master": {**host(names[0]), "export_slots": 2},
         "slaves": [host(n) for n in names[1:]],

@@ -38,10 +38,16 @@ def test_valid_file_exits_0_with_a_summary():
 
 def test_manual_only_and_paused_slaves_are_shown(tmp_path):
     estate = tmp_path / "estate.yaml"
-    estate.write_text("master: {name: hq}\nslaves: [{name: lab, schedule: null, enabled: false}]\n")
+    estate.write_text(
+        "master: {name: hq}\nslaves: [{name: lab, schedule: null}, {name: two, paused_on_first_deploy: false}]\n"
+    )
     result = ds_replication("check-config", str(estate))
     assert result.returncode == 0, result.stderr
-    assert "replicate_lab: Global (with sub-folders); schedule manual runs only [paused" in result.stdout
+    assert (
+        "replicate_lab: Global (with sub-folders); schedule manual runs only; created paused "
+        "(paused_on_first_deploy): try a dry run, then unpause it" in result.stdout
+    )
+    assert "replicate_two: Global (with sub-folders); schedule 0 2 * * *; created unpaused" in result.stdout
 
 
 def test_invalid_file_exits_1_listing_every_problem_on_stderr(tmp_path):

@@ -102,7 +102,18 @@ BAD = [
         "slaves[0].retry_delay_minutes",
         "must be greater than 0, not 0",
     ),
-    ("flag as text", set_at(("slaves", 0, "enabled"), "no"), "slaves[0].enabled", "true or false"),
+    (
+        "flag as text",
+        set_at(("slaves", 0, "paused_on_first_deploy"), "no"),
+        "slaves[0].paused_on_first_deploy",
+        "true or false",
+    ),
+    (
+        "the key of an earlier version",
+        set_at(("slaves", 0, "enabled"), False),
+        "slaves[0].enabled",
+        "`enabled` was replaced by `paused_on_first_deploy`",
+    ),
     ("bad email", set_at(("defaults", "alert_emails"), ["ops.example.com"]), "defaults.alert_emails[0]", "e-mail"),
     (
         "email header injection",
@@ -305,17 +316,17 @@ slaves:
   - name: own
     retries: 0
     schedule: null
-    enabled: false
+    paused_on_first_deploy: false
     folders: [{name: 'Drivers\\Dell', subfolders: false}]
 """
     plain, own = parse_estate(text).slave_configs()
     assert (plain.retries, plain.schedule, plain.alert_emails) == (4, "@daily", ["ops@example.com"])
-    assert (plain.retry_delay_minutes, plain.command_timeout_minutes, plain.enabled) == (5, 60, True)
+    assert (plain.retry_delay_minutes, plain.command_timeout_minutes, plain.paused_on_first_deploy) == (5, 60, True)
     assert plain.smtp_conn_id == "smtp_default"
     assert plain.alert_from == "airflow@localhost"
     assert plain.restore_changed_jobs is True
     assert [(f.name, f.subfolders) for f in plain.folders] == [("Global", True)]
-    assert (own.retries, own.schedule, own.enabled) == (0, None, False)  # null: manual runs only
+    assert (own.retries, own.schedule, own.paused_on_first_deploy) == (0, None, False)  # null: manual runs only
     assert [(f.name, f.subfolders) for f in own.folders] == [(r"Drivers\Dell", False)]
 
 

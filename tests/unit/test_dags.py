@@ -88,9 +88,50 @@ def test_params_form_has_described_fields(load_dagbag):
     params = dag.params
     assert set(params.keys()) == {"folders", "dry_run", "restore_changed_jobs"}
     for name in params:
-        assert params.get_param(name).description
+        description = params.get_param(name).description
+        assert description and "[" not in description and "'" not in description, description  # no Python repr
     assert params["dry_run"] is False
     assert params.get_param("folders").schema["items"]["enum"] == ["Global"]
+
+
+def test_the_trigger_form_offers_the_folders_and_requires_nothing(load_dagbag):
+    """Airflow 3.3's form: a multi-select for an array with a top-level `examples`; a red
+    "required" mark (and a greyed-out Trigger when emptied) for a type that excludes null."""
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    config = yaml.safe_load(estate_yaml(1))
+    config["defaults"]["folders"] = [{"name": "Global"}, {"name": "Drivers\\Dell", "subfolders": False}]
+    dag = load_dagbag(yaml.safe_dump(config)).dags["replicate_site_1"]
+    folders = dag.params.get_param("folders").schema
+    assert folders["examples"] == folders["items"]["enum"] == ["Global", "Drivers\\Dell"]
+    assert "Global, Drivers\\Dell" in dag.params.get_param("folders").description
+    for name in dag.params:
+        assert "null" in dag.params.get_param(name).schema["type"], name
+    for cleared in (None, [], ["Drivers\\Dell"]):
+        params = ParamsDict(dag.params)
+        params["folders"] = cleared
+        assert params.validate()["folders"] == cleared
+    with pytest.raises(ParamValidationError, match=r"param folders: 'Nope' is not one of \['Global', 'Drivers"):
+        ParamsDict(dag.params)["folders"] = ["Nope"]
+
+
+def test_a_new_dag_is_paused_and_its_first_night_is_the_next_one(load_dagbag):
+    """A first deploy starts nothing: the DAG is created paused (unless the estate says
+    otherwise), and unpausing it does not start the night just past at once."""
+    import pendulum
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import TimeRestriction
+
+    config = yaml.safe_load(estate_yaml(2))
+    config["slaves"][1]["paused_on_first_deploy"] = False
+    bag = load_dagbag(yaml.safe_dump(config))
+    assert bag.dags["replicate_site_1"].is_paused_upon_creation is True
+    assert bag.dags["replicate_site_2"].is_paused_upon_creation is False
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(bag.dags["replicate_site_1"]))
+    restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=False)
+    first = dag.timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    assert first.run_after > pendulum.now("UTC")
 
 
 def test_export_runs_in_the_master_pool(load_dagbag):

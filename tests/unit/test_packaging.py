@@ -9,8 +9,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[2]
-# Packages only the tests, the lint or the DS lab use.
-DEV_ONLY = {"pytest", "pytest-timeout", "pytest-xdist", "ruff", "sqlfluff", "sqlglot", "aiosmtpd"}
+# Packages only the tests (the browser tests: playwright), the lint or the DS lab use.
+DEV_ONLY = {"pytest", "pytest-timeout", "pytest-xdist", "ruff", "sqlfluff", "sqlglot", "aiosmtpd", "playwright"}
 
 
 def pins(name: str) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ds_replication.run_files import export_file_names, partial_name, slave_file_pattern
+import pytest
+
+from ds_replication.run_files import export_file_names, partial_name, selected_folders, slave_file_pattern
 
 RUN = "scheduled__2026-11-25T02:00:00+00:00"
 FOLDERS = [{"name": "Global"}, {"name": "Drivers"}]
@@ -31,3 +33,15 @@ def test_the_pattern_leaves_other_files_on_the_share():
 def test_a_dot_in_a_slave_name_is_no_wildcard():
     assert not slave_file_pattern("a.b").fullmatch(export_file_names("axb", RUN, FOLDERS)[0])
     assert slave_file_pattern("a.b").fullmatch(export_file_names("a.b", RUN, FOLDERS)[0])
+
+
+def test_no_folders_asked_for_means_every_configured_folder():
+    """The trigger form sends null when its multi-select is cleared, [] when left alone."""
+    configured = [{"name": "Global", "subfolders": True}, {"name": "Drivers", "subfolders": False}]
+    for asked in ({}, {"folders": None}, {"folders": []}):
+        assert selected_folders(configured, asked) == configured
+    assert selected_folders(configured, {"folders": ["drivers"]}) == [configured[1]]
+    with pytest.raises(
+        ValueError, match=r"\['Nope'\] not configured for this slave; choose from \['Global', 'Drivers'\]"
+    ):
+        selected_folders(configured, {"folders": ["Nope"]})

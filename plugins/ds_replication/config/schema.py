@@ -54,7 +54,8 @@ class SlaveSettings(_Model):
     alert_emails: list[Email] = []
     smtp_conn_id: ConnId = "smtp_default"
     alert_from: Email = "airflow@localhost"
-    enabled: bool = True
+    # a new DAG starts paused: a real estate is tried with a dry run before its first night
+    paused_on_first_deploy: bool = True
 
 
 SETTING_NAMES = tuple(SlaveSettings.model_fields)

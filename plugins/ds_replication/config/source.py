@@ -33,6 +33,10 @@ _PLAIN = {
     "model_attributes_type": "must be a mapping of keys to values",
     "dict_type": "must be a mapping of keys to values",
 }
+# keys of earlier versions of the file, and what replaced them
+_RENAMED = {
+    "enabled": "`enabled` was replaced by `paused_on_first_deploy` (true by default: a new DAG starts paused)",
+}
 _BOUNDS = {
     "greater_than": "must be greater than {gt}",
     "greater_than_equal": "must be at least {ge}",
@@ -46,6 +50,8 @@ def plain(error: dict) -> Problem:
     if kind in _BOUNDS:
         bounds = {k: f"{v:g}" if isinstance(v, float) else v for k, v in error.get("ctx", {}).items()}
         message = _BOUNDS[kind].format(**bounds) + f", not {error['input']!r}"
+    elif kind == "extra_forbidden" and error["loc"] and error["loc"][-1] in _RENAMED:
+        message = f"unknown key: {_RENAMED[error['loc'][-1]]}"
     elif kind in _PLAIN:
         message = _PLAIN[kind]
         if kind.endswith("_type"):

@@ -7,8 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from ds_replication import history
-from ds_replication.notifications.mail import RECOVERY, held_rows, send_alert, trigger_command
+from ds_replication.notifications.mail import ALERT_XCOM_KEY, send_held_alert
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +37,25 @@ class HistoryAlertNotifier(BaseNotifier):
         self.from_email = from_email
 
     def notify(self, context: Any) -> None:
-        if not self.to:
-            log.warning("no alert_emails configured for slave %s: alert not sent", self.slave_name)
-            return
         ti = context["ti"]
-        held = held_rows(self.mssql_conn_id, self.database)
         error = context.get("exception")
-        lines = [
-            f"Slave: {self.slave_name} (database {self.database}, connection {self.mssql_conn_id})",
-            f"DAG: {ti.dag_id}  run: {context['run_id']}  task: {ti.task_id}  try: {ti.try_number}",
-            f"Error: {type(error).__name__ + ': ' + str(error) if error else 'see the task log'}",
-            f"History rows held in {history.BACKUP_TABLE}: {held}",
-            "",
-            RECOVERY,
-            trigger_command(ti.dag_id),
-        ]
-        send_alert(
-            smtp_conn_id=self.smtp_conn_id,
-            from_email=self.from_email,
-            to=self.to,
-            subject=f"[DS replication] {self.slave_name}: {ti.task_id} failed, {held} history rows held",
-            lines=lines,
+        sent = send_held_alert(
+            slave_name=self.slave_name,
+            mssql_conn_id=self.mssql_conn_id,
+            database=self.database,
+            dag_id=ti.dag_id,
+            run_id=context["run_id"],
+            what=f"{ti.task_id} failed",
+            situation=[
+                f"Slave: {self.slave_name} (database {self.database}, connection {self.mssql_conn_id})",
+                f"DAG: {ti.dag_id}  run: {context['run_id']}  task: {ti.task_id}  try: {ti.try_number}",
+                f"Error: {type(error).__name__ + ': ' + str(error) if error else 'see the task log'}",
+            ],
+            alert={"smtp_conn_id": self.smtp_conn_id, "from_email": self.from_email, "to": self.to},
         )
+        if sent:
+            # A failed task leaves no return value: the replication page reads the rows held here.
+            try:
+                ti.xcom_push(key=ALERT_XCOM_KEY, value=sent)
+            except Exception:
+                log.exception("the alert was sent but could not be recorded for the replication page")

@@ -1,9 +1,12 @@
-"""The alert mail: what is held where and how to recover; sent through the smtp provider."""
+"""The alert mail: what is held where, how to recover, and links to the run and the replication
+page; sent through the smtp provider."""
 
 from __future__ import annotations
 
 import html
 import logging
+from typing import Any
+from urllib.parse import quote
 
 from ds_replication import history
 from ds_replication.hooks.database import DsDatabaseHook
@@ -21,24 +24,92 @@ RECOVERY = (
     "row is live again or archived in ds_replication_event_schedule_archive. See README, 'Recovering from a "
     "failed night'."
 )
+# The replication page's route in the Airflow UI (the plugin's external view, ds_replication_page.py).
+PAGE_ROUTE = "ds-replication"
+# Where a task records the alert it sent (XCom key), for the replication page.
+ALERT_XCOM_KEY = "alert"
 
 
 def trigger_command(dag_id: str) -> str:
     return f"To recover, after fixing the cause: airflow dags trigger {dag_id}"
 
 
-def held_rows(mssql_conn_id: str, database: str) -> str:
+def base_url() -> str | None:
+    """Airflow's `[api] base_url` (the address users open the UI at), None when not set."""
+    from airflow.sdk import conf
+
+    value = conf.get("api", "base_url", fallback=None)
+    return value.rstrip("/") if value else None
+
+
+def link_lines(dag_id: str, run_id: str | None, base: str | None) -> list[str]:
+    """Links to the run's page and to the replication page, made from `base` (`[api] base_url`)."""
+    if not base:
+        return ["Links to the run and the replication page: set [api] base_url in Airflow's configuration."]
+    lines = []
+    if run_id:
+        lines.append(f"This run: {base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}")
+    lines.append(f"Replication page (every slave, rows held now): {base}/plugin/{PAGE_ROUTE}")
+    return lines
+
+
+def held_rows(mssql_conn_id: str, database: str) -> int | None:
+    """The history rows held in the slave's backup now; None when the slave cannot be read."""
     try:
         with DsDatabaseHook(mssql_conn_id, database).connect() as conn:
-            return str(history.held_rows(conn))
+            return history.held_rows(conn)
     except Exception as error:  # the alert must go out even when the slave is unreachable
-        return f"unknown (slave database not reachable: {type(error).__name__})"
+        log.warning("slave database not reachable for the held row count: %s", type(error).__name__)
+        return None
+
+
+def held_text(held: int | None) -> str:
+    return "unknown (slave database not reachable)" if held is None else str(held)
+
+
+def send_held_alert(
+    *,
+    slave_name: str,
+    mssql_conn_id: str,
+    database: str,
+    dag_id: str,
+    run_id: str | None,
+    what: str,
+    situation: list[str],
+    alert: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The alert of a run that failed with the slave's history at stake: `situation` (who, what
+    happened), the rows held now, how to recover, links. Returns what was sent (no secret): the
+    subject, the recipients and the rows held; None when nobody is configured."""
+    if not alert["to"]:
+        log.warning("no alert_emails configured for slave %s: alert not sent", slave_name)
+        return None
+    held = held_rows(mssql_conn_id, database)
+    subject = f"[DS replication] {slave_name}: {what}, {held_text(held)} history rows held"
+    lines = [
+        *situation,
+        f"History rows held in {history.BACKUP_TABLE}: {held_text(held)}",
+        *link_lines(dag_id, run_id, base_url()),
+        "",
+        RECOVERY,
+        trigger_command(dag_id),
+    ]
+    send_alert(subject=subject, lines=lines, **alert)
+    return {"subject": subject, "to": list(alert["to"]), "held_rows": held}
 
 
 def send_alert(*, smtp_conn_id: str, from_email: str, to: list[str], subject: str, lines: list[str]) -> None:
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
-    body = "<br>\n".join(html.escape(line) for line in lines)
+    body = "<br>\n".join(_line_html(line) for line in lines)
     with SmtpHook(smtp_conn_id=smtp_conn_id) as hook:
         hook.send_email_smtp(to=to, subject=subject, html_content=body, from_email=from_email)
     log.info("alert sent to %s: %s", to, subject)
+
+
+def _line_html(line: str) -> str:
+    """A line of the mail as HTML; a line ending in a URL gets it as a link."""
+    head, sep, url = line.rpartition(": ")
+    if sep and url.startswith(("http://", "https://")) and " " not in url:
+        return f'{html.escape(head)}: <a href="{html.escape(url)}">{html.escape(url)}</a>'
+    return html.escape(line)

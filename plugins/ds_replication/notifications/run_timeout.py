@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from ds_replication import history
-from ds_replication.notifications.mail import RECOVERY, held_rows, send_alert, trigger_command
-
-log = logging.getLogger(__name__)
+from ds_replication.notifications.mail import send_held_alert
 
 
 class RunTimeoutNotifier(BaseNotifier):
@@ -44,27 +40,20 @@ class RunTimeoutNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         if context.get("reason") != "timed_out":
             return
-        if not self.to:
-            log.warning("no alert_emails configured for slave %s: alert not sent", self.slave_name)
-            return
         dag_id = context["dag"].dag_id
-        held = held_rows(self.mssql_conn_id, self.database)
-        lines = [
-            f"Slave: {self.slave_name}",
-            f"DAG: {dag_id}  run: {context.get('run_id')}",
-            f"The run was stopped after {self.run_minutes:g} minutes (run_timeout_minutes): longer than one try "
-            "of every step at its bound. Look for a task that never started (is the pool "
-            f"{self.export_pool} there? airflow pools list) or a step that hung.",
-            f"History rows held in {history.BACKUP_TABLE}: {held}",
-            "",
-            RECOVERY,
-            trigger_command(dag_id),
-        ]
-        send_alert(
-            smtp_conn_id=self.smtp_conn_id,
-            from_email=self.from_email,
-            to=self.to,
-            subject=f"[DS replication] {self.slave_name}: run stopped after {self.run_minutes:g} min, "
-            f"{held} history rows held",
-            lines=lines,
+        send_held_alert(
+            slave_name=self.slave_name,
+            mssql_conn_id=self.mssql_conn_id,
+            database=self.database,
+            dag_id=dag_id,
+            run_id=context.get("run_id"),
+            what=f"run stopped after {self.run_minutes:g} min",
+            situation=[
+                f"Slave: {self.slave_name}",
+                f"DAG: {dag_id}  run: {context.get('run_id')}",
+                f"The run was stopped after {self.run_minutes:g} minutes (run_timeout_minutes): longer than one try "
+                "of every step at its bound. Look for a task that never started (is the pool "
+                f"{self.export_pool} there? airflow pools list) or a step that hung.",
+            ],
+            alert={"smtp_conn_id": self.smtp_conn_id, "from_email": self.from_email, "to": self.to},
         )

@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator, Context
 from ds_replication import held_history, history
 from ds_replication.ds_host import DsHost, JobFolder
 from ds_replication.notifications import leftover_alert
-from ds_replication.notifications.mail import RECOVERY, send_alert
+from ds_replication.notifications.mail import ALERT_XCOM_KEY, RECOVERY, base_url, link_lines, send_alert
 
 
 class PreflightOperator(BaseOperator):
@@ -57,14 +57,19 @@ class PreflightOperator(BaseOperator):
                     wanted = params.get("restore_changed_jobs")
                     changed = self.restore_changed_jobs if wanted is None else bool(wanted)
                     figures["restored_rows"] = history.restore(conn, slave.database, changed)["restored_rows"]
+        dag_id, run_id = context["ti"].dag_id, context["run_id"]
+        subject = f"[DS replication] {slave.name}: " + leftover_alert.headline(figures)
         send_alert(
-            subject=f"[DS replication] {slave.name}: " + leftover_alert.headline(figures),
+            subject=subject,
             lines=[
-                f"Slave: {slave.name}  DAG: {context['ti'].dag_id}  run: {context['run_id']}",
+                f"Slave: {slave.name}  DAG: {dag_id}  run: {run_id}",
                 *leftover_alert.findings(figures),
+                *link_lines(dag_id, run_id, base_url()),
                 "",
                 RECOVERY,
             ],
             **self.alert,
         )
+        record = {"subject": subject, "to": list(self.alert["to"]), "held_rows": figures["leftover_rows"]}
+        context["ti"].xcom_push(key=ALERT_XCOM_KEY, value=record)
         return figures

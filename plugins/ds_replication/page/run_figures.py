@@ -1,0 +1,197 @@
+"""One run's figures as the replication page shows them, taken from its task XComs (plain data
+in, plain data out: the XCom keys are the operators', see plugins/ds_replication/operators)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+# XCom keys beside return_value: the alert a task sent (with the rows held when it was sent),
+# and the figures of a verification that found rows lost (notifications/mail.py, verify_history.py).
+ALERT_KEY = "alert"
+LOST_FIGURES_KEY = "figures"
+RETURN_KEY = "return_value"
+# The steps of a run in order (factory.TASK_IDS without cleanup), and where each counts held rows.
+STEP_ORDER = (
+    "preflight",
+    "export_jobs",
+    "wait_for_export",
+    "copy_to_slave",
+    "backup_history",
+    "wait_for_backup",
+    "import_jobs",
+    "wait_for_import",
+    "restore_history",
+    "verify_history",
+)
+HELD_KEYS = {"preflight": "leftover_rows", "backup_history": "held_rows", "restore_history": "held_rows"}
+
+
+@dataclass
+class RunRecord:
+    """A run of a replication DAG as the metadata DB holds it."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    conf: dict[str, Any]
+    run_after: dt.datetime | None = None
+    start_date: dt.datetime | None = None
+    end_date: dt.datetime | None = None
+    tasks: dict[str, str] = field(default_factory=dict)  # task_id -> state
+    xcoms: dict[str, dict[str, Any]] = field(default_factory=dict)  # task_id -> key -> value
+
+    @property
+    def dry_run(self) -> bool:
+        return bool((self.conf or {}).get("dry_run"))
+
+    @property
+    def when(self) -> dt.datetime | None:
+        return self.end_date or self.start_date or self.run_after
+
+    def value(self, task_id: str, key: str = RETURN_KEY) -> Any:
+        return self.xcoms.get(task_id, {}).get(key)
+
+
+@dataclass
+class RunFigures:
+    """What a run did; None where the run did not get that far (or was a dry run)."""
+
+    jobs_imported: int | None
+    jobs_by_folder: dict[str, int]
+    backed_up: int | None
+    restored: int | None
+    restored_detail: int | None
+    restored_at_preflight: int | None
+    archived: int | None
+    lost: int | None
+    changed_jobs: int | None
+    changed_job_names: list[str]
+    archive_files: list[str]
+    held: int | None  # rows held in the backup at the last point the run recorded
+    held_at: str | None  # the task that recorded `held`
+    alerts: list[dict[str, Any]]
+    failed_tasks: list[str]
+
+
+def _figure(record: RunRecord, task_id: str, key: str) -> int | None:
+    value = record.value(task_id)
+    if isinstance(value, dict) and isinstance(value.get(key), int):
+        return value[key]
+    return None
+
+
+def held_figure(record: RunRecord) -> tuple[int | None, str | None]:
+    """The rows held in the slave's backup as this run last recorded them, and the step that
+    recorded it: preflight's count of a leftover backup, after the backup, after the restore,
+    none once verified; a failed step's alert counted them when it failed (a failed task leaves
+    no return value)."""
+    held: tuple[int | None, str | None] = (None, None)
+    for task_id in STEP_ORDER:
+        if task_id in HELD_KEYS and (value := _figure(record, task_id, HELD_KEYS[task_id])) is not None:
+            held = (value, task_id)
+        if task_id == "verify_history" and record.tasks.get(task_id) == "success":
+            held = (0, task_id)
+        alert = record.value(task_id, ALERT_KEY)
+        if isinstance(alert, dict) and isinstance(alert.get("held_rows"), int):
+            held = (alert["held_rows"], task_id)
+    return held
+
+
+def alerts_of(record: RunRecord) -> list[dict[str, Any]]:
+    """The alerts the run's tasks recorded, in step order."""
+    return [
+        {"task_id": task_id, **record.xcoms[task_id][ALERT_KEY]}
+        for task_id in STEP_ORDER
+        if isinstance(record.value(task_id, ALERT_KEY), dict)
+    ]
+
+
+def figures(record: RunRecord) -> RunFigures:
+    imported = record.value("wait_for_import")
+    by_folder = dict(imported.get("slave_jobs") or {}) if isinstance(imported, dict) else {}
+    restore = record.value("restore_history")
+    changed_names = list(restore.get("changed_job_names") or []) if isinstance(restore, dict) else []
+    imports = record.value("import_jobs")
+    archive = imports.get("archive") if isinstance(imports, dict) else None
+    lost = _figure(record, "verify_history", "lost_rows")
+    lost_figures = record.value("verify_history", LOST_FIGURES_KEY)
+    if lost is None and isinstance(lost_figures, dict) and isinstance(lost_figures.get("lost_rows"), int):
+        lost = lost_figures["lost_rows"]
+    held, held_at = held_figure(record)
+    preflight_restored = _figure(record, "preflight", "restored_rows")
+    return RunFigures(
+        jobs_imported=sum(by_folder.values()) if by_folder else None,
+        jobs_by_folder=by_folder,
+        backed_up=_figure(record, "backup_history", "backed_up_rows"),
+        restored=_figure(record, "restore_history", "restored_rows"),
+        restored_detail=_figure(record, "restore_history", "restored_detail_rows"),
+        restored_at_preflight=preflight_restored,
+        archived=_figure(record, "verify_history", "archived_rows"),
+        lost=lost,
+        changed_jobs=_figure(record, "restore_history", "changed_jobs"),
+        changed_job_names=changed_names,
+        archive_files=[str(entry["file"]) for entry in (archive or {}).values() if isinstance(entry, dict)],
+        held=held,
+        held_at=held_at,
+        alerts=alerts_of(record),
+        failed_tasks=sorted(t for t, state in record.tasks.items() if state in ("failed", "upstream_failed")),
+    )
+
+
+def held_now(records: list[RunRecord]) -> tuple[int | None, RunRecord | None]:
+    """The rows held in the slave's backup now: the figure of the newest run (dry runs too:
+    their preflight counts them) that recorded one; `records` newest first."""
+    for record in records:
+        held, _ = held_figure(record)
+        if held is not None:
+            return held, record
+    return None, None
+
+
+def last_real_run(records: list[RunRecord]) -> RunRecord | None:
+    """The newest run that was not a dry run; `records` newest first."""
+    return next((r for r in records if not r.dry_run), None)
+
+
+@dataclass
+class Night:
+    """One real run in the slave's chart: history rows kept, held at its end, lost."""
+
+    run_id: str
+    state: str
+    kept: int
+    held: int
+    lost: int
+
+
+def nights(records: list[RunRecord], count: int = 30) -> list[Night]:
+    """The last `count` real runs, oldest first, for the chart."""
+    out = []
+    for record in [r for r in records if not r.dry_run][:count]:
+        f = figures(record)
+        held, lost = f.held or 0, f.lost or 0
+        kept = max((f.backed_up or 0) - held - lost, 0)
+        out.append(Night(record.run_id, record.state, kept, held, lost))
+    return out[::-1]
+
+
+@dataclass
+class SlaveRow:
+    """A slave's line on the estate page."""
+
+    slave: str
+    dag_id: str
+    last: RunRecord | None  # the last real (not dry) run
+    figures: RunFigures | None  # of `last`
+    held: int | None  # rows held in the backup now
+    held_run: RunRecord | None  # the run that recorded `held`
+    nights: list[Night]
+
+
+def slave_row(slave: str, dag_id: str, records: list[RunRecord]) -> SlaveRow:
+    """`records`: the DAG's runs, newest first."""
+    last = last_real_run(records)
+    held, held_run = held_now(records)
+    return SlaveRow(slave, dag_id, last, figures(last) if last else None, held, held_run, nights(records))

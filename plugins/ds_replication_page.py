@@ -1,0 +1,33 @@
+"""The "DS replication" page in the Airflow UI (an Airflow plugin; the app: ds_replication/page).
+
+Airflow imports every .py file under plugins/ as a top-level module named after the file, so this
+is the only file that defines an AirflowPlugin, and the page's modules have names no other module
+takes (tests/unit/test_page.py checks both).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.plugins_manager import AirflowPlugin
+
+from ds_replication.notifications.mail import PAGE_ROUTE
+from ds_replication.page.web_app import URL_PREFIX, app
+
+
+class DsReplicationPagePlugin(AirflowPlugin):
+    name = "ds_replication_page"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "DS replication"}]
+    external_views = [
+        {
+            "name": "DS replication",
+            "href": URL_PREFIX.lstrip("/") + "/",
+            "url_route": PAGE_ROUTE,
+            "destination": "nav",
+            "category": "browse",
+        },
+        {
+            "name": "What this run did",
+            "href": URL_PREFIX.lstrip("/") + "/runs/{DAG_ID}/{RUN_ID}",
+            "url_route": PAGE_ROUTE + "-run",
+            "destination": "dag_run",
+        },
+    ]

@@ -1,0 +1,211 @@
+"""The replication page in a real Airflow API server: a full run, then a failed night.
+
+One private Airflow (api-server, scheduler, dag-processor; tests/airflow_server.py) replicates a
+DS lab with two slaves. After a full run of slave1 the page shows its figures equal to the task
+XComs (read through Airflow's REST API) and to the lab's tables; after a night whose restore
+fails (a lab fault) it shows the rows held in the slave's backup, as counted on the slave, and
+the alert mail received by the lab's SMTP sink links to the run and to the page. An unsigned
+request gets 401; no connection secret is ever on the page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+import yaml
+
+from tests.airflow_env import airflow_env, migrate, read_connections_env
+from tests.airflow_server import Airflow
+from tests.e2e.conftest import FAST_SETTINGS, fast_connections
+from tests.history_audit import account, jobs_in_folders, slave_folders, snapshot
+from tests.labctl import Lab
+
+SLAVES = ("slave1", "slave2")
+SLAVE, DAG = "slave1", "replicate_slave1"
+PAGE = "/ds-replication/"
+BACKUP = "ds_replication_event_schedule_backup"
+PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
+RESTORE_FAULT = ("sql_drop_before_commit", "INSERT INTO [dbo].[event_schedule] (")
+
+
+class PageEstate:
+    """A DS lab with two slaves and an Airflow (with the page plugin) replicating it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lab = Lab(root / "lab").up(slaves=len(SLAVES))
+        self.airflow: Airflow | None = None
+        try:
+            config = yaml.safe_load(self.lab.config_path.read_text())
+            config["defaults"].update(FAST_SETTINGS)
+            config["defaults"]["schedule"] = None  # manual runs only
+            self.config_path = root / "replication.yaml"
+            self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            env = airflow_env(
+                root / "airflow", self.config_path, fast_connections(read_connections_env(self.lab.connections_path))
+            )
+            migrate(env)
+            self.airflow = Airflow(root, env)
+            self.base = f"http://127.0.0.1:{self.airflow.port}"
+            self.airflow.env["AIRFLOW__API__BASE_URL"] = self.base
+            master = config["master"]
+            self.airflow.cli("pools", "set", f"ds_export_{master['name']}", "2", "DS exports on the master")
+            self.airflow.start()
+            self.airflow.wait_ready(tuple(f"replicate_{s}" for s in SLAVES))
+            self.airflow.cli("dags", "unpause", "-y", "--treat-dag-id-as-regex", "^replicate_")
+            self.http = httpx.Client(base_url=self.base, timeout=60)
+            password = json.loads((self.airflow.home / PASSWORD_FILE).read_text())["admin"]
+            token = self.http.post("/auth/token", json={"username": "admin", "password": password})
+            token.raise_for_status()
+            self.auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        except BaseException:
+            self.stop()
+            raise
+
+    def run(self, run_id: str) -> str:
+        self.airflow.cli("dags", "trigger", DAG, "--run-id", run_id)
+        return self.airflow.wait_finished([run_id])[run_id]["state"]
+
+    def get(self, path: str, signed: bool = True) -> httpx.Response:
+        return self.http.get(path, headers=self.auth if signed else {})
+
+    def xcom(self, run_id: str, task_id: str, key: str = "return_value"):
+        path = f"/api/v2/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/{key}"
+        response = self.get(path)
+        response.raise_for_status()
+        return response.json()["value"]
+
+    def stop(self) -> None:
+        try:
+            if self.airflow:
+                self.airflow.stop()
+        finally:
+            self.lab.down()
+
+
+@pytest.fixture(scope="module")
+def page_estate(request):
+    root = Path(tempfile.mkdtemp(prefix="ds-page-"))
+    state: dict[str, PageEstate] = {}
+
+    def finish() -> None:
+        try:
+            if "estate" in state:
+                state["estate"].http.close()
+                state["estate"].stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    request.addfinalizer(finish)
+    state["estate"] = PageEstate(root)
+    return state["estate"]
+
+
+def row_of(html: str, slave: str) -> str:
+    match = re.search(rf'<tr data-slave="{slave}">(.*?)</tr>', html, re.S)
+    assert match, html[-3000:]
+    return match.group(1)
+
+
+def figures(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-figure="([a-z_]+)" data-value="([^"]*)"', html))
+
+
+def assert_no_secret(estate: PageEstate, html: str) -> None:
+    password = estate.lab.info["password"]
+    assert password not in html
+    for value in read_connections_env(estate.lab.connections_path).values():
+        conn = json.loads(value)
+        assert not conn.get("password") or conn["password"] not in html
+
+
+def test_the_page_needs_a_sign_in(page_estate):
+    for path in (PAGE, f"/ds-replication/runs/{DAG}/any"):
+        assert page_estate.get(path, signed=False).status_code == 401, path
+
+
+def test_the_ui_offers_the_page_and_the_run_view(page_estate):
+    plugins = page_estate.get("/api/v2/plugins").json()["plugins"]
+    page = next(p for p in plugins if p["name"] == "ds_replication_page")
+    views = {v["url_route"]: (v["destination"], v["href"]) for v in page["external_views"]}
+    assert views == {
+        "ds-replication": ("nav", "ds-replication/"),
+        "ds-replication-run": ("dag_run", "ds-replication/runs/{DAG_ID}/{RUN_ID}"),
+    }
+    assert page_estate.get("/api/v2/plugins/importErrors").json()["import_errors"] == []
+
+
+def test_after_a_full_run_the_page_shows_the_xcoms_and_the_lab(page_estate):
+    lab, run_id = page_estate.lab, "page_full"
+    before = snapshot(lab, SLAVE)
+    assert page_estate.run(run_id) == "success", page_estate.airflow.describe([run_id])
+    after = snapshot(lab, SLAVE)
+    audit = account(before, after)
+
+    response = page_estate.get(PAGE)
+    assert response.status_code == 200, response.text
+    html = response.text
+    row = row_of(html, SLAVE)
+    shown = figures(row)
+    x = {t: page_estate.xcom(run_id, t) for t in ("wait_for_import", "backup_history", "restore_history")}
+    verify = page_estate.xcom(run_id, "verify_history")
+    archive = page_estate.xcom(run_id, "import_jobs")["archive"]
+    assert shown == {
+        "jobs_imported": str(sum(x["wait_for_import"]["slave_jobs"].values())),
+        "backed_up": str(x["backup_history"]["backed_up_rows"]),
+        "restored": str(x["restore_history"]["restored_rows"]),
+        "archived": str(verify["archived_rows"]),
+        "lost": str(verify["lost_rows"]),
+        "held_now": "0",
+        "changed_jobs": str(x["restore_history"]["changed_jobs"]),
+        "alerts": "0",
+    }
+    # ... and the lab's tables
+    folders = slave_folders(page_estate.config_path, SLAVE)
+    assert int(shown["jobs_imported"]) == len(jobs_in_folders(lab, SLAVE, folders))
+    assert int(shown["backed_up"]) == len(before.schedule)
+    assert int(shown["archived"]) == audit.archived and audit.lost == 0 == int(shown["lost"])
+    assert BACKUP not in after.tables
+    assert all(entry["file"] in row for entry in archive.values())
+    assert f'href="/ds-replication/runs/{DAG}/{run_id}"' in row and "<svg" in row
+    assert 'data-slave="slave2"' in html and "no real run yet" in row_of(html, "slave2")
+    assert_no_secret(page_estate, html)
+
+    view = page_estate.get(f"/ds-replication/runs/{DAG}/{run_id}")
+    assert view.status_code == 200 and figures(view.text)["backed_up"] == shown["backed_up"]
+    assert_no_secret(page_estate, view.text)
+
+
+def test_after_a_failed_night_the_page_shows_the_rows_held(page_estate):
+    lab, run_id = page_estate.lab, "page_failed"
+    mails = len(lab.mail())
+    fault, match = RESTORE_FAULT
+    lab.fault(SLAVE, fault, times=2, match=match)  # retries=1: both tries of restore_history fail
+    assert page_estate.run(run_id) == "failed"
+    states = page_estate.airflow.task_instances(run_id)
+    assert states["restore_history"]["state"] == "failed", {t: s["state"] for t, s in states.items()}
+    held = lab.scalar(SLAVE, f"SELECT COUNT(*) AS n FROM {BACKUP}")
+    assert held > 0
+    alert = page_estate.xcom(run_id, "restore_history", "alert")
+    assert alert["held_rows"] == held
+
+    html = page_estate.get(PAGE).text
+    shown = figures(row_of(html, SLAVE))
+    assert (shown["held_now"], shown["alerts"]) == (str(held), "1"), shown
+    assert f">{run_id}</a>" in row_of(html, SLAVE)
+    view = page_estate.get(f"/ds-replication/runs/{DAG}/{run_id}").text
+    assert figures(view)["held"] == str(held) and 'data-alert="restore_history"' in view
+    assert_no_secret(page_estate, html + view)
+
+    sent = [m for m in lab.mail()[mails:] if SLAVE in m["subject"]]
+    assert sent and f"{held} history rows held" in sent[-1]["subject"], sent
+    body = sent[-1]["body"]
+    assert f"{page_estate.base}/dags/{DAG}/runs/{run_id}" in body, body
+    assert f"{page_estate.base}/plugin/ds-replication" in body, body

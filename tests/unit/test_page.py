@@ -1,0 +1,185 @@
+"""The replication page's figures and HTML from plain data, the alert mail's links, and the
+plugin's place among the modules Airflow imports from plugins/."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import importlib.metadata
+import re
+import sys
+from pathlib import Path
+
+from ds_replication.notifications.mail import link_lines
+from ds_replication.page import page_html
+from ds_replication.page.run_figures import STEP_ORDER, RunRecord, figures, held_figure, slave_row
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGINS = REPO / "plugins"
+T0 = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+LINKS = page_html.Links(ui_root="", page_root="/ds-replication")
+ALL_SUCCESS = dict.fromkeys(STEP_ORDER, "success")
+
+
+def good_night(run_id: str = "scheduled__2026-12-01T02:00:00+00:00", day: int = 0) -> RunRecord:
+    return RunRecord(
+        dag_id="replicate_slave1",
+        run_id=run_id,
+        state="success",
+        conf={},
+        run_after=T0 + dt.timedelta(days=day),
+        end_date=T0 + dt.timedelta(days=day, minutes=3),
+        tasks=dict(ALL_SUCCESS),
+        xcoms={
+            "preflight": {"return_value": {"leftover_rows": 0, "restored_rows": 0}},
+            "backup_history": {"return_value": {"backed_up_rows": 84, "held_rows": 84, "leftover_rows": 0}},
+            "import_jobs": {
+                "return_value": {"archive": {"Global": {"jobs": 7, "file": "ds_replication_archive\\a.bin"}}}
+            },
+            "wait_for_import": {"return_value": {"slave_jobs": {"Global": 7, "Drivers": 2}}},
+            "restore_history": {
+                "return_value": {
+                    "restored_rows": 53,
+                    "restored_detail_rows": 100,
+                    "job_gone_rows": 8,
+                    "held_rows": 31,
+                    "changed_jobs": 1,
+                    "changed_job_names": ["Deploy <Office>"],
+                }
+            },
+            "verify_history": {"return_value": {"archived_rows": 8, "lost_rows": 0}},
+        },
+    )
+
+
+def failed_night(day: int = 1) -> RunRecord:
+    """restore_history failed: no return value from it on; its alert counted the rows held."""
+    record = good_night(f"manual__failed_{day}", day)
+    record.state = "failed"
+    record.tasks |= {"restore_history": "failed", "verify_history": "upstream_failed"}
+    del record.xcoms["verify_history"]
+    record.xcoms["restore_history"] = {"alert": {"subject": "restore_history failed", "to": ["a@b"], "held_rows": 61}}
+    return record
+
+
+def dry_run(day: int = 2) -> RunRecord:
+    record = RunRecord("replicate_slave1", f"manual__dry_{day}", "success", {"dry_run": True}, T0 + dt.timedelta(day))
+    record.tasks = {"preflight": "success", "backup_history": "skipped"}
+    record.xcoms = {"preflight": {"return_value": {"leftover_rows": 61, "restored_rows": 0}}}
+    return record
+
+
+def test_a_good_nights_figures_are_its_xcoms():
+    f = figures(good_night())
+    assert (f.jobs_imported, f.backed_up, f.restored, f.archived, f.lost) == (9, 84, 53, 8, 0)
+    assert (f.held, f.held_at) == (0, "verify_history")
+    assert f.changed_jobs == 1 and f.archive_files == ["ds_replication_archive\\a.bin"] and f.alerts == []
+
+
+def test_a_failed_night_holds_what_its_alert_counted():
+    f = figures(failed_night())
+    assert (f.held, f.held_at) == (61, "restore_history")
+    assert f.restored is None and f.lost is None
+    assert f.alerts == [
+        {"task_id": "restore_history", "subject": "restore_history failed", "to": ["a@b"], "held_rows": 61}
+    ]
+    assert f.failed_tasks == ["restore_history", "verify_history"]
+
+
+def test_lost_rows_come_from_a_failed_verification_too():
+    record = failed_night()
+    record.tasks["verify_history"] = "failed"
+    record.xcoms["verify_history"] = {"figures": {"archived_rows": 2, "lost_rows": 3}}
+    assert figures(record).lost == 3
+
+
+def test_without_an_alert_the_last_step_that_counted_holds():
+    record = failed_night()
+    del record.xcoms["restore_history"]
+    assert held_figure(record) == (84, "backup_history")
+
+
+def test_the_estate_row_takes_the_last_real_run_and_the_newest_held_count():
+    row = slave_row("slave1", "replicate_slave1", [dry_run(2), failed_night(1), good_night(day=0)])
+    assert row.last is not None and row.last.run_id == "manual__failed_1"
+    assert row.held == 61 and row.held_run is not None and row.held_run.run_id == "manual__dry_2"
+    assert [n.run_id for n in row.nights] == ["scheduled__2026-12-01T02:00:00+00:00", "manual__failed_1"]
+    assert [(n.kept, n.held, n.lost) for n in row.nights] == [(84, 0, 0), (23, 61, 0)]
+
+
+def figure_cells(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-figure="([a-z_]+)" data-value="([^"]*)"', html))
+
+
+def test_the_estate_page_shows_each_figure_escaped_with_a_chart_and_links():
+    rows = [
+        slave_row("slave1", "replicate_slave1", [failed_night(1), good_night(day=0)]),
+        slave_row("slave2", "replicate_slave2", []),
+    ]
+    html = page_html.estate_page(rows, "admin <x>", LINKS)
+    slave1 = html[html.index('data-slave="slave1"') : html.index('data-slave="slave2"')]
+    assert figure_cells(slave1) == {
+        "jobs_imported": "9",
+        "backed_up": "84",
+        "restored": "",
+        "archived": "",
+        "lost": "",
+        "held_now": "61",
+        "changed_jobs": "",
+        "alerts": "1",
+    }
+    assert "ds_replication_archive\\a.bin" in slave1 and slave1.count("<rect") >= 3
+    assert 'href="/ds-replication/runs/replicate_slave1/manual__failed_1"' in slave1
+    assert 'href="/dags/replicate_slave1/runs/manual__failed_1" target="_top"' in slave1
+    assert "no real run yet" in html and "admin &lt;x&gt;" in html and "<x>" not in html
+
+
+def test_the_run_page_shows_what_the_run_did():
+    html = page_html.run_page(good_night("manual__2026-12-01T02:00:00+00:00"), "admin", LINKS)
+    cells = figure_cells(html)
+    assert (cells["backed_up"], cells["restored"], cells["archived"], cells["lost"], cells["held"]) == (
+        "84",
+        "53",
+        "8",
+        "0",
+        "0",
+    )
+    assert "Deploy &lt;Office&gt;" in html and "Global: 7 jobs" in html
+    assert 'href="/dags/replicate_slave1/runs/manual__2026-12-01T02%3A00%3A00%2B00%3A00"' in html
+
+
+def test_the_alert_links_are_made_from_the_base_url():
+    lines = link_lines("replicate_slave1", "manual__2026-12-01T02:00:00+00:00", "https://airflow.example.com")
+    assert lines == [
+        "This run: https://airflow.example.com/dags/replicate_slave1/runs/manual__2026-12-01T02%3A00%3A00%2B00%3A00",
+        "Replication page (every slave, rows held now): https://airflow.example.com/plugin/ds-replication",
+    ]
+    assert "[api] base_url" in link_lines("replicate_slave1", "r", None)[0]
+
+
+def test_the_step_order_is_the_dags():
+    from ds_replication.factory import TASK_IDS
+
+    assert tuple(t for t in TASK_IDS if t != "cleanup") == STEP_ORDER
+
+
+def test_no_module_under_plugins_takes_the_name_of_another_module():
+    """Airflow imports every .py under plugins/ as a top-level module named after the file
+    (sys.modules[stem]): a file named like a standard or installed module would replace it."""
+    installed = set(sys.stdlib_module_names) | set(importlib.metadata.packages_distributions())
+    stems = {p.stem for p in PLUGINS.rglob("*.py") if p.stem not in ("__init__", "__main__")}
+    assert not stems & installed, sorted(stems & installed)
+
+
+def test_the_page_modules_define_no_airflow_plugin():
+    """Airflow takes every AirflowPlugin of every file under plugins/: the page's is defined once,
+    in plugins/ds_replication_page.py, and the app's modules (imported by it too) define none."""
+
+    def defines_a_plugin(path: Path) -> bool:
+        return any(
+            isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "AirflowPlugin" for b in node.bases)
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+
+    assert defines_a_plugin(PLUGINS / "ds_replication_page.py")
+    assert not [p.name for p in (PLUGINS / "ds_replication" / "page").glob("*.py") if defines_a_plugin(p)]
