@@ -18,6 +18,7 @@ from ds_replication.config.fields import (
     FolderName,
     Minutes,
     Name,
+    Queue,
     Schedule,
     Share,
     unique_folders,
@@ -55,6 +56,9 @@ class SlaveSettings(_Model):
     smtp_conn_id: ConnId = "smtp_default"
     alert_from: Email = "airflow@localhost"
     enabled: bool = True
+    # the executor queue of every task of the slave's DAG (CeleryExecutor: the workers that
+    # consume it, e.g. one near the slave's site); null: Airflow's [operators] default_queue
+    queue: Queue | None = None
 
 
 SETTING_NAMES = tuple(SlaveSettings.model_fields)
