@@ -11,7 +11,9 @@ export AIRFLOW__CORE__PARALLELISM := 4
 .PHONY: install system-deps lint test demo ui bench clean
 
 # Debian packages the DS lab needs (a private smbd per simulated host, smbclient for tests),
-# and the browser the UI tests drive (tests/browser: Playwright launches /usr/bin/chromium).
+# the browser the UI tests drive (tests/browser: Playwright launches /usr/bin/chromium),
+# and the CeleryExecutor test's broker and metadata database (redis-server, postgresql: the
+# test runs its own instances on free ports; Debian keeps initdb in /usr/lib/postgresql/*/bin).
 system-deps:
 	@if ! command -v smbd >/dev/null || ! command -v smbclient >/dev/null; then \
 	  echo "installing samba and smbclient with apt-get"; \
@@ -20,6 +22,10 @@ system-deps:
 	@if ! [ -x /usr/bin/chromium ]; then \
 	  echo "installing chromium with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+	@if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing redis-server and postgresql with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql; \
 	fi
 
 # requirements.txt: what production needs; requirements-dev.txt: tests, lint and the DS lab.

@@ -1,5 +1,7 @@
 """A private Airflow whose components (api-server, scheduler, dag-processor, ...) run as
 subprocesses of a test, the demo or a benchmark, each in its own process group, on free ports.
+Its metadata DB is SQLite, or PostgreSQL when the environment's SQL_ALCHEMY_CONN says so
+(the CeleryExecutor test); `query` reads either.
 
 Used by the scheduler tests, the UI and the benchmarks: one way to start and stop Airflow.
 """
@@ -10,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -35,11 +38,23 @@ COMPONENTS = {
 }
 
 
-def parse_time(value: str | None) -> dt.datetime | None:
+def parse_time(value: str | dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
-    moment = dt.datetime.fromisoformat(value)
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _db_errors() -> tuple[type[Exception], ...]:
+    """What a read of the metadata DB raises while it is busy or not yet migrated."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.OperationalError,)
+    return (sqlite3.OperationalError, psycopg.Error)
+
+
+DB_ERRORS = _db_errors()
 
 
 def tail(path: Path, lines: int = 60) -> str:
@@ -58,7 +73,9 @@ class Airflow:
         base_env: dict[str, str],
         components: dict[str, list[str]] | None = None,
         extra_env: dict[str, str] | None = None,
+        component_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
+        """`component_env`: more variables for one component only (by its name in `components`)."""
         self.root = root
         self.home = Path(base_env["AIRFLOW_HOME"])
         self.db = self.home / "airflow.db"
@@ -82,6 +99,8 @@ class Airflow:
             **(extra_env or {}),
         }
         self.components = components or COMPONENTS
+        self.component_env = component_env or {}
+        self.sql_url = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         self.procs: dict[str, subprocess.Popen] = {}
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -149,12 +168,25 @@ class Airflow:
             raise RuntimeError("\n".join(failures))
 
     def query(self, sql: str, *params) -> list[sqlite3.Row]:
+        """Rows of a read-only query (`?` placeholders), each indexed by column name."""
+        if self.sql_url.startswith("postgresql"):
+            return self._query_postgres(sql, *params)
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
         try:
             con.row_factory = sqlite3.Row
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+    def _query_postgres(self, sql: str, *params) -> list[dict]:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        url = re.sub(r"^postgresql\+\w+://", "postgresql://", self.sql_url)
+        with psycopg.connect(
+            url, row_factory=dict_row, connect_timeout=10, options="-c default_transaction_read_only=on"
+        ) as con:
+            return con.execute(sql.replace("%", "%%").replace("?", "%s"), params).fetchall()
 
     # --- components -----------------------------------------------------------------------
 
@@ -163,7 +195,7 @@ class Airflow:
             with open(self.logs / f"{name}.log", "wb") as log:
                 self.procs[name] = subprocess.Popen(
                     [PYTHON, "-m", "airflow", *args],
-                    env=self.env,
+                    env={**self.env, **self.component_env.get(name, {})},
                     cwd=self.root,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -191,13 +223,13 @@ class Airflow:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
     def _scheduler_running(self) -> bool:
-        with contextlib.suppress(sqlite3.OperationalError):
+        with contextlib.suppress(*DB_ERRORS):
             return bool(self.query("SELECT 1 FROM job WHERE job_type = 'SchedulerJob' AND state = 'running'"))
         return False
 
     def _dags_parsed(self, dag_ids: tuple[str, ...]) -> bool:
         marks = ", ".join("?" for _ in dag_ids)
-        with contextlib.suppress(sqlite3.OperationalError):
+        with contextlib.suppress(*DB_ERRORS):
             rows = self.query(f"SELECT DISTINCT dag_id FROM serialized_dag WHERE dag_id IN ({marks})", *dag_ids)
             return len(rows) == len(dag_ids)
         return False
@@ -250,7 +282,7 @@ class Airflow:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
-            with contextlib.suppress(sqlite3.OperationalError):  # the DB may be locked for a moment
+            with contextlib.suppress(*DB_ERRORS):  # the DB may be locked for a moment
                 runs = self.runs(run_ids)
                 if len(runs) == len(run_ids) and all(r["state"] in FINISHED for r in runs.values()):
                     return runs
@@ -260,7 +292,7 @@ class Airflow:
     def describe(self, run_ids: list[str]) -> str:
         """Runs, task states, failed task logs and the components' log tails, for a failure message."""
         out = []
-        with contextlib.suppress(sqlite3.OperationalError):
+        with contextlib.suppress(*DB_ERRORS):
             for run_id, run in self.runs(run_ids).items():
                 out.append(f"{run['dag_id']} {run_id}: {run['state']} ({run['start_date']} .. {run['end_date']})")
                 for task_id, ti in self.task_instances(run_id).items():

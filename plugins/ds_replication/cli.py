@@ -33,6 +33,8 @@ def check_config(path: str) -> int:
             else "; created unpaused (paused_on_first_deploy: false)"
         )
         print(f"  {slave.dag_id}: {folders}; schedule {schedule}{paused}")
+        queue = f"queue {slave.queue}" if slave.queue is not None else "Airflow's default queue"
+        print(f"    tasks run on: {queue}")
         bounds = ", ".join(
             f"{task} {slave.task_minutes(task):g} min ({n} command(s) of up to {slave.command_timeout_minutes:g})"
             for task, n in slave.remote_commands().items()

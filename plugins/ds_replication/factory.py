@@ -248,6 +248,8 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             "retry_delay": dt.timedelta(minutes=slave.retry_delay_minutes),
             "retry_exponential_backoff": True,
             "execution_timeout": dt.timedelta(minutes=slave.task_timeout_minutes),
+            # unset: Airflow's [operators] default_queue, as if the project had no queue setting
+            **({"queue": slave.queue} if slave.queue is not None else {}),
         },
     ) as dag:
         chain(*_tasks(estate, slave, HistoryAlertNotifier(**held, **alert)))

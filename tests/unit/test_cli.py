@@ -36,6 +36,18 @@ def test_valid_file_exits_0_with_a_summary():
     assert r"replicate_site_b: Global (with sub-folders), Drivers\Dell; schedule 30 2 * * *" in result.stdout
 
 
+def test_each_slaves_queue_is_shown(tmp_path):
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(
+        "defaults: {queue: site_south}\nmaster: {name: hq}\nslaves: [{name: a}, {name: b, queue: null}]\n"
+    )
+    result = ds_replication("check-config", str(estate))
+    assert result.returncode == 0, result.stderr
+    a, b = result.stdout.split("replicate_a:")[1].split("replicate_b:")
+    assert "tasks run on: queue site_south" in a
+    assert "tasks run on: Airflow's default queue" in b
+
+
 def test_manual_only_and_paused_slaves_are_shown(tmp_path):
     estate = tmp_path / "estate.yaml"
     estate.write_text(

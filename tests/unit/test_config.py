@@ -194,6 +194,12 @@ BAD = [
         "less than one try of every step",
     ),
     ("master not a mapping", set_at(("master",), "master"), "master", "mapping"),
+    ("queue with comma", set_at(("slaves", 0, "queue"), "site_a,site_b"), "slaves[0].queue", "not a valid queue"),
+    ("queue with space", set_at(("defaults", "queue"), "site a"), "defaults.queue", "not a valid queue"),
+    ("queue empty", set_at(("slaves", 1, "queue"), ""), "slaves[1].queue", "not a valid queue"),
+    ("queue too long", set_at(("slaves", 0, "queue"), "q" * 201), "slaves[0].queue", "up to 200"),
+    ("queue as number", set_at(("slaves", 0, "queue"), 7), "slaves[0].queue", "text"),
+    ("queue on master", set_at(("master", "queue"), "hq"), "master.queue", "unknown key"),
 ]
 
 
@@ -328,6 +334,16 @@ slaves:
     assert [(f.name, f.subfolders) for f in plain.folders] == [("Global", True)]
     assert (own.retries, own.schedule, own.paused_on_first_deploy) == (0, None, False)  # null: manual runs only
     assert [(f.name, f.subfolders) for f in own.folders] == [(r"Drivers\Dell", False)]
+
+
+def test_queue_comes_from_the_slave_else_defaults_else_airflows_default():
+    text = """
+master: {name: hq}
+slaves: [{name: a}, {name: b, queue: site_north}, {name: c, queue: null}]
+"""
+    assert [c.queue for c in parse_estate(text).slave_configs()] == [None, "site_north", None]
+    a, b, c = parse_estate("defaults: {queue: site_south}\n" + text).slave_configs()
+    assert (a.queue, b.queue, c.queue) == ("site_south", "site_north", None)  # null: Airflow's default
 
 
 def test_host_defaults_and_connection_ids():

@@ -234,3 +234,24 @@ def test_a_task_run_builds_only_its_own_dag_but_reads_the_whole_estate(tmp_path,
     config.write_text(yaml.safe_dump(broken))
     with pytest.raises(ConfigError, match=r"slaves\[2\]\.name"):
         build_dags()
+
+
+def test_every_task_runs_on_its_slaves_queue_else_airflows_default(load_dagbag):
+    """The queue (CeleryExecutor: which workers run it) reaches every task, sensors and the
+    teardown too, and the serialized DAG the scheduler queues from; unset, Airflow's default."""
+    from airflow.configuration import conf
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    config = yaml.safe_load(estate_yaml(3))
+    config["defaults"]["queue"] = "site_south"
+    config["slaves"][1]["queue"] = "site_north"
+    config["slaves"][2]["queue"] = None
+    bag = load_dagbag(yaml.safe_dump(config))
+    assert bag.import_errors == {}
+    default = conf.get("operators", "default_queue")
+    expected = {"replicate_site_1": "site_south", "replicate_site_2": "site_north", "replicate_site_3": default}
+    for dag_id, queue in expected.items():
+        dag = bag.dags[dag_id]
+        back = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+        assert {t.queue for t in dag.tasks} == {queue}, dag_id
+        assert {t.queue for t in back.tasks} == {queue}, dag_id

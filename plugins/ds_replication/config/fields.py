@@ -23,6 +23,8 @@ CONN_KINDS = ("winrm", "mssql", "smb")
 # At most 63 characters, so `replicate_<name>` stays far inside Airflow's 250 for a dag_id.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 _CONN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+# A Celery queue (a Redis key, a name in `airflow celery worker --queues a,b`): no ',' or space.
+_QUEUE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
 # A subset of what sql.quote_name accepts, so a valid file never fails later in the SQL.
 _DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _SHARE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]{0,79}")
@@ -45,6 +47,15 @@ def _conn_id(value: str) -> str:
     if not _CONN_ID.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid connection id: use up to 200 ASCII letters, digits, '_', '-' or '.'"
+        )
+    return value
+
+
+def _queue(value: str) -> str:
+    if not _QUEUE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid queue name: use up to 200 ASCII letters, digits, '_', '-' or '.', "
+            "starting with a letter, digit or '_' (no ',' or spaces: workers list queues with commas)"
         )
     return value
 
@@ -129,6 +140,7 @@ def _email(value: str) -> str:
 
 Name = Annotated[str, AfterValidator(_name)]
 ConnId = Annotated[str, AfterValidator(_conn_id)]
+Queue = Annotated[str, AfterValidator(_queue)]
 Schedule = Annotated[str | None, AfterValidator(_schedule)]
 Email = Annotated[str, AfterValidator(_email)]
 Minutes = Annotated[float, Field(gt=0)]

@@ -18,6 +18,7 @@ from ds_replication.config.fields import (
     FolderName,
     Minutes,
     Name,
+    Queue,
     Schedule,
     Share,
     unique_folders,
@@ -56,6 +57,9 @@ class SlaveSettings(_Model):
     alert_from: Email = "airflow@localhost"
     # a new DAG starts paused: a real estate is tried with a dry run before its first night
     paused_on_first_deploy: bool = True
+    # the executor queue of every task of the slave's DAG (CeleryExecutor: the workers that
+    # consume it, e.g. one near the slave's site); null: Airflow's [operators] default_queue
+    queue: Queue | None = None
 
 
 SETTING_NAMES = tuple(SlaveSettings.model_fields)

@@ -1,0 +1,263 @@
+"""The same DAGs on Airflow's distributed engine: CeleryExecutor, Redis as its broker,
+PostgreSQL as Airflow's metadata database and Celery's result backend.
+
+The test starts its own PostgreSQL (initdb in a temp directory) and Redis on free ports,
+Airflow's api-server, scheduler and dag-processor, and three `airflow celery worker` processes,
+each in its own process group: two consume the queue of slave1's site (`site_north`), one the
+queue of slave2's (`site_south`); the estate file gives each slave its `queue`. It proves that:
+
+- runs of both slaves, triggered together, succeed with every task on its slave's queue, run by
+  a worker of that queue and by no other (which worker ran a task: its Celery task id, the task
+  instance's `external_executor_id`, in that worker's log), and lose no history row;
+- a worker killed with SIGKILL (with everything it started) while `import_jobs` runs an aximport
+  is noticed by the scheduler when the task's heartbeats stop (`[scheduler]
+  task_instance_heartbeat_timeout`, 60 s here, 300 s by default), the try is failed and retried
+  by the other worker of the queue, the run succeeds, no history row is lost, and no alert is
+  sent (a try lost and retried is not a failure that leaves history held).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from tests.airflow_env import airflow_env, migrate, read_connections_env
+from tests.airflow_server import COMPONENTS, DB_ERRORS, Airflow
+from tests.e2e.conftest import FAST_SETTINGS, fast_connections
+from tests.history_audit import account, snapshot
+from tests.lab import faults
+from tests.labctl import Lab
+from tests.postgres_server import Postgres
+from tests.redis_server import Redis
+
+QUEUES = {"slave1": "site_north", "slave2": "site_south"}
+WORKERS = {"north_1": "site_north", "north_2": "site_north", "south": "site_south"}
+# Long enough that a busy machine's late heartbeat is not taken for a lost worker; the default
+# (300 s) would only make the test wait longer.
+HEARTBEAT_TIMEOUT = 60
+
+
+def worker_command(name: str, queue: str) -> list[str]:
+    # one task at a time, so a kill takes exactly one task; the scheduler serves no logs for
+    # Celery tasks and the workers share AIRFLOW_HOME/logs, so they serve none either
+    return [
+        *("celery", "worker", "--queues", queue, "--concurrency", "1", "--celery-hostname", f"{name}@%h"),
+        *("--skip-serve-logs", "--without-gossip", "--without-mingle"),
+    ]
+
+
+class CeleryEstate:
+    """A DS lab with two slaves on two sites, PostgreSQL, Redis and an Airflow on Celery."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lab = Lab(root / "lab").up(slaves=len(QUEUES))
+        self.postgres: Postgres | None = None
+        self.redis: Redis | None = None
+        self.airflow: Airflow | None = None
+        try:
+            self.postgres = Postgres().start()
+            self.redis = Redis().start()
+            self._start_airflow()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_airflow(self) -> None:
+        config = yaml.safe_load(self.lab.config_path.read_text())
+        config["defaults"].update(FAST_SETTINGS)
+        config["defaults"]["schedule"] = None  # manual runs only
+        for slave in config["slaves"]:
+            slave["queue"] = QUEUES[slave["name"]]
+        config_path = self.root / "replication.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        celery = {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url(),
+            "AIRFLOW__CELERY__BROKER_URL": self.redis.url(),
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.postgres.url()}",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        }
+        env = airflow_env(
+            self.root / "airflow", config_path, fast_connections(read_connections_env(self.lab.connections_path))
+        )
+        env.update(celery)
+        migrate(env)
+        components = {**COMPONENTS, **{f"worker-{n}": worker_command(n, q) for n, q in WORKERS.items()}}
+        self.airflow = Airflow(self.root, env, components=components, extra_env=celery)
+        self.pool = f"ds_export_{config['master']['name']}"
+        self.airflow.cli("pools", "set", self.pool, str(config["master"].get("export_slots", 2)), "DS exports")
+        self.airflow.start()
+        self.airflow.wait_ready(tuple(f"replicate_{s}" for s in QUEUES))
+        self.airflow.cli("dags", "unpause", "-y", "--treat-dag-id-as-regex", "^replicate_")
+
+    def worker_of(self, celery_task_id: str) -> str:
+        """The worker whose log names the Celery task (a task instance's external_executor_id)."""
+        found = [name for name in WORKERS if celery_task_id in self.airflow.log_text(f"worker-{name}")]
+        assert len(found) == 1, (celery_task_id, found)
+        return found[0]
+
+    def stop(self) -> None:
+        try:
+            if self.airflow:
+                self.airflow.stop()
+        finally:
+            try:
+                for service in (self.redis, self.postgres):
+                    if service:
+                        service.stop()
+            finally:
+                self.lab.down()
+
+
+@pytest.fixture(scope="module")
+def celery_estate(request):
+    root = Path(tempfile.mkdtemp(prefix="ds-celery-"))
+    state: dict[str, CeleryEstate] = {}
+
+    def finish() -> None:  # CeleryEstate stops what it started if its own set-up fails
+        try:
+            if "estate" in state:
+                state["estate"].stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    request.addfinalizer(finish)
+    state["estate"] = CeleryEstate(root)
+    return state["estate"]
+
+
+def task_instances(airflow: Airflow, run_id: str) -> dict[str, dict]:
+    rows = airflow.query(
+        "SELECT id, task_id, state, try_number, queue, external_executor_id FROM task_instance WHERE run_id = ?",
+        run_id,
+    )
+    return {row["task_id"]: row for row in rows}
+
+
+def celery_results(airflow: Airflow, celery_task_ids: list[str]) -> list[str]:
+    """The states Celery's result backend holds for the tasks, once none is still STARTED (a
+    worker writes SUCCESS after the task instance has reported its own end)."""
+    marks = ", ".join("?" for _ in celery_task_ids)
+    deadline = time.monotonic() + 120
+    while True:
+        rows = airflow.query(f"SELECT status FROM celery_taskmeta WHERE task_id IN ({marks})", *celery_task_ids)
+        states = sorted(row["status"] for row in rows)
+        if "STARTED" not in states or time.monotonic() > deadline:
+            return states
+        time.sleep(1)
+
+
+def test_each_slaves_tasks_run_on_the_workers_of_its_queue(celery_estate):
+    airflow, lab = celery_estate.airflow, celery_estate.lab
+    before = {slave: snapshot(lab, slave) for slave in QUEUES}
+    run_ids = {slave: f"celery_{slave}" for slave in QUEUES}
+    airflow.cli_together(*(["dags", "trigger", f"replicate_{s}", "--run-id", run_ids[s]] for s in QUEUES))
+    runs = airflow.wait_finished(list(run_ids.values()))
+
+    ran_on: dict[str, set[str]] = {}
+    for slave, run_id in run_ids.items():
+        assert runs[run_id]["state"] == "success", airflow.describe([run_id])
+        tis = task_instances(airflow, run_id)
+        assert {ti["state"] for ti in tis.values()} == {"success"}, airflow.describe([run_id])
+        assert {ti["queue"] for ti in tis.values()} == {QUEUES[slave]}, {t: ti["queue"] for t, ti in tis.items()}
+        ran_on[slave] = {celery_estate.worker_of(ti["external_executor_id"]) for ti in tis.values()}
+        assert {WORKERS[worker] for worker in ran_on[slave]} == {QUEUES[slave]}, (slave, ran_on[slave])
+        # Celery's own record of each task, in its result backend on PostgreSQL
+        ids = [ti["external_executor_id"] for ti in tis.values()]
+        assert celery_results(airflow, ids) == ["SUCCESS"] * len(ids)
+    print(f"\nworkers by slave: {ran_on}")
+
+    for slave in QUEUES:
+        audit = account(before[slave], snapshot(lab, slave))
+        assert audit.before > 0
+        assert (audit.lost, audit.detail_lost, audit.held) == (0, 0, 0), (slave, audit)
+
+
+def _running_task_process(ti_id: str) -> psutil.Process | None:
+    """The task process of a task instance: the SDK titles it `airflow worker -- <ti id>`."""
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(ti_id in part for part in proc.info["cmdline"] or ()):
+                return proc
+    return None
+
+
+def _kill_worker_of(estate: CeleryEstate, task_process: psutil.Process) -> str:
+    """SIGKILL to the worker that runs `task_process` and to everything it started, at once (a
+    machine lost: no process of it gets to tell anyone)."""
+    for name in WORKERS:
+        leader = estate.airflow.procs[f"worker-{name}"]
+        worker = psutil.Process(leader.pid)
+        family = [worker, *worker.children(recursive=True)]
+        if task_process.pid in {p.pid for p in family}:
+            for proc in family:
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGKILL)
+            _, alive = psutil.wait_procs(family, timeout=30)  # reaps the leader too
+            assert not alive, alive
+            del estate.airflow.procs[f"worker-{name}"]  # gone on purpose: no longer watched or stopped
+            return name
+    raise AssertionError(f"task process {task_process.pid} belongs to no worker")
+
+
+def test_a_worker_killed_during_import_jobs_is_replaced_by_another_of_its_queue(celery_estate):
+    airflow, lab = celery_estate.airflow, celery_estate.lab
+    slave = "slave1"
+    before = snapshot(lab, slave)
+    mails_before = len(lab.mail())
+    run_id = f"kill_{slave}"
+    # the first aximport runs 8 s before it imports: the window in which the worker is killed
+    lab.fault(slave, "aximport_slow", times=1, match="aximport")
+    airflow.cli("dags", "trigger", f"replicate_{slave}", "--run-id", run_id)
+
+    task_process = None
+    deadline = time.monotonic() + 600
+    while task_process is None and time.monotonic() < deadline:
+        airflow.check_alive()
+        with contextlib.suppress(*DB_ERRORS):
+            ti = task_instances(airflow, run_id).get("import_jobs")
+            if ti and ti["state"] == "running" and not faults.armed(lab.dir, slave):  # aximport has started
+                task_process = _running_task_process(str(ti["id"]))
+            elif ti and ti["state"] in ("success", "failed", "up_for_retry"):
+                break  # the window was missed: said below, with the run's state
+        time.sleep(0.5)
+    assert task_process is not None, airflow.describe([run_id])
+    first = task_instances(airflow, run_id)["import_jobs"]
+    killed = _kill_worker_of(celery_estate, task_process)
+    assert celery_estate.worker_of(first["external_executor_id"]) == killed
+
+    runs = airflow.wait_finished([run_id])
+    assert runs[run_id]["state"] == "success", airflow.describe([run_id])
+    ti = task_instances(airflow, run_id)["import_jobs"]
+    assert ti["try_number"] == 2, dict(ti)
+    (lost_try,) = airflow.query(
+        "SELECT try_number, state, external_executor_id FROM task_instance_history "
+        "WHERE run_id = ? AND task_id = 'import_jobs'",
+        run_id,
+    )
+    assert (lost_try["try_number"], lost_try["state"]) == (1, "failed"), dict(lost_try)
+    assert airflow.query(
+        "SELECT 1 FROM log WHERE event = 'heartbeat timeout' AND run_id = ? AND task_id = 'import_jobs'", run_id
+    )
+    retried_on = celery_estate.worker_of(ti["external_executor_id"])
+    assert retried_on != killed and WORKERS[retried_on] == QUEUES[slave], (killed, retried_on)
+
+    audit = account(before, snapshot(lab, slave))
+    assert audit.before > 0
+    assert (audit.lost, audit.detail_lost, audit.held) == (0, 0, 0), audit
+    # Airflow calls a lost try's retry callbacks, not its failure callbacks (the callback type
+    # is UP_FOR_RETRY while retries are left); the alerts are failure callbacks, for a run that
+    # leaves history held, and this one leaves none: no alert
+    mails = [m["subject"] for m in lab.mail()[mails_before:] if slave in m["subject"]]
+    assert mails == [], mails
+    print(f"\nimport_jobs: try 1 on {killed} (killed), try 2 on {retried_on}; no alert")
