@@ -19,7 +19,6 @@ from ds_replication.run_files import partial_name
 # Bytes per SMB request and requests in flight per lane. 1 MiB pieces, 8 ahead, measured best
 # on the lab (README, "Share copy"): larger pieces cost smbprotocol more copying per request.
 CHUNK_BYTES = 1024 * 1024
-_READ_BACK = True
 DEPTH = 8
 # credits to ask for on the slave's connection: its writes and its checks in flight
 _WINDOW = 2 * DEPTH * (CHUNK_BYTES // CREDIT_BYTES)
@@ -74,8 +73,7 @@ def _pipe(reader: Any, writer: Any, name: str, part: str) -> tuple[int, str]:
             hashed += len(answer)
             unwritten.append((sent.offset, answer))
         elif lane is writes:
-            if _READ_BACK:
-                unchecked.append((sent.offset, sent.data[:answer]))
+            unchecked.append((sent.offset, sent.data[:answer]))
             if answer < sent.length:  # a short write: the rest is written again
                 unwritten.appendleft((sent.offset + answer, sent.data[answer:]))
         else:
@@ -110,7 +108,7 @@ def copy_file(source: SambaHook, target: SambaHook, name: str) -> tuple[int, str
 
 
 class CopyToSlaveOperator(BaseOperator):
-    """Copy the run's export files share to share through the worker, verified by size and sha256.
+    """Copy the run's export files share to share through the worker, each piece read back from the slave and compared.
 
     :param master: the master (the files are on its share).
     :param slave: the slave (they go to its share).
