@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/sqlfluff lint build/sql
 
 test: lint
-	$(BIN)/python -m pytest -n 3 --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -n 3 --dist loadscope --durations=15
 
 demo: install
 	$(BIN)/python -m tests.demo $(DEMO_ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import zlib
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="ds-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -20,16 +21,20 @@ def pytest_unconfigure(config):
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`): the tests of
-    a module stay together so its lab starts once, except the fault matrix, which is the longest
-    module and whose cases are independent: it is dealt to FAULT_GROUPS groups, each with a lab."""
-    import pytest
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs the suite on several pytest-xdist workers. Each module's tests stay on one
+    worker so its lab starts once, except the fault matrix, the longest module, whose cases are
+    independent: they are dealt to FAULT_GROUPS groups, each with a lab of its own.
 
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1]
-        if module == "test_faults" and hasattr(item, "callspec"):
-            group = f"{module}-{item.callspec.indices['case'] % FAULT_GROUPS}"
-        else:
-            group = module
-        item.add_marker(pytest.mark.xdist_group(group))
+    pytest-xdist 3.8's `loadgroup` no longer groups under pytest 9 (it renames `item._nodeid`,
+    which pytest 9 ignores), so the grouping is this scheduler's own."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module, _, rest = nodeid.partition("::")
+            if module.endswith("/test_faults.py") and "[" in rest:
+                return f"{module}-{zlib.crc32(rest.encode()) % FAULT_GROUPS}"
+            return module
+
+    return ModuleScheduling(config, log)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.airflow_env import PYTHON, REPO
+from tests.airflow_env import PYTHON, REPO, read_connections_env
 
 
 class Lab:
@@ -123,3 +126,24 @@ class Lab:
 
     def table_exists(self, host: str, table: str) -> bool:
         return bool(self.scalar(host, f"SELECT COUNT(*) AS n FROM sys.tables WHERE name = '{table}'"))
+
+
+@contextlib.contextmanager
+def lab_in_environ(name: str, *, seed: bool = True) -> Iterator[Lab]:
+    """A one-slave lab whose connections the providers' hooks find in os.environ while it is up."""
+    root = Path(tempfile.mkdtemp(prefix=f"ds-lab-{name}-"))
+    lab = Lab(root / "lab").up(slaves=1, seed=seed)
+    old_env = dict(os.environ)
+    os.environ.update(read_connections_env(lab.connections_path))
+    try:
+        yield lab
+    finally:
+        os.environ.clear()
+        os.environ.update(old_env)
+        # smbclient keeps its connections in a process-wide pool: close them, or the lab's down
+        # finds its SMB port still held by this process
+        import smbclient
+
+        smbclient.reset_connection_cache()
+        lab.down()
+        shutil.rmtree(root, ignore_errors=True)

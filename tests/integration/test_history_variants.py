@@ -23,8 +23,6 @@ from ds_replication import history
 from ds_replication.catalog import CatalogError, read_history_tables
 from tests.labctl import Lab
 
-pytestmark = pytest.mark.xdist_group("history_variants")
-
 SLAVE = "slave1"
 DATABASE = "express"
 SCHEDULE = ("schedule_id",)

@@ -20,29 +20,17 @@ import pytest
 import winrm
 from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError, WSManFaultError
 
-from tests.airflow_env import read_connections_env
 from tests.lab import faults
-from tests.labctl import Lab
+from tests.labctl import Lab, lab_in_environ
 
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="ds-lab-clients-"))
-    lab = Lab(root / "lab").up(slaves=1)
-    old_env = dict(os.environ)
-    os.environ.update(read_connections_env(lab.connections_path))
-    yield lab
-    os.environ.clear()
-    os.environ.update(old_env)
-    lab.down()
-    shutil.rmtree(root, ignore_errors=True)
+    with lab_in_environ("clients") as lab:
+        yield lab
 
 
-@pytest.fixture(autouse=True)
-def no_faults_left(lab):
-    yield
-    for host in lab.info["hosts"]:
-        faults.clear(lab.dir, host)
+pytestmark = pytest.mark.usefixtures("no_faults_left")
 
 
 def connect(lab: Lab, host: str = "slave1", **kwargs) -> pymssql.Connection:
@@ -119,7 +107,8 @@ def test_unsupported_sql_gets_the_labs_clear_error(lab, batch):
 
 def test_wrong_password_is_refused(lab):
     info = lab.info
-    with pytest.raises(pymssql.OperationalError, match="Login failed"):
+    # under load FreeTDS may pass the login-failed number without its text
+    with pytest.raises(pymssql.OperationalError, match=r"Login failed|18456"):
         pymssql.connect(
             server="127.0.0.1",
             port=str(info["hosts"]["slave1"]["sql_port"]),

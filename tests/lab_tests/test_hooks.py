@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -17,26 +14,13 @@ from ds_replication.ds_host import DsHost
 from ds_replication.hooks.database import DsDatabaseHook, query
 from ds_replication.hooks.share import DsShareHook
 from ds_replication.hooks.shell import DsShellHook
-from tests.airflow_env import read_connections_env
-from tests.labctl import Lab
+from tests.labctl import lab_in_environ
 
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="ds-lab-hooks-"))
-    lab = Lab(root / "lab").up(slaves=1, seed=False)
-    old_env = dict(os.environ)
-    os.environ.update(read_connections_env(lab.connections_path))
-    yield lab
-    os.environ.clear()
-    os.environ.update(old_env)
-    # smbclient keeps its connections in a process-wide pool: close them, or the lab's down
-    # finds its SMB port still held by this process
-    import smbclient
-
-    smbclient.reset_connection_cache()
-    lab.down()
-    shutil.rmtree(root, ignore_errors=True)
+    with lab_in_environ("hooks", seed=False) as lab:
+        yield lab
 
 
 def changed(monkeypatch, conn_id: str, **fields) -> str:

@@ -4,9 +4,7 @@ lab's connections; faults armed on the lab host."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,33 +13,21 @@ import winrm
 
 from ds_replication.ds_tools import axexport_command, check_export_count
 from ds_replication.hooks.shell import DsShellHook, RemoteCommandLost, RemoteCommandTimeout
-from tests.airflow_env import read_connections_env
 from tests.history_audit import jobs_in_folders
 from tests.lab import faults
 from tests.lab.cmdexe import DS_PATH
-from tests.labctl import Lab
+from tests.labctl import Lab, lab_in_environ
 
 GLOBAL = [{"name": "Global", "subfolders": True}]
 
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="ds-lab-remote-"))
-    lab = Lab(root / "lab").up(slaves=1)
-    old_env = dict(os.environ)
-    os.environ.update(read_connections_env(lab.connections_path))
-    yield lab
-    os.environ.clear()
-    os.environ.update(old_env)
-    lab.down()
-    shutil.rmtree(root, ignore_errors=True)
+    with lab_in_environ("remote") as lab:
+        yield lab
 
 
-@pytest.fixture(autouse=True)
-def no_faults_left(lab):
-    yield
-    for host in lab.info["hosts"]:
-        faults.clear(lab.dir, host)
+pytestmark = pytest.mark.usefixtures("no_faults_left")
 
 
 def export_to_slave(lab: Lab, name: str, folder: str = "Global") -> None:
