@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from ds_replication.hooks.share import DsShareHook
 from ds_replication.operators.copy_to_slave import CHUNK_BYTES, copy_file
-from tests.airflow_env import read_connections_env
-from tests.labctl import Lab
+from tests.labctl import lab_in_environ
 
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="ds-lab-copy-"))
-    lab = Lab(root / "lab").up(slaves=1, seed=False)
-    old_env = dict(os.environ)
-    os.environ.update(read_connections_env(lab.connections_path))
-    yield lab
-    os.environ.clear()
-    os.environ.update(old_env)
-    lab.down()
-    shutil.rmtree(root, ignore_errors=True)
+    with lab_in_environ("copy", seed=False) as lab:
+        yield lab
 
 
 def _shares(lab) -> dict[str, Path]:
