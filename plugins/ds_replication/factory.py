@@ -59,7 +59,7 @@ STEPS = (
     Step(
         "copy_to_slave",
         CopyToSlaveOperator,
-        "Stream the files master share -> slave share as `.part`; renamed once sha256 match.",
+        "Stream the files master share -> slave share as `.part`; renamed once read back equal.",
         takes={"export": "export_jobs"},
     ),
     Step("backup_history", BackupHistoryOperator, "live history into the backup tables; a leftover backup is kept."),
@@ -111,7 +111,7 @@ DAG_DOC = """
 ### Replicate Deployment Server jobs to slave `{slave}`
 
 Exports the job folders {folders} on the master `{master}` with `axexport`, copies the
-files to the slave's share (verified by sha256), backs up the slave's job history,
+files to the slave's share (verified by reading them back), backs up the slave's job history,
 imports with `aximport /o`, restores the history the import deleted, verifies that every
 row is back or archived, and cleans up the files. Every step is its own task, gated by a
 sensor where the servers must show the result; every step is safe to retry.

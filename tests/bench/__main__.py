@@ -2,7 +2,8 @@
 
 - config: parsing and validating an estate of 1 and 500 slaves (ratio: cost per slave).
 - dags: building the DAGs of 1 and 500 slaves, as the DAG processor does on every parse.
-- smb_copy: the share-to-share copy on the DS lab with 64 KiB and 4 MiB chunks (ratio).
+- smb_copy: the share-to-share copy on the DS lab against smbclient, 64 KiB to 256 MiB and 50 small files
+  (tests/bench/copy.py; alone and quicker: `python -m tests.bench.copy --quick`).
 
 Nothing here asserts a time: the figures are for reading and comparing.
 """
@@ -27,7 +28,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(REPO / "bench-results" / "bench.json"))
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--copy-mib", type=int, default=32)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "plugins"))
     home = tempfile.mkdtemp(prefix="ds-bench-airflow-")
@@ -41,7 +41,7 @@ def main() -> int:
             },
             "config": bench_config(args.repeat),
             "dags": bench_dags(args.repeat),
-            "smb_copy": bench_smb_copy(args.copy_mib),
+            "smb_copy": bench_smb_copy(),
         }
     finally:
         shutil.rmtree(home, ignore_errors=True)

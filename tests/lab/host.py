@@ -68,6 +68,7 @@ def main() -> None:
         "sql_port": tds.port,
         "winrm_port": winrm.port,
         "smb_port": smb.port,
+        "smbd_port": smb.smbd_port,
         "share_dir": str(paths["share"]),
         "db_path": str(paths["db"]),
         "schema": args.schema,

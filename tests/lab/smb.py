@@ -2,7 +2,9 @@
 
 smbd listens on a private port; clients connect to the proxy on the host's public SMB port.
 The proxy forwards bytes and models network faults; it recognises a file name in a request
-(SMB2 sends names as UTF-16LE) so that a fault can target one step of a run:
+(SMB2 sends names as UTF-16LE) so that a fault can target one step of a run. While no SMB
+fault is armed it only forwards (one `stat` of the faults file per chunk), so what goes
+through it runs near smbd's own speed; `smbd_port` (in lab.json) is smbd itself.
 - smb_disconnect: the connection is closed when a request names the matching file;
 - smb_stall: the connection stops forwarding, without closing, until the lab stops.
 share_full is real: the share is a small tmpfs, and while the fault is armed a ballast file
@@ -31,6 +33,8 @@ SHARE_SIZE = "256m"
 BALLAST = ".lab-ballast"
 STALL_SECONDS = 300
 SOCKET_PATH_MAX = 107
+PROXY_FAULTS = frozenset({"smb_disconnect", "smb_stall"})
+CHUNK = 1 << 18
 
 
 def free_port() -> int:
@@ -96,6 +100,12 @@ class SmbServer:
         assert self.proxy is not None
         return self.proxy.port
 
+    @property
+    def smbd_port(self) -> int:
+        """smbd's own port, behind the proxy (no faults there: for measuring)."""
+        assert self.proxy is not None
+        return self.proxy.target_port
+
     def start(self) -> None:
         self.share_dir.mkdir(parents=True, exist_ok=True)
         self._mount_share()
@@ -119,7 +129,7 @@ class SmbServer:
                 self._stop_smbd()
                 if attempt == 2:
                     raise
-        self.proxy = FaultProxy(port, self.fault, self._stop)
+        self.proxy = FaultProxy(port, self.fault, self.armed, self._stop)
         self.proxy.start()
         self._ballast_thread.start()
 
@@ -232,9 +242,10 @@ class SmbServer:
 class FaultProxy:
     """TCP forwarding from the host's public SMB port to its smbd, with network faults."""
 
-    def __init__(self, target_port: int, fault: Fault, stopping: threading.Event) -> None:
+    def __init__(self, target_port: int, fault: Fault, armed: Armed, stopping: threading.Event) -> None:
         self.target_port = target_port
         self.fault = fault
+        self.armed = armed
         self.stopping = stopping
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -286,10 +297,10 @@ class FaultProxy:
         while not self.stopping.is_set():
             readable, _, _ = select.select(list(peers), [], [], 0.5)
             for sock in readable:
-                data = sock.recv(1 << 16)
+                data = sock.recv(CHUNK)
                 if not data:
                     return
-                if sock is client:
+                if sock is client and any(f["name"] in PROXY_FAULTS for f in self.armed()):
                     # names are UTF-16LE at either byte alignment of this chunk
                     subject = "|".join((data.decode("utf-16-le", "ignore"), data[1:].decode("utf-16-le", "ignore")))
                     if self.fault("smb_disconnect", subject):

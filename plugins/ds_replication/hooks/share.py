@@ -23,6 +23,9 @@ import time
 from typing import Any
 
 from airflow.providers.samba.hooks.samba import SambaHook
+from smbclient._io import SMBFileTransaction, SMBRawIO, set_info
+from smbprotocol.file_info import FileRenameInformation
+from smbprotocol.open import CreateOptions, FilePipePrinterAccessMask
 
 from ds_replication.hooks import ConnectionFieldError
 from ds_replication.lasting import LastingError
@@ -200,3 +203,22 @@ class DsShareHook(SambaHook):
         except Exception as error:
             return False, str(error)
         return True, f"share {self.share}: {len(names)} entries"
+
+
+def replace_file(hook: SambaHook, src: str, dst: str) -> None:
+    """Rename `src` to `dst` on the hook's share, replacing `dst`: as `SambaHook.replace`, in one
+    round trip (open, rename, close in one compound request) instead of three, which counts
+    for the small files a DS exports. No DFS: both names on the share the hook opened."""
+    raw = SMBRawIO(
+        hook._join_path(src),
+        mode="r",
+        share_access="rwd",
+        desired_access=FilePipePrinterAccessMask.DELETE,
+        create_options=CreateOptions.FILE_OPEN_REPARSE_POINT,
+        **hook._conn_kwargs,
+    )
+    with SMBFileTransaction(raw) as transaction:
+        rename = FileRenameInformation()
+        rename["replace_if_exists"] = True
+        rename["file_name"] = dst.replace("/", "\\").lstrip("\\")
+        set_info(transaction, rename)
