@@ -115,10 +115,14 @@ def up(
     info = {**credentials, "smtp_port": smtp["smtp_port"], "smtp_pid": processes["smtp"].pid, "hosts": hosts}
     (lab_dir / "lab.json").write_text(json.dumps(info, indent=2))
     if seed:
-        sample.seed_master(Path(hosts["master"]["db_path"]))
-        for n, name in enumerate(names[1:], start=1):
-            sample.seed_slave(Path(hosts[name]["db_path"]), n)
-            sample.seed_history(Path(hosts[name]["db_path"]), history_rows)
+        try:
+            sample.seed_master(Path(hosts["master"]["db_path"]))
+            for n, name in enumerate(names[1:], start=1):
+                sample.seed_slave(Path(hosts[name]["db_path"]), n)
+                sample.seed_history(Path(hosts[name]["db_path"]), history_rows)
+        except BaseException:  # a lab that failed to seed is not left running
+            down(lab_dir)
+            raise
     _write_connections(lab_dir, info)
     _write_estate(lab_dir, names)
     if live:
