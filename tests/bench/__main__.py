@@ -4,6 +4,8 @@
 - dags: building the DAGs of 1 and 500 slaves, as the DAG processor does on every parse.
 - smb_copy: the share-to-share copy on the DS lab against smbclient, 64 KiB to 256 MiB and 50 small files
   (tests/bench/copy.py; alone and quicker: `python -m tests.bench.copy --quick`).
+- history: backup, backup check, restore and verify at 10k/100k/1M history rows vs a bare
+  INSERT ... SELECT of the same rows through the same lab server (tests/bench/history.py).
 
 Nothing here asserts a time: the figures are for reading and comparing.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from tests.bench.common import REPO
 from tests.bench.copy import bench_smb_copy
+from tests.bench.history import SIZES, bench_history
 from tests.bench.parse import bench_config, bench_dags
 
 
@@ -28,6 +31,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(REPO / "bench-results" / "bench.json"))
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--history-rows",
+        default=",".join(map(str, SIZES)),
+        help="history sizes for the history section, comma-separated (default %(default)s)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "plugins"))
     home = tempfile.mkdtemp(prefix="ds-bench-airflow-")
@@ -42,6 +50,7 @@ def main() -> int:
             "config": bench_config(args.repeat),
             "dags": bench_dags(args.repeat),
             "smb_copy": bench_smb_copy(),
+            "history": bench_history(tuple(int(n) for n in args.history_rows.split(",") if n)),
         }
     finally:
         shutil.rmtree(home, ignore_errors=True)

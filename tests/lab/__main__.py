@@ -26,6 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--identity", action="store_true", help="event_schedule.schedule_id is an IDENTITY column")
     up.add_argument("--seed", action="store_true", help="load the sample estate (tests/lab/seed.py)")
     up.add_argument(
+        "--history-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --seed: N more history rows on every slave, 1-3 detail rows each (seed.seed_history)",
+    )
+    up.add_argument(
         "--schema",
         default="default",
         choices=list(ds_schema.SCHEMAS),
@@ -86,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 live=args.live,
                 rate=args.rate,
                 smb1=tuple(args.smb1),
+                history_rows=args.history_rows,
             )
             print(f"lab up in {info['seconds']:.1f} s: {', '.join(info['hosts'])}; see {lab_dir / 'lab.json'}")
         elif args.command == "sql":

@@ -60,8 +60,10 @@ def up(
     live: bool = False,
     rate: float | None = None,
     smb1: tuple[str, ...] = (),
+    history_rows: int = 0,
 ) -> dict:
-    """`smb1`: hosts whose smbd speaks SMB1 only."""
+    """`smb1`: hosts whose smbd speaks SMB1 only. `history_rows`: history rows added to every
+    seeded slave (seed.seed_history)."""
     started = time.monotonic()
     lab_dir = lab_dir.resolve()
     if schema not in ds_schema.SCHEMAS:
@@ -70,6 +72,10 @@ def up(
         raise LabError("schema reused_keys assigns schedule_id itself (MAX + 1): it cannot be combined with --identity")
     if live:
         _check_rate(rate)
+    if history_rows and not seed:
+        raise LabError("--history-rows adds history to the sample estate: it needs --seed")
+    if history_rows < 0:
+        raise LabError(f"--history-rows must be 0 or more, not {history_rows}")
     if (lab_dir / "lab.json").exists():
         raise LabError(f"a lab already runs in {lab_dir} (run down first)")
     names = ["master", *[f"slave{n}" for n in range(1, slaves + 1)]]
@@ -109,9 +115,14 @@ def up(
     info = {**credentials, "smtp_port": smtp["smtp_port"], "smtp_pid": processes["smtp"].pid, "hosts": hosts}
     (lab_dir / "lab.json").write_text(json.dumps(info, indent=2))
     if seed:
-        sample.seed_master(Path(hosts["master"]["db_path"]))
-        for n, name in enumerate(names[1:], start=1):
-            sample.seed_slave(Path(hosts[name]["db_path"]), n)
+        try:
+            sample.seed_master(Path(hosts["master"]["db_path"]))
+            for n, name in enumerate(names[1:], start=1):
+                sample.seed_slave(Path(hosts[name]["db_path"]), n)
+                sample.seed_history(Path(hosts[name]["db_path"]), history_rows)
+        except BaseException:  # a lab that failed to seed is not left running
+            down(lab_dir)
+            raise
     _write_connections(lab_dir, info)
     _write_estate(lab_dir, names)
     if live:

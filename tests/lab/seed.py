@@ -120,3 +120,58 @@ def seed_slave(db_path: Path, index: int) -> None:
                             (schedule_id, info_id, 0 if status == "Completed" else 1603, message, start),
                         )
     db.close()
+
+
+def seed_history(db_path: Path, rows: int) -> dict[str, int]:
+    """Add `rows` history rows (event_schedule) to a seeded slave, with 1-3 detail rows each
+    (event_schedule_info) as seed_slave makes them, spread over the slave's jobs and computers;
+    inserted in SQLite directly, in one transaction (a million rows in seconds), numbered after
+    the slave's highest schedule_id. For benchmarks and size tests: `up --history-rows N`."""
+    if rows < 0:
+        raise ValueError(f"history rows must be 0 or more, not {rows}")
+    if rows == 0:
+        return {"rows": 0, "detail_rows": 0}
+    db = ds_schema.connect(db_path)
+    try:
+        schema = ds_schema.schema_of(db)
+        jobs = [r[0] for r in db.execute("SELECT event_id FROM event ORDER BY event_id")]
+        computers = [r[0] for r in db.execute("SELECT computer_id FROM computer ORDER BY computer_id")]
+        if not jobs or not computers:
+            raise ValueError(f"{db_path}: no jobs or computers to write history for (seed the slave first)")
+        first = db.execute("SELECT COALESCE(MAX(schedule_id), 100000000) + 1 FROM event_schedule").fetchone()[0]
+        # one statement per table over a number series: SQLite builds the rows itself
+        series = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)"
+        pick = "(SELECT v FROM {0} WHERE k = {1} % {2})"
+        with db:
+            db.execute("BEGIN")
+            db.execute("CREATE TEMP TABLE lab_jobs (k INTEGER PRIMARY KEY, v)")
+            db.execute("CREATE TEMP TABLE lab_computers (k INTEGER PRIMARY KEY, v)")
+            db.executemany("INSERT INTO lab_jobs VALUES (?, ?)", enumerate(jobs))
+            db.executemany("INSERT INTO lab_computers VALUES (?, ?)", enumerate(computers))
+            start = "printf('2026-%02d-%02d %02d:%02d:00.000', 1 + i / 28 % 12, 1 + i % 28, 6 + i % 12, i % 60)"
+            db.execute(
+                f"{series} INSERT INTO event_schedule "
+                "(schedule_id, computer_id, event_id, status, start_time, end_time) "
+                f"SELECT ? + i, {pick.format('lab_computers', 'i', len(computers))}, "
+                f"{pick.format('lab_jobs', 'i / 5', len(jobs))}, "
+                "CASE WHEN i % 3 = 2 THEN 'Failed' ELSE 'Completed' END, "
+                f"{start}, replace({start}, '.000', '.500') FROM n",
+                (rows, first),
+            )
+            # 1 + i % 3 detail rows for row i: info ids 1..3, as seed_slave's 1-3
+            null_every_third = schema == "info_no_key"
+            db.execute(
+                f"{series}, d(j) AS (VALUES (1), (2), (3)) "
+                "INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at) "
+                "SELECT ? + i, j, CASE WHEN i % 3 = 2 THEN 1603 ELSE 0 END, "
+                "CASE WHEN ? AND (i + j) % 3 = 0 THEN NULL ELSE 'step ' || j || ': ' || "
+                "CASE WHEN i % 3 = 2 THEN 'Failed' ELSE 'Completed' END END, "
+                f"{start} FROM n JOIN d ON j <= 1 + i % 3",
+                (rows, first, int(null_every_third)),
+            )
+            details = db.execute("SELECT changes()").fetchone()[0]
+            db.execute("DROP TABLE lab_jobs")
+            db.execute("DROP TABLE lab_computers")
+    finally:
+        db.close()
+    return {"rows": rows, "detail_rows": details}

@@ -442,3 +442,36 @@ def test_article_restore_breaks_on_an_identity_column(si):
     out = run(si, ARTICLE_RESTORE)
     assert out[0].number == 8101  # as DOMAIN.md says: select * cannot feed an IDENTITY column
     assert rows(si, "SELECT COUNT(*) FROM event_schedule") == [(0,)]
+
+
+def test_insert_select_stores_values_as_before_where_sqlite_skips_the_conversion(s, tmp_path):
+    """INSERT ... SELECT hands a value to lab_store only when SQLite cannot tell it is stored
+    unchanged: what it stores and refuses is the same either way."""
+    run(s, "CREATE TABLE raw (n nvarchar(20) NULL, t nvarchar(50) NULL, d nvarchar(30) NULL)")
+    run(s, "CREATE TABLE kept (n int NULL, t nvarchar(5) NULL, d datetime NULL)")
+    run(s, "CREATE TABLE strict (n int NOT NULL)")
+    db = ds_schema.connect(tmp_path / "express.db")  # values as a DS tool writes them, not normalised
+    with db:
+        db.executemany(
+            "INSERT INTO raw VALUES (?, ?, ?)",
+            [
+                (7, "short", "2024-02-01 10:00:00.123"),  # stored unchanged, no conversion
+                ("42", "abc", "2024-02-01T10:00:00"),  # converted: text to int, datetime normalised
+                (None, None, None),
+                (8, "x", "2024-02-29 23:59:59.999"),
+            ],
+        )
+    db.close()
+    assert run(s, "SET NOCOUNT ON; INSERT INTO kept SELECT n, t, d FROM raw") == []
+    assert rows(s, "SELECT n, t, d FROM kept ORDER BY n") == [
+        (None, None, None),
+        (7, "short", dt.datetime(2024, 2, 1, 10, 0, 0, 123000)),
+        (8, "x", dt.datetime(2024, 2, 29, 23, 59, 59, 999000)),
+        (42, "abc", dt.datetime(2024, 2, 1, 10, 0)),
+    ]
+    db = ds_schema.connect(tmp_path / "express.db")
+    assert db.execute("SELECT typeof(n), d FROM kept WHERE n = 42").fetchone() == ("integer", "2024-02-01 10:00:00.000")
+    db.close()
+    assert error_of(s, "INSERT INTO kept (t) SELECT t + N'-too-long' FROM raw WHERE n = 7").number == 8152
+    assert error_of(s, "INSERT INTO strict SELECT n FROM raw").number == 515
+    assert error_of(s, "INSERT INTO kept (d) SELECT t FROM raw WHERE n = 7").number == 241

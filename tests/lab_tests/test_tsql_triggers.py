@@ -4,6 +4,7 @@ for deletes through the interpreter and through the simulated aximport's plain c
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 import pytest
@@ -237,3 +238,28 @@ def test_intersect_of_from_less_selects_treats_nulls_as_equal(s):
     assert rows(s, query.format("N'done'", "NULL")) == []
     assert rows(s, "SELECT 1 WHERE EXISTS (SELECT NULL INTERSECT SELECT NULL)") == [(1,)]
     assert rows(s, "SELECT 1 AS one WHERE 1 = 0") == []
+
+
+def test_trigger_looks_the_backup_up_by_its_index_not_by_a_scan_per_deleted_row(s, db_path):
+    """The body runs once per deleted row: a scan of the backup in it makes an import of N rows
+    cost N² (a million-row history could not be captured). Every statement of the native body
+    must reach the backup through its key index (failed before: SCAN b for both statements)."""
+    run(s, "CREATE INDEX ds_replication_backup_info_key ON ds_replication_backup_info (schedule_id, info_id)")
+    assert run(s, KEEP) == []
+    db = ds_schema.connect(db_path)
+    try:
+        (body,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'ds_replication_keep_info'").fetchone()
+        statements = body[body.index(" BEGIN ") + 7 : body.rindex(" END")].split("; ")
+        # outside a trigger: OLD's values as constants, RAISE as NULL
+        constant = re.sub(r"`OLD`\.`(?:[^`]|``)*`", "0", ";".join(statements))
+        constant = re.sub(r"RAISE\(ABORT, '(?:[^']|'')*'\)", "NULL", constant).split(";")
+        plans = [[row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql)] for sql in constant if sql.strip()]
+    finally:
+        db.close()
+    assert len(plans) == 3
+    scans = [step for plan in plans for step in plan if re.match(r"SCAN (b|ds_replication_backup_info)\b", step)]
+    assert scans == [], plans
+    assert all(any("USING" in step and "ds_replication_backup_info_key" in step for step in plan) for plan in plans[:2])
+    # and it still does what it did: a deleted row replaces its copy, a changed copy is archived
+    run(s, "DELETE FROM event WHERE event_id = 12")
+    assert backup(s) == [(100000025, 1, 5, None)]

@@ -79,7 +79,78 @@ def rewrite(
             for kind, what in REFUSED.items():
                 if isinstance(node, kind):
                     raise unsupported(f"{what} in {context}")
+    if deleted is not None:
+        semi_joins_as_in(tree)
     return tree
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    node = node.unnest()
+    return [*_conjuncts(node.this), *_conjuncts(node.expression)] if isinstance(node, exp.And) else [node]
+
+
+def _positive_in_where(node: exp.Expression) -> bool:
+    """Is `node` one of the AND-ed conditions of a WHERE (where false and NULL both drop the row)?"""
+    parent = node.parent
+    while isinstance(parent, exp.And | exp.Paren):
+        parent = parent.parent
+    return isinstance(parent, exp.Where)
+
+
+def _source_name(source: exp.Expression) -> str | None:
+    if isinstance(source, exp.Table):
+        return (source.alias or source.name).lower()
+    if isinstance(source, exp.Subquery) and source.alias:
+        return source.alias.lower()
+    return None
+
+
+def semi_joins_as_in(tree: exp.Expression) -> None:
+    """Beside `WHERE EXISTS (SELECT .. FROM s WHERE s.k = o.k AND ...)`, an index-friendly
+    `o.k IN (SELECT s.k FROM s WHERE <its conditions on s only>)`, innermost first.
+
+    A trigger body runs once per deleted row, and its EXISTS subqueries relate the one-row
+    `deleted` (or a table matched to it) to a large table by key. SQLite runs a correlated EXISTS
+    once per row of the outer table: a scan of the backup for every deleted row, N² in all. With
+    the IN beside it, SQLite evaluates the IN's subquery once and looks the outer rows up by
+    their index, as SQL Server's semi-join does; the EXISTS is kept and decides, so the answer
+    is the same: only a condition AND-ed into a WHERE gets the IN (there a false and a NULL both
+    drop the row), the subquery must read one source, and the IN only leaves out rows the
+    EXISTS would refuse."""
+    for node in reversed(list(tree.walk())):
+        if not isinstance(node, exp.Exists) or not _positive_in_where(node):
+            continue
+        select = node.this
+        if not isinstance(select, exp.Select) or any(
+            select.args.get(k) for k in ("joins", "group", "having", "limit", "distinct", "order")
+        ):
+            continue
+        source = select.args.get("from_") or select.args.get("from")
+        name = _source_name(source.this) if source else None
+        where = select.args.get("where")
+        if name is None or where is None:
+            continue
+        inner_names = {n for n in (_source_name(t) for t in select.find_all(exp.Table, exp.Subquery)) if n}
+        inner_names.add("old")
+        pairs, rest = [], []
+        for cond in _conjuncts(where.this):
+            sides = (cond.this, cond.expression) if isinstance(cond, exp.EQ) else ()
+            tables = [s.table.lower() if isinstance(s, exp.Column) else "" for s in sides]
+            if len(tables) == 2 and name in tables and all(tables) and tables[0] != tables[1]:
+                inner, outer = sides if tables[0] == name else sides[::-1]
+                if outer.table.lower() not in inner_names:
+                    pairs.append((inner, outer))
+                    continue
+            if all(c.table.lower() in inner_names for c in cond.find_all(exp.Column)):
+                rest.append(cond)  # conditions on the outer row stay with the EXISTS only
+        if not pairs:
+            continue
+        query = exp.select(*(inner.copy() for inner, _ in pairs)).from_(source.this.copy())
+        if rest:
+            query = query.where(exp.and_(*(r.copy() for r in rest)))
+        left = pairs[0][1].copy() if len(pairs) == 1 else exp.Tuple(expressions=[o.copy() for _, o in pairs])
+        semi_join = exp.In(this=left, query=exp.Subquery(this=query))
+        node.replace(exp.Paren(this=exp.And(this=semi_join, expression=node.copy())))
 
 
 def _table(node: exp.Table, table: Callable[[exp.Table], str], context: str, deleted: list[str] | None) -> None:

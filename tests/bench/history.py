@@ -1,0 +1,157 @@
+"""History size: the product's history steps at 10k, 100k and 1M history rows on a lab slave,
+each against a bare `INSERT ... SELECT` of the same rows through the same lab server (TDS).
+
+For each size, on a fresh lab (`up --seed --history-rows N`, one slave):
+- backup: backup_history's work (history.backup);
+- backup_check: wait_for_backup's check (history.capture_ready);
+- capture_delete: import_jobs arms the capture triggers, then the lab's aximport deletes the
+  history of the replicated jobs (Global and Drivers) in SQLite; the triggers copy each row;
+- restore: restore_history's work (history.disarm_capture, history.restore);
+- verify: verify_history's work (history.verify);
+- bare_insert (the anchor): the same rows deleted again, then put back by one T-SQL batch
+  `INSERT INTO event_schedule SELECT * FROM <copy>` (+ event_schedule_info) over TDS.
+Ratios are step / bare_insert within the run; `per_row_us` shows linearity across sizes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DATABASE = "express"
+SIZES = (10_000, 100_000, 1_000_000)
+# The folders the lab's aximport replaces: the replicated jobs' history is deleted, the local jobs' stays.
+REPLICATED_FOLDERS = "SELECT folder_id FROM event_folder WHERE folder_id <> 5001"
+TIMEOUT_S = 3600
+
+
+def _connect(lab: Any) -> Any:
+    import pymssql
+
+    info = lab.info
+    return pymssql.connect(
+        server="127.0.0.1",
+        port=str(info["hosts"]["slave1"]["sql_port"]),
+        user=info["user"],
+        password=info["password"],
+        database=DATABASE,
+        autocommit=True,
+        login_timeout=10,
+        timeout=TIMEOUT_S,
+    )
+
+
+def _import_delete(db_path: Path) -> int:
+    """As the lab's aximport deletes the history of the jobs it replaces (ax_tools._import deletes
+    the jobs; the DS's trigger deletes their history): the jobs are kept here, so the restore
+    finds them."""
+    from tests.lab import ds_schema
+
+    db = ds_schema.connect(db_path)
+    try:
+        with db:
+            db.execute("BEGIN")
+            cursor = db.execute(
+                "DELETE FROM event_schedule WHERE event_id IN "
+                f"(SELECT event_id FROM event WHERE folder_id IN ({REPLICATED_FOLDERS}))"
+            )
+            return cursor.rowcount
+    finally:
+        db.close()
+
+
+def _clock(name: str, fn: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - started
+    print(f"history bench: {name} {seconds:.2f} s", file=sys.stderr, flush=True)
+    return seconds, result
+
+
+def bench_size(rows: int) -> dict[str, Any]:
+    from ds_replication import history
+    from ds_replication.sql import execute, query, run_script
+    from tests.labctl import Lab
+
+    with tempfile.TemporaryDirectory(prefix="ds-bench-history-") as tmp:
+        lab = Lab(Path(tmp) / "lab")
+        lab.up(slaves=1, options=("--history-rows", str(rows)))
+        try:
+            db_path = Path(lab.info["hosts"]["slave1"]["db_path"])
+            conn = _connect(lab)
+            try:
+                live = query(conn, "SELECT COUNT(*) AS n FROM event_schedule")[0]["n"]
+                s: dict[str, float] = {}
+                s["backup"], backup = _clock("backup", lambda: history.backup(conn, DATABASE))
+                s["backup_check"], ready = _clock("backup_check", lambda: history.capture_ready(conn, DATABASE))
+                s["capture_delete"], deleted = _clock(
+                    "capture_delete", lambda: (history.arm_capture(conn, DATABASE), _import_delete(db_path))[1]
+                )
+
+                def restore() -> dict[str, Any]:
+                    history.disarm_capture(conn, DATABASE)
+                    return history.restore(conn, DATABASE, True)
+
+                s["restore"], restored = _clock("restore", restore)
+                s["verify"], verified = _clock("verify", lambda: history.verify(conn, DATABASE))
+                # the anchor: the same rows, kept aside, deleted again (no trigger armed now), put back bare
+                execute(
+                    conn,
+                    "SELECT * INTO bench_es FROM event_schedule WHERE event_id IN "
+                    f"(SELECT event_id FROM event WHERE folder_id IN ({REPLICATED_FOLDERS}))",
+                )
+                execute(
+                    conn,
+                    "SELECT i.* INTO bench_esi FROM event_schedule_info AS i "
+                    "WHERE i.schedule_id IN (SELECT schedule_id FROM bench_es)",
+                )
+                if _import_delete(db_path) != deleted:
+                    raise RuntimeError("the bare insert's rows are not the rows the restore put back")
+                s["bare_insert"], bare = _clock(
+                    "bare_insert",
+                    lambda: run_script(
+                        conn,
+                        "SET NOCOUNT ON; DECLARE @n int; DECLARE @d int;"
+                        "INSERT INTO event_schedule SELECT * FROM bench_es; SET @n = @@ROWCOUNT;"
+                        "INSERT INTO event_schedule_info SELECT * FROM bench_esi; SET @d = @@ROWCOUNT;"
+                        "SELECT @n AS rows, @d AS detail_rows;",
+                    ),
+                )
+            finally:
+                conn.close()
+        finally:
+            lab.down()
+    if not ready or verified["lost_rows"] or int(bare["rows"]) != restored["restored_rows"]:
+        raise RuntimeError(f"history bench at {rows} rows: check {ready}, restore {restored}, bare {bare}")
+    result: dict[str, Any] = {
+        "live_rows": int(live),
+        "backed_up_rows": backup["backed_up_rows"],
+        "restored_rows": restored["restored_rows"],
+        "restored_detail_rows": restored["restored_detail_rows"],
+        "seconds": {k: round(v, 4) for k, v in s.items()},
+        "per_row_us": {k: round(v / int(live) * 1e6, 3) for k, v in s.items()},
+        "ratio_to_bare_insert": {k: round(v / s["bare_insert"], 3) for k, v in s.items() if k != "bare_insert"},
+    }
+    return result
+
+
+def bench_history(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+    """Every size in turn; `linearity_largest_to_smallest` is the time per live row at the
+    largest size over the smallest (1.0: linear)."""
+    product_log = logging.getLogger("ds_replication")
+    level = product_log.level
+    product_log.setLevel(logging.WARNING)  # every rendered script is logged at INFO
+    try:
+        results: dict[str, Any] = {f"rows_{n}": bench_size(n) for n in sizes}
+    finally:
+        product_log.setLevel(level)
+    if len(sizes) > 1:
+        small, large = results[f"rows_{min(sizes)}"], results[f"rows_{max(sizes)}"]
+        results["linearity_largest_to_smallest"] = {
+            k: round(large["per_row_us"][k] / small["per_row_us"][k], 3) for k in small["per_row_us"]
+        }
+    return results
