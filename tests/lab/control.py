@@ -88,6 +88,9 @@ def up(
     except ValueError as error:
         raise LabError(str(error)) from None
     lab_dir.mkdir(parents=True, exist_ok=True)
+    # a lab that ran here before left its ready files: waiting on them would take its ports and pids
+    for stale in [lab_dir / "smtp.json", *(host_paths(lab_dir, n)["dir"] / "ready.json" for n in names)]:
+        stale.unlink(missing_ok=True)
     credentials = {"user": USER, "password": secrets.token_urlsafe(12)}
     (lab_dir / "credentials.json").write_text(json.dumps(credentials))
     processes: dict[str, subprocess.Popen] = {}
