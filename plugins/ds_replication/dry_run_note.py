@@ -4,15 +4,14 @@ Tasks have no access to the metadata DB in Airflow 3, and a run's note is set on
 (UI, REST) or at trigger time. A listener runs inside the scheduler, on the run it is starting:
 it writes the note there, in the scheduler's own session. The grid marks a run with a note
 (its bar is hatched) and shows the note on the run's page; the skipped history steps show the rest.
+Registered by the package's plugin, plugins/ds_replication_plugin.py.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from airflow.listeners import hookimpl
-from airflow.plugins_manager import AirflowPlugin
 
 NOTE_LIMIT = 1000  # the dag_run_note.content column
 TAG = "ds-replication"  # every replication DAG has it (factory.build_dag)
@@ -40,10 +39,3 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
     if note is None or (dag_run.note or "").startswith(note):
         return
     dag_run.note = (f"{note}\n\n{dag_run.note}" if dag_run.note else note)[:NOTE_LIMIT]
-
-
-class DryRunNotePlugin(AirflowPlugin):
-    """Registers this module's listener (Airflow loads every file under plugins/)."""
-
-    name = "ds_replication_dry_run_note"
-    listeners = [sys.modules[__name__]]

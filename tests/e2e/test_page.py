@@ -133,7 +133,7 @@ def test_the_page_needs_a_sign_in(page_estate):
 
 def test_the_ui_offers_the_page_and_the_run_view(page_estate):
     plugins = page_estate.get("/api/v2/plugins").json()["plugins"]
-    page = next(p for p in plugins if p["name"] == "ds_replication_page")
+    page = next(p for p in plugins if p["name"] == "ds_replication")
     views = {v["url_route"]: (v["destination"], v["href"]) for v in page["external_views"]}
     assert views == {
         "ds-replication": ("nav", "ds-replication/"),

@@ -36,4 +36,4 @@ def test_the_scheduler_registers_the_listener_from_the_plugins_folder(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "'dry_run_note'" in out.stdout
+    assert "'ds_replication.dry_run_note'" in out.stdout

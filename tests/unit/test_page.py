@@ -171,9 +171,9 @@ def test_no_module_under_plugins_takes_the_name_of_another_module():
     assert not stems & installed, sorted(stems & installed)
 
 
-def test_the_page_modules_define_no_airflow_plugin():
-    """Airflow takes every AirflowPlugin of every file under plugins/: the page's is defined once,
-    in plugins/ds_replication_page.py, and the app's modules (imported by it too) define none."""
+def test_the_package_modules_define_no_airflow_plugin():
+    """Airflow takes every AirflowPlugin of every file under plugins/: the package's is defined
+    once, in plugins/ds_replication_plugin.py, and its modules (imported by it too) define none."""
 
     def defines_a_plugin(path: Path) -> bool:
         return any(
@@ -181,5 +181,5 @@ def test_the_page_modules_define_no_airflow_plugin():
             for node in ast.walk(ast.parse(path.read_text()))
         )
 
-    assert defines_a_plugin(PLUGINS / "ds_replication_page.py")
-    assert not [p.name for p in (PLUGINS / "ds_replication" / "page").glob("*.py") if defines_a_plugin(p)]
+    assert defines_a_plugin(PLUGINS / "ds_replication_plugin.py")
+    assert not [p.name for p in (PLUGINS / "ds_replication").rglob("*.py") if defines_a_plugin(p)]

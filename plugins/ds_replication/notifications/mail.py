@@ -24,7 +24,7 @@ RECOVERY = (
     "row is live again or archived in ds_replication_event_schedule_archive. See README, 'Recovering from a "
     "failed night'."
 )
-# The replication page's route in the Airflow UI (the plugin's external view, ds_replication_page.py).
+# The replication page's route in the Airflow UI (the plugin's external view, ds_replication_plugin.py).
 PAGE_ROUTE = "ds-replication"
 # Where a task records the alert it sent (XCom key), for the replication page.
 ALERT_XCOM_KEY = "alert"

@@ -1,5 +1,5 @@
 """The replication page's FastAPI app, mounted in Airflow's API server by the plugin
-(plugins/ds_replication_page.py). Every route needs Airflow's sign-in (GetUserDep: the UI's
+(plugins/ds_replication_plugin.py). Every route needs Airflow's sign-in (GetUserDep: the UI's
 session cookie or a bearer token; 401 without), and shows only the DAGs the user may read."""
 
 from __future__ import annotations

@@ -1,20 +1,24 @@
-"""The "DS replication" page in the Airflow UI (an Airflow plugin; the app: ds_replication/page).
+"""The package's one Airflow plugin: the "DS replication" page in the Airflow UI (the app:
+ds_replication/page) and the scheduler listener that notes a dry run on its run
+(ds_replication/dry_run_note.py).
 
 Airflow imports every .py file under plugins/ as a top-level module named after the file, so this
-is the only file that defines an AirflowPlugin, and the page's modules have names no other module
-takes (tests/unit/test_page.py checks both).
+is the only file that defines an AirflowPlugin, and the package's modules have names no other
+module takes (tests/unit/test_page.py checks both).
 """
 
 from __future__ import annotations
 
 from airflow.sdk.plugins_manager import AirflowPlugin
 
+from ds_replication import dry_run_note
 from ds_replication.notifications.mail import PAGE_ROUTE
 from ds_replication.page.web_app import URL_PREFIX, app
 
 
-class DsReplicationPagePlugin(AirflowPlugin):
-    name = "ds_replication_page"
+class DsReplicationPlugin(AirflowPlugin):
+    name = "ds_replication"
+    listeners = [dry_run_note]
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "DS replication"}]
     external_views = [
         {
