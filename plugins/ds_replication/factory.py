@@ -261,9 +261,5 @@ def build_dags(estate: Estate | None = None) -> dict[str, DAG]:
     The whole estate is always read and validated (one bad entry fails every DAG: history
     safety); when a worker parses the file to run a task, only that task's DAG is built."""
     estate = estate or load_estate()
-    running = get_parsing_context().dag_id
-    return {
-        slave.dag_id: build_dag(estate, slave)
-        for slave in estate.slave_configs()
-        if running is None or running == slave.dag_id
-    }
+    slaves = estate.slave_configs(get_parsing_context().dag_id)
+    return {slave.dag_id: build_dag(estate, slave) for slave in slaves}
