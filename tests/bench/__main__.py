@@ -23,6 +23,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,7 +78,11 @@ def run(args: argparse.Namespace) -> dict:
     try:
         for name in args.sections:
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
-            results[name] = SECTIONS[name](args)
+            try:
+                results[name] = SECTIONS[name](args)
+            except Exception as error:  # the other sections' figures are kept; the exit status says it
+                traceback.print_exc()
+                results[name] = {"error": f"{type(error).__name__}: {error}"[:4000]}
     finally:
         shutil.rmtree(home, ignore_errors=True)
         for key, value in saved.items():
@@ -102,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, ratio, target in chart.ratios(results):
         print(f"{label}: {ratio:.2f}x" + (f" (target {target}x)" if target is not None else ""))
     print(f"written to {out}" + (f" and {png}" if png else ""))
-    return 0
+    failed = [name for name in args.sections if "error" in results[name]]
+    if failed:
+        print(f"failed section(s): {failed}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

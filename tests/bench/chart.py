@@ -29,6 +29,7 @@ def draw(results: dict, path: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2), dpi=100)
     y = list(range(len(rows)))[::-1]
@@ -44,6 +45,8 @@ def draw(results: dict, path: Path) -> Path | None:
             ax.plot([target, target], [row_y - 0.4, row_y + 0.4], color="black", linewidth=2)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     ax.set_yticks(y, [label for label, _, _ in rows], fontsize=8)
     ax.set_xlabel("ratio to the anchor, same run (log; black mark = target, lower is better)")
     ax.set_title("make bench: ratios (green within target, red beyond, blue no target)", fontsize=9)

@@ -212,7 +212,7 @@ def parse_ratios(results: dict) -> dict:
         figures = results[f"slaves_{size}"]["processor_ratio"]
         target = PROCESSOR_TARGET if size == 500 else None
         ratios[f"DAG processor {size} slaves / plain"] = {"ratio": figures["process"], "target": target}
-        ratios[f"  its serialization {size} / plain"] = {"ratio": figures["serialize"], "target": None}
+        ratios[f"DAG processor serialization {size} / plain"] = {"ratio": figures["serialize"], "target": None}
     for size in sizes[1:]:
         ratio = results[f"slaves_{size}"]["task_vs_smallest"]["fill"]
         target = TASK_START_TARGET if size == 500 and smallest == 1 else None

@@ -36,7 +36,7 @@ def test_parse_section_at_a_tiny_size_writes_json_and_chart(tmp_path):
     assert figures["plain_task"]["dags"] == 2  # the plain file ignores the parsing context
     assert all(value > 0 for value in figures["processor_ratio"].values())
     assert figures["task_vs_smallest"] == {"fill": 1.0, "process": 1.0}
-    assert set(parse["ratios"]) == {"DAG processor 2 slaves / plain", "  its serialization 2 / plain"}
+    assert set(parse["ratios"]) == {"DAG processor 2 slaves / plain", "DAG processor serialization 2 / plain"}
 
     out, png = write({"parse": parse}, tmp_path / "bench.json")
     assert json.loads(out.read_text())["parse"]["sizes"] == [2]
