@@ -241,7 +241,6 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             folders=", ".join(f"`{f.name}`" for f in slave.folders),
             emails=", ".join(slave.alert_emails) or "nobody (no alert_emails configured)",
         ),
-        params=_params(slave),
         default_args={
             "owner": "ds-replication",
             "retries": slave.retries,
@@ -253,6 +252,13 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
         },
     ) as dag:
         chain(*_tasks(estate, slave, HistoryAlertNotifier(**held, **alert)))
+    # The trigger form's params are the DAG's alone, set once its tasks exist: a task created in a
+    # DAG that has params takes its own copy of them, and Airflow serializes a task's params with
+    # a jsonschema check of each schema, several times over (11 tasks: ~90% of the DAG processor's
+    # serialization). A task still sees them at run time: the task runner merges the DAG's params
+    # into its context (airflow.sdk.definitions.param.process_params), as the scheduler and the
+    # trigger form read them from the serialized DAG.
+    dag.params = _params(slave)
     return dag
 
 
@@ -262,9 +268,5 @@ def build_dags(estate: Estate | None = None) -> dict[str, DAG]:
     The whole estate is always read and validated (one bad entry fails every DAG: history
     safety); when a worker parses the file to run a task, only that task's DAG is built."""
     estate = estate or load_estate()
-    running = get_parsing_context().dag_id
-    return {
-        slave.dag_id: build_dag(estate, slave)
-        for slave in estate.slave_configs()
-        if running is None or running == slave.dag_id
-    }
+    slaves = estate.slave_configs(get_parsing_context().dag_id)
+    return {slave.dag_id: build_dag(estate, slave) for slave in slaves}

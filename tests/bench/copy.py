@@ -131,6 +131,11 @@ def _case(lab, label: str, size: int, files: int, turns: int, scratch: Path) -> 
     return result
 
 
+def _target(total: int) -> float | None:
+    """Issue 12: at least 0.9x smbclient's throughput from 4 MiB up (a time ratio of 1/0.9)."""
+    return round(1 / 0.9, 3) if total >= 4 * MIB else None
+
+
 def bench_smb_copy(quick: bool = False) -> dict:
     """Every case of FULL (QUICK: up to 16 MiB, 3 turns) on a lab of its own."""
     from tests.airflow_env import read_connections_env
@@ -149,6 +154,10 @@ def bench_smb_copy(quick: bool = False) -> dict:
                 _make_room(Path(lab.info["hosts"][host]["share_dir"]), biggest + SHARE_MARGIN)
             results = {label: _case(lab, label, size, files, turns, scratch) for label, size, files, turns in cases}
             results["anchor"] = "smbclient -m SMB3: get to tmpfs + put, two processes, direct smbd ports"
+            results["ratios"] = {
+                f"copy {label} / smbclient": {"ratio": results[label]["ratio"], "target": _target(size * files)}
+                for label, size, files, _ in cases
+            }
             return results
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

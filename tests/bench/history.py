@@ -149,9 +149,21 @@ def bench_history(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
         results: dict[str, Any] = {f"rows_{n}": bench_size(n) for n in sizes}
     finally:
         product_log.setLevel(level)
+    results["ratios"] = {
+        f"restore / bare insert, {n} rows": {
+            "ratio": results[f"rows_{n}"]["ratio_to_bare_insert"]["restore"],
+            "target": 1.2,
+        }
+        for n in sizes
+    }
     if len(sizes) > 1:
         small, large = results[f"rows_{min(sizes)}"], results[f"rows_{max(sizes)}"]
         results["linearity_largest_to_smallest"] = {
             k: round(large["per_row_us"][k] / small["per_row_us"][k], 3) for k in small["per_row_us"]
         }
+        for step in ("backup_check", "restore"):  # linear: time per row no higher at the largest size
+            results["ratios"][f"{step} per row, {max(sizes)} / {min(sizes)} rows"] = {
+                "ratio": results["linearity_largest_to_smallest"][step],
+                "target": 1.0,
+            }
     return results

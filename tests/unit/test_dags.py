@@ -219,6 +219,29 @@ def test_the_dag_survives_serialization_as_the_scheduler_stores_it(load_dagbag):
             assert f"task_ids='{source}'" in str(getattr(back.get_task(step.task_id), name))
 
 
+def test_params_are_the_dags_alone_yet_every_task_sees_them(load_dagbag):
+    """The trigger form's params live on the DAG only: a copy in each task made Airflow check
+    their schemas again for every task it serialized (most of the DAG processor's time)."""
+    from airflow.sdk.definitions.param import process_params
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
+    assert [task.task_id for task in dag.tasks if task.params] == []
+    data = DagSerialization.to_dict(dag)
+    assert [name for name, _ in data["dag"]["params"]] == ["folders", "dry_run", "restore_changed_jobs"]
+    assert [task["__var"]["task_id"] for task in data["dag"]["tasks"] if "params" in task["__var"]] == []
+    back = DagSerialization.from_dict(data)  # what the scheduler and the trigger form read
+    assert back.params.get_param("folders").schema == dag.params.get_param("folders").schema
+    assert back.params.get_param("dry_run").description == dag.params.get_param("dry_run").description
+    # what the task runner puts in a task's context: the DAG's params, with the run's conf over them
+    for task in dag.tasks:
+        assert process_params(dag, task, {"dry_run": True}, suppress_exception=False) == {
+            "folders": [],
+            "dry_run": True,
+            "restore_changed_jobs": True,
+        }
+
+
 def test_a_task_run_builds_only_its_own_dag_but_reads_the_whole_estate(tmp_path, monkeypatch):
     from ds_replication.config import ConfigError
     from ds_replication.factory import build_dags

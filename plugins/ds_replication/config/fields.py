@@ -6,6 +6,7 @@ slave) and every problem of a file is found in one pass.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any
 
@@ -100,6 +101,15 @@ def _folder_name(value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=256)
+def _valid_cron(value: str) -> bool:
+    """Cron of 5 fields, checked once per distinct text: an estate repeats a few schedules over
+    hundreds of slaves, and every task start reads the whole estate."""
+    from croniter import croniter  # what Airflow's cron timetables validate with
+
+    return len(value.split()) == 5 and croniter.is_valid(value)
+
+
 def _schedule(value: str | None) -> str | None:
     if value is None:  # manual runs only
         return value
@@ -107,9 +117,7 @@ def _schedule(value: str | None) -> str | None:
         if value not in AIRFLOW_PRESETS:
             raise ValueError(f"{value!r} is not an Airflow preset ({', '.join(sorted(AIRFLOW_PRESETS))})")
         return value
-    from croniter import croniter  # what Airflow's cron timetables validate with
-
-    if len(value.split()) != 5 or not croniter.is_valid(value):
+    if not _valid_cron(value):
         raise ValueError(f"{value!r} is not a valid cron expression of 5 fields (minute hour day month weekday)")
     return value
 

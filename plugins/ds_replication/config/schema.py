@@ -127,6 +127,11 @@ STEP_IDS = (
 COMMAND_TASK_MARGIN_MINUTES = 5
 
 
+def dag_id_of(slave_name: str) -> str:
+    """The id of the DAG replicating slave `slave_name`."""
+    return f"replicate_{slave_name}"
+
+
 class SlaveConfig(SlaveSettings):
     """One slave with every setting resolved: what its DAG is built from."""
 
@@ -140,7 +145,7 @@ class SlaveConfig(SlaveSettings):
 
     @property
     def dag_id(self) -> str:
-        return f"replicate_{self.name}"
+        return dag_id_of(self.name)
 
     def remote_commands(self) -> dict[str, int]:
         """How many remote commands, each bounded by command_timeout_minutes, a step may run
@@ -187,12 +192,18 @@ class Estate(_Model):
                 values[name] = getattr(self.defaults, name)
         return SlaveSettings.model_validate(values)
 
-    def slave_configs(self) -> list[SlaveConfig]:
-        """Every slave with its effective settings, in file order."""
+    def slave_config(self, index: int) -> SlaveConfig:
+        """Slave `index` with its effective settings."""
+        return SlaveConfig(
+            **self.settings(index).model_dump(),
+            **self.slaves[index].model_dump(include=set(Host.model_fields)),
+        )
+
+    def slave_configs(self, dag_id: str | None = None) -> list[SlaveConfig]:
+        """Every slave with its effective settings, in file order; with `dag_id`, only the slave
+        of that DAG (a task start's parse: the estate was validated whole already)."""
         return [
-            SlaveConfig(
-                **self.settings(n).model_dump(),
-                **slave.model_dump(include=set(Host.model_fields)),
-            )
+            self.slave_config(n)
             for n, slave in enumerate(self.slaves)
+            if dag_id is None or dag_id == dag_id_of(slave.name)
         ]

@@ -1,0 +1,155 @@
+"""Runs under a real scheduler: one slave's nightly run, and N slaves at once against one.
+
+A seeded DS lab with the most slaves asked for, and a private Airflow (tests/airflow_server.py:
+api-server, scheduler, dag-processor, LocalExecutor, parallelism 4, SQLite) on the lab's estate
+with its production defaults, `schedule: null` and the master's export pool sized 2. A first
+run warms Airflow up and is not counted. Each round triggers one run per slave while the DAGs
+are paused, then unpauses them with one command, so the runs start together and the CLI's own
+start-up (seconds per trigger) is outside the wall.
+
+Figures come from the metadata DB: a round's wall is its first task start to its last run end;
+a run's task time is the sum of its task durations (the operators' work, remote calls included,
+plus Airflow's start of each task process); the rest of a run is hand-offs between tasks
+(scheduling, queueing for a CPU or the export pool).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.airflow_env import airflow_env, migrate, read_connections_env
+from tests.airflow_server import Airflow, parse_time
+from tests.labctl import Lab
+
+EXPORT_SLOTS = 2
+WALL_TARGET_AT_20 = 6.0  # issue 12: 20 slaves in one night, wall at most 6x one slave's
+
+
+def _seconds(start: str | None, end: str | None) -> float:
+    began, ended = parse_time(start), parse_time(end)
+    return (ended - began).total_seconds() if began and ended else 0.0
+
+
+class ScheduledEstate:
+    """A seeded lab of `slaves` slaves and an Airflow replicating it, stopped by `stop`."""
+
+    def __init__(self, root: Path, slaves: int) -> None:
+        self.root = root
+        self.lab = Lab(root / "lab").up(slaves=slaves, seed=True)
+        self.airflow: Airflow | None = None
+        try:
+            config = yaml.safe_load(self.lab.config_path.read_text())
+            config["defaults"]["schedule"] = None  # manual runs only
+            config["master"]["export_slots"] = EXPORT_SLOTS
+            config_path = root / "replication.yaml"
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            env = airflow_env(root / "airflow", config_path, read_connections_env(self.lab.connections_path))
+            migrate(env)
+            self.airflow = Airflow(root, env)
+            pool = f"ds_export_{config['master']['name']}"
+            self.airflow.cli("pools", "set", pool, str(EXPORT_SLOTS), "DS exports on the master")
+            self.airflow.start()
+            self.airflow.wait_ready(tuple(f"replicate_{s}" for s in self.lab.slaves()))
+            self.airflow.cli("dags", "pause", "-y", "--treat-dag-id-as-regex", "^replicate_")
+        except BaseException:
+            self.stop()
+            raise
+
+    def round(self, slaves: list[str], name: str) -> dict:
+        """One run per slave in `slaves`, started together; the round's figures."""
+        airflow = self.airflow
+        assert airflow is not None
+        run_ids = {slave: f"{name}_{slave}" for slave in slaves}
+        for slave, run_id in run_ids.items():
+            airflow.cli("dags", "trigger", f"replicate_{slave}", "--run-id", run_id)
+        pattern = "^replicate_(" + "|".join(slaves) + ")$"
+        load = os.getloadavg()[0]
+        airflow.cli("dags", "unpause", "-y", "--treat-dag-id-as-regex", pattern)
+        runs = airflow.wait_finished(list(run_ids.values()))
+        airflow.cli("dags", "pause", "-y", "--treat-dag-id-as-regex", pattern)
+        failed = [run_id for run_id, run in runs.items() if run["state"] != "success"]
+        if failed:
+            raise RuntimeError(f"bench runs failed: {failed}\n{airflow.describe(failed)}")
+        per_run, starts, ends = {}, [], []
+        for slave, run_id in run_ids.items():
+            tis = airflow.task_instances(run_id)
+            run = runs[run_id]
+            first = min(parse_time(ti["start_date"]) for ti in tis.values())
+            last = parse_time(run["end_date"])
+            starts.append(first)
+            ends.append(last)
+            run_s = (last - first).total_seconds()
+            tasks = {task_id: _seconds(ti["start_date"], ti["end_date"]) for task_id, ti in tis.items()}
+            per_run[slave] = {
+                "run_s": run_s,
+                "task_s": sum(tasks.values()),
+                "between_tasks_s": run_s - sum(tasks.values()),
+                "tries": sum(ti["try_number"] for ti in tis.values()),
+                "tasks_s": tasks,
+            }
+        return {
+            "slaves": len(slaves),
+            "wall_s": (max(ends) - min(starts)).total_seconds(),
+            "load_1min_at_start": load,
+            "runs": per_run,
+        }
+
+    def stop(self) -> None:
+        try:
+            if self.airflow:
+                self.airflow.stop()
+        finally:
+            self.lab.down()
+
+
+def bench_orchestration(counts: tuple[int, ...]) -> dict:
+    """One slave's run (where its time goes), then N slaves at once for each N in `counts`."""
+    root = Path(tempfile.mkdtemp(prefix="ds-bench-orch-"))
+    started = time.perf_counter()
+    estate = None
+    try:
+        estate = ScheduledEstate(root, max(counts))
+        setup_s = time.perf_counter() - started
+        slaves = estate.lab.slaves()
+        # the first run after Airflow starts pays one-time costs (its first task took tens of
+        # seconds where later ones took a few): kept apart, not an anchor
+        warmup = estate.round(slaves[-1:], "bench_warmup")
+        rounds = {n: estate.round(slaves[:n], f"bench_{n}") for n in counts}
+    finally:
+        if estate:
+            estate.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    one = rounds[min(counts)]
+    solo = next(iter(one["runs"].values()))
+    return {
+        "setup_s": setup_s,
+        "warmup_wall_s": warmup["wall_s"],
+        "export_slots": EXPORT_SLOTS,
+        "one_slave": {
+            "wall_s": one["wall_s"],
+            "task_s": solo["task_s"],
+            "between_tasks_s": solo["between_tasks_s"],
+            "task_share": solo["task_s"] / solo["run_s"],
+            "between_tasks_share": solo["between_tasks_s"] / solo["run_s"],
+            "tasks_s": solo["tasks_s"],
+        },
+        "rounds": {f"slaves_{n}": rounds[n] for n in counts},
+        "wall_vs_one": {f"slaves_{n}": rounds[n]["wall_s"] / one["wall_s"] for n in counts},
+        "ratios": {
+            "one slave's run / its task time": {"ratio": solo["run_s"] / solo["task_s"], "target": None},
+            **{
+                f"{n} slaves at once / one (wall)": {
+                    "ratio": rounds[n]["wall_s"] / one["wall_s"],
+                    "target": WALL_TARGET_AT_20 if n == 20 else None,
+                }
+                for n in counts
+                if n != min(counts)
+            },
+        },
+    }
