@@ -46,7 +46,7 @@ def draw(results: dict, path: Path) -> Path | None:
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels crowd each other
     ax.set_yticks(y, [label for label, _, _ in rows], fontsize=8)
     ax.set_xlabel("ratio to the anchor, same run (log; black mark = target, lower is better)")
     ax.set_title("make bench: ratios (green within target, red beyond, blue no target)", fontsize=9)
