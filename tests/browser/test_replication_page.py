@@ -69,3 +69,28 @@ def test_the_run_page_offers_what_this_run_did(page, airflow_ui, full_night, scr
     assert backed_up == str(x["backup_history"]["backed_up_rows"])
     assert frame.locator('[data-figure="run_id"]').inner_text() == RUN_ID
     screenshot(page, "02-what-this-run-did")
+
+
+# restore_history's first INSERT into the live table fails on both tries (retries=1): a failed night
+RESTORE_FAULT = ("sql_drop_before_commit", "INSERT INTO [dbo].[event_schedule] (")
+BACKUP = "ds_replication_event_schedule_backup"
+
+
+def test_after_a_failed_night_the_page_shows_the_rows_held(page, airflow_ui, full_night, screenshot):
+    dag_id, _ = full_night
+    slave, run_id = dag_id.removeprefix("replicate_"), "page_failed_night"
+    fault, match = RESTORE_FAULT
+    airflow_ui.lab.fault(slave, fault, times=2, match=match)
+    airflow_ui.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": run_id, "logical_date": None})
+    run = airflow_ui.wait_run(dag_id, run_id)
+    assert run["state"] == "failed", airflow_ui.describe(dag_id, run_id)
+    held = airflow_ui.lab.scalar(slave, f"SELECT COUNT(*) AS n FROM {BACKUP}")
+    assert held > 0
+    page.goto(f"{airflow_ui.url}/dags")
+    page.get_by_role("button", name="Browse").click()
+    page.get_by_role("menuitem", name="DS replication").click()
+    frame = page.frame_locator("iframe")
+    figures = shown(frame, slave)
+    assert (figures["held_now"], figures["alerts"]) == (str(held), "1"), figures
+    assert frame.locator(f'tr[data-slave="{slave}"] a[data-figure="run_id"]').inner_text() == run_id
+    screenshot(page, "03-after-a-failed-night")
