@@ -195,3 +195,20 @@ def test_every_step_that_changes_the_slave_has_the_lost_worker_callback(tmp_path
         for task in dag.tasks:
             lost = [c for c in task.on_retry_callback or [] if isinstance(c, LostWorkerNotifier)]
             assert len(lost) == (1 if task.task_id in ALERTING_TASKS else 0), task.task_id
+
+
+def test_a_lost_try_is_alerted_once(processor_context):
+    """Airflow 3.3 runs a lost try's retry callback twice (two callback requests): the second
+    finds the try among those alerted and sends nothing."""
+    from ds_replication.notifications.lost_worker import ALERTED_KEPT, remembered, try_key
+
+    key = try_key(processor_context["ti"])
+    assert key == f"{DAG_ID} manual__lost {TASK_ID} try 1"
+    kept = remembered([], key)
+    assert kept == [key]
+    assert remembered(kept, key) is None
+    later = f"{DAG_ID} manual__lost {TASK_ID} try 2"
+    assert remembered(kept, later) == [key, later]
+    older = [f"{DAG_ID} run_{n} {TASK_ID} try 1" for n in range(ALERTED_KEPT)]
+    assert remembered(older, key) == [*older[1:], key]  # the newest are kept
+    assert remembered("not a list", key) == [key]

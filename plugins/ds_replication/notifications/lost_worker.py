@@ -21,6 +21,12 @@ from ds_replication.notifications.mail import base_url, held_rows, held_text, li
 log = logging.getLogger(__name__)
 
 INFO_BACKUP_TABLE = "ds_replication_event_schedule_info_backup"
+# One alert per lost try: Airflow 3.3 runs a lost try's retry callback twice (the scheduler's
+# heartbeat timeout sends one callback request and gives the executor the try's FAILED state,
+# which comes back as an executor event for a task still `running`: a second request). The tries
+# already alerted are kept in this Airflow Variable (JSON list, the newest ALERTED_KEPT).
+ALERTED_VARIABLE = "ds_replication_lost_worker_alerts"
+ALERTED_KEPT = 200
 
 
 def was_lost(context: Mapping[str, Any]) -> bool:
@@ -33,6 +39,37 @@ def was_lost(context: Mapping[str, Any]) -> bool:
     callback request, whose reason (`msg`) it does not pass on: its context has no `exception`
     key. Nothing more explicit reaches the callback in Airflow 3.3."""
     return "exception" not in context
+
+
+def try_key(ti: Any) -> str:
+    """The lost try, as kept in ALERTED_VARIABLE."""
+    return f"{ti.dag_id} {ti.run_id} {ti.task_id} try {ti.try_number}"
+
+
+def remembered(kept: Any, key: str) -> list[str] | None:
+    """The keys to keep once `key` is alerted; None when `key` was alerted already. `kept` is
+    the Variable's value (anything else than a list of strings counts as empty)."""
+    keys = [k for k in kept if isinstance(k, str)] if isinstance(kept, list) else []
+    if key in keys:
+        return None
+    return [*keys, key][-ALERTED_KEPT:]
+
+
+def _alerted_tries() -> Any:
+    from airflow.sdk import Variable
+
+    return Variable.get(ALERTED_VARIABLE, default=[], deserialize_json=True)
+
+
+def _keep_alerted_tries(keys: list[str]) -> None:
+    from airflow.sdk import Variable
+
+    Variable.set(
+        ALERTED_VARIABLE,
+        keys,
+        description="Tries of DS replication steps whose lost worker was alerted (one mail per lost try).",
+        serialize_json=True,
+    )
 
 
 def tries(ti: Any) -> tuple[int, int]:
@@ -111,6 +148,15 @@ class LostWorkerNotifier(BaseNotifier):
         if not self.to:
             log.warning("no alert_emails configured for slave %s: lost worker alert not sent", self.slave_name)
             return
+        key = try_key(context["ti"])
+        keep: list[str] | None = []  # empty: the tries alerted are not known, nothing is recorded
+        try:
+            keep = remembered(_alerted_tries(), key)
+        except Exception as error:  # a second mail is better than none
+            log.warning("alerted tries not readable (%s): the alert may go out twice", type(error).__name__)
+        if keep is None:
+            log.info("lost worker of %s already alerted", key)
+            return
         subject, lines = lost_worker_mail(
             slave_name=self.slave_name,
             database=self.database,
@@ -120,6 +166,11 @@ class LostWorkerNotifier(BaseNotifier):
             base=base_url(),
         )
         send_alert(smtp_conn_id=self.smtp_conn_id, from_email=self.from_email, to=self.to, subject=subject, lines=lines)
+        try:
+            if keep:
+                _keep_alerted_tries(keep)
+        except Exception as error:
+            log.warning("alerted try not recorded (%s): the alert may go out twice", type(error).__name__)
         # Not recorded as the `alert` XCom for the replication page: the DAG processor cannot
         # write XComs (its supervisor serves reads only), and the retry's start clears the
         # task's XComs anyway.
