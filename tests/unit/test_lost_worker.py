@@ -212,3 +212,10 @@ def test_a_lost_try_is_alerted_once(processor_context):
     older = [f"{DAG_ID} run_{n} {TASK_ID} try 1" for n in range(ALERTED_KEPT)]
     assert remembered(older, key) == [*older[1:], key]  # the newest are kept
     assert remembered("not a list", key) == [key]
+
+
+def test_the_failure_alert_of_a_lost_last_try_says_no_error_was_raised(processor_context, task_context):
+    from ds_replication.notifications.history_alert import error_text
+
+    assert error_text(task_context) == "RuntimeError: an exception in the task"
+    assert error_text(processor_context).startswith("none raised in the task: Airflow failed the try from outside")
