@@ -25,6 +25,8 @@ INFO_BACKUP_TABLE = "ds_replication_event_schedule_info_backup"
 # heartbeat timeout sends one callback request and gives the executor the try's FAILED state,
 # which comes back as an executor event for a task still `running`: a second request). The tries
 # already alerted are kept in this Airflow Variable (JSON list, the newest ALERTED_KEPT).
+# Fixed upstream after 3.3.2 (apache/airflow#68008); a TI found twice without heartbeats before
+# its purge completes can also yield two requests (apache/airflow#51969).
 ALERTED_VARIABLE = "ds_replication_lost_worker_alerts"
 ALERTED_KEPT = 200
 
