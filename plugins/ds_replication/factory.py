@@ -11,6 +11,7 @@ from airflow.sdk import DAG, BaseOperator, BaseSensorOperator, Param, chain, get
 from ds_replication.config import Estate, SlaveConfig, load_estate
 from ds_replication.ds_host import DsHost
 from ds_replication.notifications.history_alert import HistoryAlertNotifier
+from ds_replication.notifications.lost_worker import LostWorkerNotifier
 from ds_replication.notifications.run_timeout import RunTimeoutNotifier
 from ds_replication.operators.backup_history import BackupHistoryOperator
 from ds_replication.operators.cleanup import CleanupSharesOperator
@@ -33,7 +34,9 @@ class Step:
     task_id: str
     operator: type[BaseOperator]
     doc: str
-    alerts: bool = False  # from the import on, a failure leaves history held: mail the admins
+    # from the import on, a failure leaves history held: mail the admins; so does a try lost
+    # with its worker (a retry callback that speaks only for a lost try)
+    alerts: bool = False
     takes: dict[str, str] = field(default_factory=dict)
     teardown: bool = False  # runs after a failure too, and does not decide the run's state
 
@@ -192,7 +195,9 @@ def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
     }
 
 
-def _tasks(estate: Estate, slave: SlaveConfig, notifier: HistoryAlertNotifier) -> list[BaseOperator]:
+def _tasks(
+    estate: Estate, slave: SlaveConfig, notifier: HistoryAlertNotifier, lost: LostWorkerNotifier
+) -> list[BaseOperator]:
     """The step table's operators for `slave`, each step's inputs wired from its upstream's XCom."""
     arguments = _arguments(estate, slave)
     tasks: dict[str, BaseOperator] = {}
@@ -201,6 +206,7 @@ def _tasks(estate: Estate, slave: SlaveConfig, notifier: HistoryAlertNotifier) -
         kwargs |= {name: tasks[source].output for name, source in step.takes.items()}
         if step.alerts:
             kwargs["on_failure_callback"] = notifier
+            kwargs["on_retry_callback"] = lost
         if issubclass(step.operator, BaseSensorOperator):
             kwargs |= {
                 "mode": "reschedule",
@@ -251,7 +257,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             **({"queue": slave.queue} if slave.queue is not None else {}),
         },
     ) as dag:
-        chain(*_tasks(estate, slave, HistoryAlertNotifier(**held, **alert)))
+        chain(*_tasks(estate, slave, HistoryAlertNotifier(**held, **alert), LostWorkerNotifier(**held, **alert)))
     # The trigger form's params are the DAG's alone, set once its tasks exist: a task created in a
     # DAG that has params takes its own copy of them, and Airflow serializes a task's params with
     # a jsonschema check of each schema, several times over (11 tasks: ~90% of the DAG processor's

@@ -7,9 +7,23 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from ds_replication.notifications.lost_worker import was_lost
 from ds_replication.notifications.mail import ALERT_XCOM_KEY, send_held_alert
 
 log = logging.getLogger(__name__)
+
+
+def error_text(context: Any) -> str:
+    """The error of the failed try, as the alert says it."""
+    error = context.get("exception")
+    if error:
+        return f"{type(error).__name__}: {error}"
+    if was_lost(context):  # failed by the scheduler, alerted by the DAG processor
+        return (
+            "none raised in the task: Airflow failed the try from outside it (its worker was lost: killed, "
+            "out of memory or its machine gone; or the task never started); the scheduler's log says which"
+        )
+    return "see the task log"
 
 
 class HistoryAlertNotifier(BaseNotifier):
@@ -38,7 +52,6 @@ class HistoryAlertNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         ti = context["ti"]
-        error = context.get("exception")
         sent = send_held_alert(
             slave_name=self.slave_name,
             mssql_conn_id=self.mssql_conn_id,
@@ -49,7 +62,7 @@ class HistoryAlertNotifier(BaseNotifier):
             situation=[
                 f"Slave: {self.slave_name} (database {self.database}, connection {self.mssql_conn_id})",
                 f"DAG: {ti.dag_id}  run: {context['run_id']}  task: {ti.task_id}  try: {ti.try_number}",
-                f"Error: {type(error).__name__ + ': ' + str(error) if error else 'see the task log'}",
+                f"Error: {error_text(context)}",
             ],
             alert={"smtp_conn_id": self.smtp_conn_id, "from_email": self.from_email, "to": self.to},
         )
