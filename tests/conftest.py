@@ -15,6 +15,20 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ.pop("DS_REPLICATION_CONFIG", None)
 
 FAULT_GROUPS = 2
+# Modules that start servers and run DAGs go to the workers first, the longest first, so that no
+# long module starts last (xdist would start the modules with the most tests first: the unit
+# tests); the first matching prefix decides.
+LONGEST_FIRST = (
+    "tests/e2e/test_celery.py",
+    "tests/e2e/test_faults.py",
+    "tests/e2e/test_live_history.py",
+    "tests/browser/",
+    "tests/e2e/test_page.py",
+    "tests/e2e/",
+    "tests/integration/",
+    "tests/lab_tests/",
+    "tests/",
+)
 
 
 def pytest_unconfigure(config):
@@ -30,11 +44,18 @@ def pytest_xdist_make_scheduler(config, log):
     which pytest 9 ignores), so the grouping is this scheduler's own."""
     from xdist.scheduler import LoadScopeScheduling
 
+    def rank(nodeid: str) -> int:
+        return next(n for n, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix))
+
     class ModuleScheduling(LoadScopeScheduling):
+        def add_node_collection(self, node, collection) -> None:
+            super().add_node_collection(node, sorted(collection, key=rank))  # stable: modules stay whole
+
         def _split_scope(self, nodeid: str) -> str:
             module, _, rest = nodeid.partition("::")
             if module.endswith("/test_faults.py") and "[" in rest:
                 return f"{module}-{zlib.crc32(rest.encode()) % FAULT_GROUPS}"
             return module
 
+    config.option.loadscopereorder = False  # the order is LONGEST_FIRST's
     return ModuleScheduling(config, log)
