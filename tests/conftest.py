@@ -48,8 +48,11 @@ def pytest_xdist_make_scheduler(config, log):
         return next(n for n, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix))
 
     class ModuleScheduling(LoadScopeScheduling):
-        def add_node_collection(self, node, collection) -> None:
-            super().add_node_collection(node, sorted(collection, key=rank))  # stable: modules stay whole
+        def _assign_work_unit(self, node) -> None:
+            # the next module handed out is the longest-ranked left (the first of equals)
+            scope = min(self.workqueue, key=rank)
+            self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
 
         def _split_scope(self, nodeid: str) -> str:
             module, _, rest = nodeid.partition("::")
