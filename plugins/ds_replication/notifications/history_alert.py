@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.sdk import BaseNotifier
-
 from ds_replication.notifications.lost_worker import was_lost
-from ds_replication.notifications.mail import ALERT_XCOM_KEY, send_held_alert
+from ds_replication.notifications.mail import ALERT_XCOM_KEY, SlaveAlertNotifier, send_held_alert
 
 log = logging.getLogger(__name__)
 
@@ -26,29 +24,9 @@ def error_text(context: Any) -> str:
     return "see the task log"
 
 
-class HistoryAlertNotifier(BaseNotifier):
+class HistoryAlertNotifier(SlaveAlertNotifier):
     """On failure of a step that has the slave's history at stake: which slave, which run,
     how many history rows the backup holds, and how to recover."""
-
-    template_fields = ("slave_name",)
-
-    def __init__(
-        self,
-        *,
-        slave_name: str,
-        mssql_conn_id: str,
-        database: str,
-        to: list[str],
-        smtp_conn_id: str,
-        from_email: str,
-    ) -> None:
-        super().__init__()
-        self.slave_name = slave_name
-        self.mssql_conn_id = mssql_conn_id
-        self.database = database
-        self.to = to
-        self.smtp_conn_id = smtp_conn_id
-        self.from_email = from_email
 
     def notify(self, context: Any) -> None:
         ti = context["ti"]

@@ -13,10 +13,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk import BaseNotifier
-
 from ds_replication import history
-from ds_replication.notifications.mail import base_url, held_rows, held_text, link_lines, send_alert
+from ds_replication.notifications.mail import SlaveAlertNotifier, base_url, held_rows, held_text, link_lines, send_alert
 
 log = logging.getLogger(__name__)
 
@@ -120,29 +118,9 @@ def lost_worker_mail(
     return subject, lines
 
 
-class LostWorkerNotifier(BaseNotifier):
+class LostWorkerNotifier(SlaveAlertNotifier):
     """The retry callback of a step that changes the slave: mails the admins when the try was
     lost with its worker (and Airflow retries it); silent on an ordinary retry."""
-
-    template_fields = ("slave_name",)
-
-    def __init__(
-        self,
-        *,
-        slave_name: str,
-        mssql_conn_id: str,
-        database: str,
-        to: list[str],
-        smtp_conn_id: str,
-        from_email: str,
-    ) -> None:
-        super().__init__()
-        self.slave_name = slave_name
-        self.mssql_conn_id = mssql_conn_id
-        self.database = database
-        self.to = to
-        self.smtp_conn_id = smtp_conn_id
-        self.from_email = from_email
 
     def notify(self, context: Any) -> None:
         if not was_lost(context):

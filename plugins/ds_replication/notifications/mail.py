@@ -8,6 +8,8 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from airflow.sdk import BaseNotifier
+
 from ds_replication import history
 from ds_replication.hooks.database import DsDatabaseHook
 
@@ -113,3 +115,28 @@ def _line_html(line: str) -> str:
     if sep and url.startswith(("http://", "https://")) and " " not in url:
         return f'{html.escape(head)}: <a href="{html.escape(url)}">{html.escape(url)}</a>'
     return html.escape(line)
+
+
+class SlaveAlertNotifier(BaseNotifier):
+    """What every alert of a slave needs: the slave, its database (to count the rows held) and
+    where the mail goes. The alerts differ only in when they speak and what they say."""
+
+    template_fields = ("slave_name",)
+
+    def __init__(
+        self,
+        *,
+        slave_name: str,
+        mssql_conn_id: str,
+        database: str,
+        to: list[str],
+        smtp_conn_id: str,
+        from_email: str,
+    ) -> None:
+        super().__init__()
+        self.slave_name = slave_name
+        self.mssql_conn_id = mssql_conn_id
+        self.database = database
+        self.to = to
+        self.smtp_conn_id = smtp_conn_id
+        self.from_email = from_email

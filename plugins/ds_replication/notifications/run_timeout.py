@@ -4,38 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseNotifier
-
-from ds_replication.notifications.mail import send_held_alert
+from ds_replication.notifications.mail import SlaveAlertNotifier, send_held_alert
 
 
-class RunTimeoutNotifier(BaseNotifier):
+class RunTimeoutNotifier(SlaveAlertNotifier):
     """The DAG's failure callback: alerts when the run was stopped at its bound (dagrun_timeout).
     A failed step alerts through its own callback; this one speaks only for a run that hung."""
 
-    template_fields = ("slave_name",)
-
-    def __init__(
-        self,
-        *,
-        slave_name: str,
-        mssql_conn_id: str,
-        database: str,
-        run_minutes: float,
-        export_pool: str,
-        to: list[str],
-        smtp_conn_id: str,
-        from_email: str,
-    ) -> None:
-        super().__init__()
-        self.slave_name = slave_name
-        self.mssql_conn_id = mssql_conn_id
-        self.database = database
+    def __init__(self, *, run_minutes: float, export_pool: str, **slave_alert: Any) -> None:
+        super().__init__(**slave_alert)
         self.run_minutes = run_minutes
         self.export_pool = export_pool
-        self.to = to
-        self.smtp_conn_id = smtp_conn_id
-        self.from_email = from_email
 
     def notify(self, context: Any) -> None:
         if context.get("reason") != "timed_out":
