@@ -10,6 +10,7 @@ from html import escape
 from ds_replication.page.run_figures import Night
 
 BAR, GAP, HEIGHT, MARK, AXIS = 8, 2, 30, 4, 12
+LABEL = 70  # px between two date labels' anchors, so that they never overlap
 COLOURS = {"kept": "#3a7d44", "held": "#e08a00", "lost": "#c62828"}
 
 
@@ -47,11 +48,12 @@ def night_chart(nights: list[Night], run_href: Callable[[str], str], slots: int 
         when = night.when.strftime("%Y-%m-%d %H:%M UTC") if night.when else ""
         title = f"{when} {night.run_id} ({night.state}): kept {night.kept}, held {night.held}, lost {night.lost}"
         bars.append(f'<a href="{escape(run_href(night.run_id))}"><title>{escape(title)}</title>{"".join(parts)}</a>')
+    # dates under the first, middle and last bar, as far as they fit (a label is ~30 px wide)
+    step, last = BAR + GAP, len(shown) - 1
     labels = [_date_label(shown[0], 0, "start")]
-    if len(shown) > 2:
-        middle = len(shown) // 2
-        labels.append(_date_label(shown[middle], middle * (BAR + GAP) + BAR // 2, "middle"))
-    if len(shown) > 1:
-        labels.append(_date_label(shown[-1], (len(shown) - 1) * (BAR + GAP) + BAR, "end"))
+    if last * step >= 2 * LABEL:
+        labels.append(_date_label(shown[last // 2], (last // 2) * step + BAR // 2, "middle"))
+    if last * step >= LABEL:
+        labels.append(_date_label(shown[last], last * step + BAR, "end"))
     label = f"last {len(shown)} nights: history rows kept, held, lost"
     return f'<svg class="nights" {size} role="img" aria-label="{escape(label)}">{"".join(bars)}{"".join(labels)}</svg>'
