@@ -5,7 +5,7 @@ scheduler, dag-processor) with the project's DAGs, the lab's connections, the ex
 and the lab's estate file, on free ports, in a temp dir. Prints the URL and how to sign in;
 Ctrl-C (or SIGTERM) stops every process it started, by pid, and removes the temp dir.
 
-The DAGs are created paused, as on a first deploy of a real estate (README, "The Airflow
+The DAGs are created paused, as on a first deploy of a real estate (docs/ui.md, "The Airflow
 UI"). `--ready-file F` writes what a test needs to drive it (url, user, password, lab dir,
 pids) as JSON to F once everything is up.
 
