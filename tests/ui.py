@@ -7,7 +7,7 @@ address, so the alert mails (the lab's SMTP sink: `python -m tests.lab mail`) li
 Prints the URL, how to sign in, and the file that sets up Airflow's command line for it;
 Ctrl-C (or SIGTERM) stops every process it started, by pid, and removes the temp dir.
 
-The DAGs are created paused, as on a first deploy of a real estate (README, "The Airflow
+The DAGs are created paused, as on a first deploy of a real estate (docs/ui.md, "The Airflow
 UI"). `--ready-file F` writes what a test needs to drive it (url, user, password, lab dir,
 pids) as JSON to F once everything is up.
 

@@ -122,8 +122,8 @@ sensor where the servers must show the result; every step is safe to retry.
 
 A failure from `import_jobs` on sends an alert to {emails}. The history backup is never
 dropped before it has been verified: trigger a new run to recover, do not clear the failed task
-(README, "Recovering from a failed night"). What each run did: Browse -> DS replication, or a
-run's "What this run did" tab.
+(docs/recovery.md, "Recovering from a failed night"). What each run did: Browse -> DS
+replication, or a run's "What this run did" tab.
 """
 
 
