@@ -94,6 +94,7 @@ class AirflowUi:
         self.airflow.cli("pools", "set", pool, str(master.get("export_slots", 2)), "DS exports on the master")
         self.airflow.start()
         self.airflow.wait_ready(self.dag_ids)
+        self.cli_env.touch(mode=0o600)  # the lab's connection passwords are among the settings
         self.cli_env.write_text(
             "".join(f"export {name}={shlex.quote(value)}\n" for name, value in sorted(self.airflow.env.items()))
         )
