@@ -156,7 +156,9 @@ def main() -> int:
         print(f"starting Airflow on {lab}, in {root} ...", flush=True)
         ui.start()
         if args.ready_file:
-            Path(args.ready_file).write_text(json.dumps(ui.ready_info()))
+            tmp = Path(args.ready_file + ".tmp")  # whole, then renamed: a reader waits for the file to exist
+            tmp.write_text(json.dumps(ui.ready_info()))
+            tmp.replace(args.ready_file)
         print(
             f"\nAirflow is up ({time.monotonic() - started:.0f} s): {ui.airflow.url}\n"
             f"  sign in as {USER}, password {ui.password}\n"
