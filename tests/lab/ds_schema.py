@@ -193,7 +193,8 @@ CATALOG_COLUMNS = (
 )
 SETTINGS_DDL = "CREATE TABLE lab_settings (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
 
-_SQLITE_TYPES = {"int": "INTEGER", "bigint": "INTEGER", "datetime": "TEXT", "nvarchar": "TEXT", "timestamp": "INTEGER"}
+_SQLITE_TYPES = {"int": "INTEGER", "bigint": "INTEGER", "datetime": "TEXT", "nvarchar": "TEXT", "timestamp": "INTEGER",
+                 "ntext": "TEXT"}  # fmt: skip
 
 
 def _create_table(db: sqlite3.Connection, table: Table, identity: bool) -> None:
