@@ -101,6 +101,13 @@ def _encoder(column: Column, values: list) -> tuple[bytes, Callable]:
         return bytes([0xA5]) + struct.pack(
             "<H", 8000
         ), lambda v: b"\xff\xff" if v is None else struct.pack("<H", len(v)) + bytes(v)
+    # text, ntext, image (TDS TEXTTYPE 0x23, NTEXTTYPE 0x63, IMAGETYPE 0x22): a text pointer, then the value
+    if kind == "text":
+        return bytes([0x23]) + struct.pack("<i", 0x7FFFFFFF) + COLLATION + b"\x00", _lob("cp1252")
+    if kind == "ntext":
+        return bytes([0x63]) + struct.pack("<i", 0x7FFFFFFF) + COLLATION + b"\x00", _ntext
+    if kind == "image":
+        return bytes([0x22]) + struct.pack("<i", 0x7FFFFFFF) + b"\x00", _lob(None)
     # strings: nvarchar(4000) when every value fits, else ntext
     texts = [None if v is None else str(v) for v in values]
     if all(t is None or len(t) <= 4000 for t in texts):
@@ -120,6 +127,18 @@ def _ntext(value: object) -> bytes:
         return b"\x00"
     data = str(value).encode("utf-16-le")
     return b"\x10" + b"\x00" * 16 + b"\x00" * 8 + struct.pack("<i", len(data)) + data
+
+
+def _lob(encoding: str | None) -> Callable:
+    """A text (`encoding` its code page) or image (None) value: text pointer, timestamp, length, data."""
+
+    def encode(value: object) -> bytes:
+        if value is None:
+            return b"\x00"
+        data = bytes(value) if encoding is None else str(value).encode(encoding, "replace")  # type: ignore[arg-type]
+        return b"\x10" + b"\x00" * 16 + b"\x00" * 8 + struct.pack("<i", len(data)) + data
+
+    return encode
 
 
 def _datetime(value: dt.datetime | str) -> bytes:

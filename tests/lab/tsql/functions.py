@@ -18,6 +18,7 @@ from tests.lab.tsql.errors import SqlError, conversion_failed, divide_by_zero
 from tests.lab.tsql.results import (
     INTEGER_TYPES,
     STRING_TYPES,
+    TEXT_TYPES,
     format_datetime,
     parse_datetime,
     to_datetime_text,
@@ -162,8 +163,24 @@ def cast(value: Any, target: str, size: int | None, style: int | None, source: s
             text = str(int(value)) if source in INTEGER_TYPES else repr(value)
         else:
             text = value if isinstance(value, str) else str(value)
-        return text[: size or 30]
+        return text if size is None else text[:size]  # size None: (max); a type without a length is 30
+    if target in TEXT_TYPES:
+        return value if isinstance(value, str) else str(value)
+    if target in ("varbinary", "image"):
+        return _binary(value, size, source)
     raise SqlError(50001, f"DS lab: unsupported T-SQL: CAST to {target}. The lab runs a declared subset only.")
+
+
+def _binary(value: Any, size: int | None, source: str | None) -> bytes:
+    """CAST to varbinary: the bytes of a binary value, of a string in its own encoding."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+    elif isinstance(value, str):
+        data = value.encode("utf-16-le" if source in ("nchar", "nvarchar", "ntext") else "cp1252", "replace")
+    else:
+        raise SqlError(50001, "DS lab: unsupported T-SQL: CAST of a number to varbinary. The lab runs a declared "
+                       "subset only.")  # fmt: skip
+    return data if size is None else data[:size]
 
 
 def store(value: Any, kind: str, size: int | None, nullable: int, column: str, table: str, verb: str) -> Any:
@@ -182,6 +199,10 @@ def store(value: Any, kind: str, size: int | None, nullable: int, column: str, t
         return to_int(value, kind)
     if kind == "bit":
         return cast(value, "bit", None, None, None)
+    if kind in TEXT_TYPES:
+        return value if isinstance(value, str) else cast(value, kind, None, None, None)
+    if kind == "image":
+        return _binary(value, None, None)
     if kind in STRING_TYPES:
         text = value if isinstance(value, str) else cast(value, kind, 8000, None, None)
         if size is not None and len(text) > size:

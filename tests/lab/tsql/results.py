@@ -12,13 +12,29 @@ from tests.lab.tsql.errors import SqlError, conversion_failed
 
 # Column.type values the TDS layer knows.
 RESULT_TYPES = frozenset(
-    {"int", "bigint", "smallint", "tinyint", "bit", "float", "decimal", "nvarchar", "varchar", "datetime", "varbinary"}
+    {
+        "int",
+        "bigint",
+        "smallint",
+        "tinyint",
+        "bit",
+        "float",
+        "decimal",
+        "nvarchar",
+        "varchar",
+        "datetime",
+        "varbinary",
+        "text",
+        "ntext",
+        "image",
+    }
 )
 # Catalog type -> result type (the lab stores char/nchar too; the wire gets their var- forms).
 RESULT_TYPE_OF = {"char": "varchar", "nchar": "nvarchar", "real": "float", "numeric": "decimal", "binary": "varbinary",
                   "timestamp": "varbinary"}  # fmt: skip
 INTEGER_TYPES = ("tinyint", "smallint", "int", "bigint")
 STRING_TYPES = ("char", "varchar", "nchar", "nvarchar")
+TEXT_TYPES = ("text", "ntext")  # the LOB strings (catalog.LOB_TYPES): no length, no comparison
 _DATETIME = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?\s*$")
 
 
@@ -101,11 +117,11 @@ def to_python(value: Any, type_name: str) -> Any:
             return Decimal(str(value))
         except InvalidOperation:
             return value
-    if type_name in STRING_TYPES:
+    if type_name in STRING_TYPES or type_name in TEXT_TYPES:
         return value if isinstance(value, str) else str(value)
     if type_name == "timestamp" and isinstance(value, int):
         return value.to_bytes(8, "big")  # stored as the counter's value, sent as binary(8)
-    if type_name in ("varbinary", "binary"):
+    if type_name in ("varbinary", "binary", "image"):
         return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else value
     return value
 

@@ -26,7 +26,7 @@ from tests.lab.tsql.errors import (
 )
 from tests.lab.tsql.infer import ColType, type_name
 from tests.lab.tsql.results import INTEGER_TYPES, STRING_TYPES, ResultSet, to_datetime_text, to_int
-from tests.lab.tsql.translate import Translator, check, parse, variables_used
+from tests.lab.tsql.translate import LabTSQL, Translator, check, parse, variables_used
 
 if TYPE_CHECKING:
     from tests.lab.tsql.engine import Engine
@@ -389,7 +389,7 @@ class Session:
         self.rowcount = 0
 
     def _identity_insert(self, written: str, on: bool) -> None:
-        node = sqlglot.parse_one(f"SELECT * FROM {written}", read="tsql").find(exp.Table)
+        node = sqlglot.parse_one(f"SELECT * FROM {written}", read=LabTSQL).find(exp.Table)
         table = self.translator.table(node)
         if table in catalog.VIEWS or not any(c.identity for c in catalog.columns(self.db, table)):
             raise SqlError(8106, f"Table '{table}' does not have the identity property. Cannot perform SET operation.")

@@ -19,6 +19,7 @@ from tests.lab.tsql.infer import ColType, type_name
 from tests.lab.tsql.results import (
     INTEGER_TYPES,
     STRING_TYPES,
+    TEXT_TYPES,
     Column,
     ResultSet,
     result_type,
@@ -153,6 +154,8 @@ def _stored(value: str, c: CatalogColumn, table: str) -> str:
     )
     if c.type in INTEGER_TYPES:
         unchanged = f"typeof({value}) = 'integer'"
+    elif c.type in TEXT_TYPES:
+        unchanged = f"typeof({value}) = 'text'"
     elif c.type in STRING_TYPES:
         fits = f" AND length({value}) <= {c.length}" if c.length is not None else ""
         unchanged = f"typeof({value}) = 'text'{fits}"

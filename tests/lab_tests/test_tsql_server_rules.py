@@ -1,0 +1,156 @@
+"""SQL Server's own rules the lab copies, each with the document or message it follows:
+text/ntext/image, the session's date format and language, resource errors, IDENTITY_INSERT."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pymssql
+import pytest
+
+from tests.lab import ds_schema
+from tests.lab.tds import TdsServer
+from tests.lab.tsql import Engine, ResultSet, SqlError, catalog
+
+
+def run(session, batch: str) -> list:
+    return list(session.execute(batch))
+
+
+def rows(session, batch: str) -> list[tuple]:
+    out = run(session, batch)
+    errors = [o for o in out if isinstance(o, SqlError)]
+    assert not errors, errors[0].message
+    return [r for o in out if isinstance(o, ResultSet) for r in o.rows]
+
+
+def error_of(session, batch: str) -> SqlError:
+    errors = [o for o in run(session, batch) if isinstance(o, SqlError)]
+    assert errors, "no error"
+    return errors[0]
+
+
+@pytest.fixture
+def engine(tmp_path) -> Engine:
+    path = tmp_path / "express.db"
+    ds_schema.create_express(path)
+    return Engine(str(path))
+
+
+@pytest.fixture
+def lob_session(engine):
+    s = engine.session()
+    rows(
+        s,
+        "CREATE TABLE lob_note (note_id int NOT NULL PRIMARY KEY, body ntext NULL, old text NULL, "
+        "picture image NULL, modern nvarchar(max) NULL)",
+    )
+    rows(
+        s,
+        "INSERT INTO lob_note (note_id, body, old, picture, modern) VALUES "
+        f"(1, N'{'x' * 5000}', 'plain', NULL, N'{'y' * 5000}'), (2, N'short', NULL, NULL, N'two')",
+    )
+    yield s
+    s.close()
+
+
+# -- text, ntext, image ------------------------------------------------------------------------
+# SQL Server docs, "ntext, text, and image (Transact-SQL)" and the messages below.
+
+
+def test_lob_columns_are_lob_in_the_catalog(lob_session):
+    """sys.columns: text 35, ntext 99, image 34, max_length 16 (the text pointer); (max) types -1."""
+    got = rows(
+        lob_session,
+        "SELECT name, system_type_id, max_length FROM sys.columns WHERE object_id = OBJECT_ID(N'lob_note') "
+        "ORDER BY column_id",
+    )
+    assert got == [("note_id", 56, 4), ("body", 99, 16), ("old", 35, 16), ("picture", 34, 16), ("modern", 231, -1)]
+    columns = {c.name: c for c in catalog.columns(lob_session.db, "lob_note")}
+    assert [n for n, c in columns.items() if catalog.is_lob(c)] == ["body", "old", "picture"]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        # Msg 402, severity 16, as SQL Server words it
+        ("a.body = b.body", "The data types ntext and ntext are incompatible in the equal to operator."),
+        ("a.body <> b.body", "The data types ntext and ntext are incompatible in the not equal to operator."),
+        ("a.old = 'plain'", "The data types text and varchar are incompatible in the equal to operator."),
+        ("a.body IN (b.body)", "The data types ntext and ntext are incompatible in the equal to operator."),
+    ],
+)
+def test_comparing_lobs_fails_with_msg_402(lob_session, where, message):
+    error = error_of(lob_session, f"SELECT a.note_id FROM lob_note AS a, lob_note AS b WHERE {where}")
+    assert (error.number, error.severity, error.message) == (402, 16, message)
+
+
+@pytest.mark.parametrize(
+    ("query", "number", "message"),
+    [
+        (
+            "SELECT note_id FROM lob_note ORDER BY body",
+            306,
+            "The text, ntext, and image data types cannot be compared or sorted, except when using IS NULL or "
+            "LIKE operator.",
+        ),
+        (
+            "SELECT body, COUNT(*) AS n FROM lob_note GROUP BY body",
+            306,
+            "The text, ntext, and image data types cannot be compared or sorted, except when using IS NULL or "
+            "LIKE operator.",
+        ),
+        (
+            "SELECT DISTINCT body FROM lob_note",
+            421,
+            "The ntext data type cannot be selected as DISTINCT because it is not comparable.",
+        ),
+    ],
+)
+def test_sorting_grouping_distinct_on_lobs_fail_as_sql_server(lob_session, query, number, message):
+    """Msg 306 (ORDER BY, GROUP BY) and Msg 421 (DISTINCT), severity 16."""
+    error = error_of(lob_session, query)
+    assert (error.number, error.severity, error.message) == (number, 16, message)
+
+
+def test_is_null_and_cast_to_max_types_work(lob_session):
+    """SQL Server's advice: compare text/ntext/image by CAST to varchar(max), nvarchar(max), varbinary(max)."""
+    assert rows(lob_session, "SELECT note_id FROM lob_note WHERE body IS NULL OR old IS NULL ORDER BY note_id") == [
+        (2,)
+    ]
+    same = rows(
+        lob_session,
+        "SELECT a.note_id FROM lob_note AS a, lob_note AS b WHERE a.note_id = 1 AND b.note_id = 1 "
+        "AND CAST(a.body AS nvarchar(max)) = CAST(b.body AS nvarchar(max)) "
+        "AND CAST(a.old AS varchar(max)) = CAST(b.old AS varchar(max))",
+    )
+    assert same == [(1,)]
+    long = rows(lob_session, "SELECT CAST(body AS nvarchar(max)) AS b FROM lob_note WHERE note_id = 1")
+    assert long == [("x" * 5000,)]  # (max): not cut to 30 characters
+    assert rows(lob_session, "SELECT CAST(N'abc' AS varbinary(max)) AS b") == [("abc".encode("utf-16-le"),)]
+    modern = rows(lob_session, "SELECT a.note_id FROM lob_note AS a WHERE a.modern = N'two'")
+    assert modern == [(2,)]  # nvarchar(max) compares as any string
+
+
+@pytest.fixture
+def tds(engine) -> Iterator[TdsServer]:
+    server = TdsServer(engine, "sa", "Secret123!")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_pymssql_reads_text_ntext_and_image(engine, tds):
+    """Over TDS as SQL Server sends them (TEXTTYPE 0x23, NTEXTTYPE 0x63, IMAGETYPE 0x22): pymssql reads
+    text and ntext as str, image as bytes, NULL as None."""
+    conn = pymssql.connect(server="127.0.0.1", port=str(tds.port), user="sa", password="Secret123!",
+                           database="express", login_timeout=5)  # fmt: skip
+    try:
+        cursor = conn.cursor()
+        cursor.execute("CREATE TABLE lob_wire (k int NOT NULL PRIMARY KEY, n ntext NULL, t text NULL, i image NULL)")
+        cursor.execute("INSERT INTO lob_wire (k, n, t, i) VALUES (1, %s, %s, %s), (2, NULL, NULL, NULL)",
+                       ("é" * 6000, "plain text", b"\x00\x01\xff"))  # fmt: skip
+        cursor.execute("SELECT n, t, i FROM lob_wire ORDER BY k")
+        assert cursor.fetchall() == [("é" * 6000, "plain text", b"\x00\x01\xff"), (None, None, None)]
+    finally:
+        conn.close()
