@@ -355,7 +355,7 @@ class _Connection:
         self.session = engine.session(hook=self._hook)
         writer.envchange(1, _b_varchar(engine.database), _b_varchar("master"))
         writer.envchange(7, bytes([5]) + COLLATION, b"\x00")
-        writer.envchange(2, _b_varchar("us_english"), _b_varchar(""))
+        writer.envchange(2, _b_varchar(self.session.language), _b_varchar(""))
         writer.loginack(self.tds_version)
         writer.envchange(4, _b_varchar(str(self.packet_size)), _b_varchar("4096"))
         writer.done(0)

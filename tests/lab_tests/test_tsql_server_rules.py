@@ -3,6 +3,7 @@ text/ntext/image, the session's date format and language, resource errors, IDENT
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pymssql
@@ -152,5 +153,117 @@ def test_pymssql_reads_text_ntext_and_image(engine, tds):
                        ("é" * 6000, "plain text", b"\x00\x01\xff"))  # fmt: skip
         cursor.execute("SELECT n, t, i FROM lob_wire ORDER BY k")
         assert cursor.fetchall() == [("é" * 6000, "plain text", b"\x00\x01\xff"), (None, None, None)]
+    finally:
+        conn.close()
+
+
+# -- the session's DATEFORMAT and LANGUAGE ------------------------------------------------------
+# SQL Server docs: "SET DATEFORMAT (Transact-SQL)", "SET LANGUAGE (Transact-SQL)", "datetime
+# (Transact-SQL)": the ISO 8601 forms 'YYYY-MM-DDThh:mm:ss[.mmm]' and 'YYYYMMDD[ hh:mm:ss]' are
+# not affected by SET DATEFORMAT or SET LANGUAGE; the numeric 'YYYY-MM-DD hh:mm:ss' is.
+
+OUT_OF_RANGE = "The conversion of a varchar data type to a datetime data type resulted in an out-of-range value."
+
+
+def read_as(session, text: str) -> dt.datetime:
+    return rows(session, f"SELECT CAST('{text}' AS datetime) AS d")[0][0]
+
+
+@pytest.mark.parametrize("dateformat", ["dmy", "ydm", "dym"])
+def test_year_first_dates_read_year_day_month_under_dmy_ydm_dym(engine, dateformat):
+    s = engine.session()
+    rows(s, f"SET DATEFORMAT {dateformat}")
+    assert read_as(s, "2026-11-03 02:00:00") == dt.datetime(2026, 3, 11, 2, 0)
+    error = error_of(s, "SELECT CAST('2026-11-29 02:00:00' AS datetime) AS d")
+    assert (error.number, error.severity, error.message) == (242, 16, OUT_OF_RANGE)
+
+
+@pytest.mark.parametrize("dateformat", ["mdy", "ymd", "myd"])
+def test_year_first_dates_read_year_month_day_under_mdy_ymd_myd(engine, dateformat):
+    s = engine.session()
+    rows(s, f"SET DATEFORMAT {dateformat}")
+    assert read_as(s, "2026-11-03 02:00:00") == dt.datetime(2026, 11, 3, 2, 0)
+    assert read_as(s, "2026-11-29 02:00:00") == dt.datetime(2026, 11, 29, 2, 0)
+
+
+SETTINGS = ["SET LANGUAGE British", "SET LANGUAGE us_english", "SET LANGUAGE Deutsch", "SET LANGUAGE N'Français'",
+            "SET DATEFORMAT ydm", "SET DATEFORMAT mdy"]  # fmt: skip
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_iso_8601_with_t_and_unseparated_read_the_same_everywhere(engine, setting):
+    s = engine.session()
+    rows(s, setting)
+    assert read_as(s, "2026-11-03T02:00:00") == dt.datetime(2026, 11, 3, 2, 0)
+    assert read_as(s, "2026-11-29T02:00:00.123") == dt.datetime(2026, 11, 29, 2, 0, 0, 123000)
+    assert read_as(s, "20261129") == dt.datetime(2026, 11, 29)
+    assert read_as(s, "20261103 02:00:00") == dt.datetime(2026, 11, 3, 2, 0)
+
+
+def test_set_language_sets_the_dateformat_and_at_at_language(engine):
+    """SET LANGUAGE British: @@LANGUAGE 'British', dates dmy; us_english: mdy."""
+    s = engine.session()
+    assert rows(s, "SELECT @@LANGUAGE AS l") == [("us_english",)]
+    rows(s, "SET LANGUAGE British")
+    assert rows(s, "SELECT @@LANGUAGE AS l") == [("British",)]
+    assert read_as(s, "03/11/2026") == dt.datetime(2026, 11, 3)
+    assert read_as(s, "2026-11-03 02:00:00") == dt.datetime(2026, 3, 11, 2, 0)
+    rows(s, "SET LANGUAGE us_english")
+    assert read_as(s, "03/11/2026") == dt.datetime(2026, 3, 11)
+
+
+def test_a_string_compared_with_or_stored_in_a_datetime_is_read_under_the_dateformat(engine):
+    """Data type precedence: the string converts to datetime, under the session's DATEFORMAT."""
+    s = engine.session()
+    rows(s, "INSERT INTO event (event_id, folder_id, name, modified) VALUES (1, 1, N'a', '2026-11-03T02:00:00')")
+    rows(s, "SET DATEFORMAT dmy")
+    assert rows(s, "SELECT event_id FROM event WHERE modified = '2026-11-03 02:00:00'") == []
+    assert rows(s, "SELECT event_id FROM event WHERE modified = '2026-03-11 02:00:00'") == [(1,)]
+    error = error_of(s, "SELECT event_id FROM event WHERE modified = '2026-11-29 02:00:00.000'")
+    assert (error.number, error.message) == (242, OUT_OF_RANGE)
+    error = error_of(
+        s, "INSERT INTO event (event_id, folder_id, name, modified) VALUES (2, 1, N'b', '2026-11-29 02:00')"
+    )
+    assert (error.number, error.message) == (242, OUT_OF_RANGE)
+    rows(s, "INSERT INTO event (event_id, folder_id, name, modified) SELECT 3, folder_id, name, modified FROM event")
+    assert rows(s, "SELECT modified FROM event WHERE event_id = 3") == [(dt.datetime(2026, 11, 3, 2, 0),)]
+
+
+def test_alter_login_default_language_takes_effect_for_new_sessions(engine):
+    """ALTER LOGIN ... WITH DEFAULT_LANGUAGE: the login's next sessions start in that language;
+    the session that ran it keeps its own."""
+    s = engine.session()
+    rows(s, "ALTER LOGIN [ds_replication] WITH DEFAULT_LANGUAGE = British")
+    assert rows(s, "SELECT @@LANGUAGE AS l") == [("us_english",)]
+    fresh = engine.session()
+    assert rows(fresh, "SELECT @@LANGUAGE AS l") == [("British",)]
+    assert error_of(fresh, "SELECT CAST('2026-11-29 02:00:00' AS datetime) AS d").number == 242
+    rows(fresh, "ALTER LOGIN [ds_replication] WITH DEFAULT_LANGUAGE = us_english")
+    assert rows(engine.session(), "SELECT @@LANGUAGE AS l") == [("us_english",)]
+
+
+def test_the_british_login_variant_starts_sessions_in_british(tmp_path):
+    path = tmp_path / "express.db"
+    ds_schema.create_express(path, schema="british_login")
+    s = Engine(str(path)).session()
+    assert rows(s, "SELECT @@LANGUAGE AS l") == [("British",)]
+    assert read_as(s, "2026-11-03 02:00:00") == dt.datetime(2026, 3, 11, 2, 0)
+
+
+def test_pymssql_datetime_parameters_are_read_under_the_login_language(engine, tds):
+    """pymssql sends a datetime parameter as the literal 'YYYY-MM-DD hh:mm:ss.mmm': under a British
+    login SQL Server reads it year-day-month (wrong day, or Msg 242)."""
+    rows(engine.session(), "ALTER LOGIN [sa] WITH DEFAULT_LANGUAGE = British")
+    conn = pymssql.connect(server="127.0.0.1", port=str(tds.port), user="sa", password="Secret123!",
+                           database="express", login_timeout=5)  # fmt: skip
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT CAST(%s AS datetime) AS d", (dt.datetime(2026, 11, 3, 2, 0),))
+        assert cursor.fetchall() == [(dt.datetime(2026, 3, 11, 2, 0),)]
+        with pytest.raises(pymssql.OperationalError, match="242"):
+            cursor.execute("SELECT CAST(%s AS datetime) AS d", (dt.datetime(2026, 11, 29, 2, 0),))
+        cursor.execute("SET DATEFORMAT ymd")
+        cursor.execute("SELECT CAST(%s AS datetime) AS d", (dt.datetime(2026, 11, 29, 2, 0),))
+        assert cursor.fetchall() == [(dt.datetime(2026, 11, 29, 2, 0),)]
     finally:
         conn.close()

@@ -156,6 +156,8 @@ def _continues(current: list[Token], word: str, tokens: list[Token], n: int) -> 
         return True
     if word == "WITH" and first == "RAISERROR":  # RAISERROR (...) WITH NOWAIT
         return True
+    if word == "WITH" and first == "ALTER" and "LOGIN" in words:  # ALTER LOGIN x WITH DEFAULT_LANGUAGE = ...
+        return True
     return (
         word == "WITH"
         and first is not None

@@ -95,6 +95,24 @@ def check_lob_use(tree: exp.Expression, typer: Typer) -> None:
                                        "is not comparable.")  # fmt: skip
 
 
+def _compare_dates_as_dates(tree: exp.Expression, typer: Typer) -> None:
+    """A string compared with a datetime is converted to datetime first (datetime ranks above the
+    strings in SQL Server's data type precedence), so it is read under the session's DATEFORMAT
+    (and fails with Msg 241/242 as there), not compared as text with the lab's storage form."""
+    strings = ("char", "varchar", "nchar", "nvarchar")
+    changes = []
+    for node in tree.walk():
+        if isinstance(node, (*OPERATOR_WORDS, exp.In, exp.Between)):
+            sides = [node.this, *(node.expressions if isinstance(node, exp.In) else [])]
+            sides += [node.args[k] for k in ("expression", "low", "high") if node.args.get(k) is not None]
+            kinds = [typer.expr(side).type for side in sides]
+            if "datetime" in kinds:
+                changes += [(side, kind) for side, kind in zip(sides, kinds, strict=True) if kind in strings]
+    for side, kind in changes:
+        args = [side.copy(), exp.Literal.string("datetime"), exp.null(), exp.null(), exp.Literal.string(kind)]
+        side.replace(exp.Anonymous(this="lab_cast", expressions=args))
+
+
 class LabTSQL(TSQL):
     """T-SQL as sqlglot reads it, but `ntext` kept apart from `text` (sqlglot reads both as TEXT):
     the lab stores, sends and refuses them as SQL Server does. MEDIUMTEXT stands for ntext."""
@@ -220,6 +238,7 @@ class Translator:
                 node.replace(exp.Placeholder(this=name))
         typer = Typer(self.db, types)
         check_lob_use(tree, typer)
+        _compare_dates_as_dates(tree, typer)
         self._functions(tree, typer)
         return tree, {"params": params, "types": types, "typer": typer}
 
