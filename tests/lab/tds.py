@@ -19,6 +19,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from tests.lab.tsql import Column, ConnectionDropped, Engine, ResultSet, Session, SqlError
+from tests.lab.tsql.errors import RESOURCE_FAULTS, resource_error
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +367,10 @@ class _Connection:
         fault = self.server.fault
         if point == "statement" and fault("sql_drop", statement):
             raise ConnectionDropped
+        if point == "statement":
+            for name in RESOURCE_FAULTS:
+                if fault(name, statement):
+                    raise resource_error(name, statement, self.server.engine.database)
         if point == "commit" and fault("sql_drop_before_commit", batch):
             raise ConnectionDropped
         if point == "committed" and fault("sql_drop_after_commit", batch):

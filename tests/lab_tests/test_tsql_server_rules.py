@@ -4,12 +4,13 @@ text/ntext/image, the session's date format and language, resource errors, IDENT
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 
 import pymssql
 import pytest
 
-from tests.lab import ds_schema
+from tests.lab import ds_schema, faults
 from tests.lab.tds import TdsServer
 from tests.lab.tsql import Engine, ResultSet, SqlError, catalog
 
@@ -267,3 +268,113 @@ def test_pymssql_datetime_parameters_are_read_under_the_login_language(engine, t
         assert cursor.fetchall() == [(dt.datetime(2026, 11, 29, 2, 0),)]
     finally:
         conn.close()
+
+
+# -- resource errors as faults -------------------------------------------------------------------
+# SQL Server docs, "Database Engine Error Severities": 17 "the statement caused SQL Server to run
+# out of resources" (the statement fails; with XACT_ABORT ON the batch ends and the transaction
+# rolls back); 19 "a nonconfigurable Database Engine limit has been exceeded and the current batch
+# process has been terminated". Messages: MSSQLSERVER_9002, _1105, _1204.
+
+
+@pytest.fixture
+def faulty_tds(engine, tmp_path) -> Iterator[TdsServer]:
+    server = TdsServer(engine, "sa", "Secret123!", fault=functools.partial(faults.take, tmp_path, "slave1"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _connect(server: TdsServer) -> pymssql.Connection:
+    conn = pymssql.connect(server="127.0.0.1", port=str(server.port), user="sa", password="Secret123!",
+                           database="express", login_timeout=5)  # fmt: skip
+    conn.autocommit(True)
+    return conn
+
+
+def _schedules(conn) -> list[int]:
+    cursor = conn.cursor()
+    cursor.execute("SELECT schedule_id FROM event_schedule ORDER BY schedule_id")
+    return [r[0] for r in cursor.fetchall()]
+
+
+INSERT_ONE = (
+    "INSERT INTO event_schedule (schedule_id, computer_id, event_id, status, start_time) "
+    "VALUES ({n}, 1, 1, N'ok', '2026-11-03T02:00:00')"
+)
+
+
+@pytest.mark.parametrize(
+    ("fault", "number", "severity", "start"),
+    [
+        ("sql_log_full", 9002, 17, "The transaction log for database 'express' is full."),
+        ("sql_filegroup_full", 1105, 17, "Could not allocate space for object 'dbo.event_schedule' in database "
+         "'express' because the 'PRIMARY' filegroup is full."),
+        ("sql_lock_resources", 1204, 19, "The instance of the SQL Server Database Engine cannot obtain a LOCK "
+         "resource at this time."),
+    ],
+)  # fmt: skip
+def test_resource_faults_fail_with_sql_servers_error_and_roll_back_under_xact_abort(
+    faulty_tds, tmp_path, fault, number, severity, start
+):
+    conn = _connect(faulty_tds)
+    try:
+        faults.arm(tmp_path, "slave1", fault, match="INSERT INTO event_schedule")
+        cursor = conn.cursor()
+        with pytest.raises(pymssql.OperationalError) as raised:
+            cursor.execute(
+                "SET XACT_ABORT ON; BEGIN TRANSACTION; "
+                + INSERT_ONE.format(n=1).replace("event_schedule", "[event_schedule]")
+                + "; "
+                + INSERT_ONE.format(n=2)
+                + "; COMMIT TRANSACTION;"
+            )
+        text = raised.value.args[1].decode()
+        assert raised.value.args[0] == number and text.startswith(start)
+        assert f"severity {severity}" in text  # as FreeTDS reports the server's severity
+        assert _schedules(conn) == []  # the batch ended, its transaction rolled back
+        cursor.execute("SELECT @@TRANCOUNT AS n")
+        assert cursor.fetchall() == [(0,)]
+        assert faults.armed(tmp_path, "slave1") == []
+    finally:
+        conn.close()
+
+
+def test_severity_17_ends_the_statement_and_19_the_batch(engine, faulty_tds, tmp_path):
+    conn = _connect(faulty_tds)
+    try:
+        cursor = conn.cursor()
+        faults.arm(tmp_path, "slave1", "sql_log_full", match="VALUES (1,")
+        with pytest.raises(pymssql.OperationalError, match="9002"):
+            cursor.execute(INSERT_ONE.format(n=1) + "; " + INSERT_ONE.format(n=2))
+        assert _schedules(conn) == [2]  # severity 17, XACT_ABORT OFF: only the statement failed
+        faults.arm(tmp_path, "slave1", "sql_lock_resources", match="VALUES (3,")
+        with pytest.raises(pymssql.OperationalError, match="1204"):
+            cursor.execute("BEGIN TRANSACTION; " + INSERT_ONE.format(n=4) + "; " + INSERT_ONE.format(n=3) + "; "
+                           + INSERT_ONE.format(n=5) + "; COMMIT TRANSACTION;")  # fmt: skip
+        assert _schedules(conn) == [2]  # severity 19: batch ended, its transaction rolled back
+    finally:
+        conn.close()
+
+
+# -- IDENTITY_INSERT: one table per session ---------------------------------------------------
+# SQL Server docs, "SET IDENTITY_INSERT (Transact-SQL)": "At any time, only one table in a session
+# can have the IDENTITY_INSERT property set to ON" (else Msg 8107); it is a session setting, so a
+# batch that ends before its OFF leaves it ON for the connection's next batches.
+
+
+def test_identity_insert_left_on_by_an_aborted_batch_refuses_a_second_table(tmp_path):
+    path = tmp_path / "express.db"
+    ds_schema.create_express(path, identity=True)
+    s = Engine(str(path)).session()
+    rows(s, "CREATE TABLE other_log (log_id int IDENTITY(1, 1) NOT NULL, note nvarchar(20) NULL)")
+    out = run(s, "SET XACT_ABORT ON; SET IDENTITY_INSERT event_schedule ON; SELECT 1 / 0 AS boom; "
+                 "SET IDENTITY_INSERT event_schedule OFF;")  # fmt: skip
+    assert [o.number for o in out if isinstance(o, SqlError)] == [8134]
+    error = error_of(s, "SET IDENTITY_INSERT other_log ON")
+    assert (error.number, error.message) == (
+        8107,
+        "IDENTITY_INSERT is already ON for table 'express.dbo.event_schedule'. Cannot perform SET operation for "
+        "table 'other_log'.",
+    )
+    rows(s, "SET IDENTITY_INSERT event_schedule OFF; SET IDENTITY_INSERT other_log ON")

@@ -269,9 +269,9 @@ class Session:
         if self.cancelled.is_set():
             self._end_for_cancel()
         text = node.condition if isinstance(node, If) else node.text  # type: ignore[union-attr]
-        self._call_hook("statement", text)
         outputs: list[Output] = []
         try:
+            self._call_hook("statement", text)  # a resource fault fails the statement (faults.py)
             if isinstance(node, If):
                 chosen = node.then if self._scalar(node.compiled) else node.otherwise
             else:
@@ -283,7 +283,9 @@ class Session:
             self.error = error.number
             yield from outputs
             yield error
-            if self.xact_abort and error.number != 50000:
+            if (self.xact_abort and error.number != 50000) or error.severity >= 19:
+                # severity 19 and up: "the current batch process has been terminated" (Database
+                # Engine Error Severities); the open transaction goes with it
                 self._rollback()
                 raise _EndBatch from None
             if error.aborts_batch:
