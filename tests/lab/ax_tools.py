@@ -168,7 +168,7 @@ def _import(db: sqlite3.Connection, export: dict, overwrite: bool, fault: Fault,
         return ToolResult(1, f"axImport: job {outside[0]['event_id']} exists in another folder; nothing imported.\r\n")
     # As the real tool: delete the folder tree's jobs; the triggers delete their history.
     if tree:
-        firing.run_delete(db, f"DELETE FROM event WHERE folder_id IN ({_placeholders(tree)})", tuple(tree))
+        firing.run_delete(db, "event", f"DELETE FROM event WHERE folder_id IN ({_placeholders(tree)})", tuple(tree))
     if fault("aximport_crash", line):
         return ToolResult(CRASH_EXIT, "")
     # Re-create the folders of the file under the target's parent, with the file's ids.
@@ -180,9 +180,11 @@ def _import(db: sqlite3.Connection, export: dict, overwrite: bool, fault: Fault,
     file_folders = {f["folder_id"] for f in export["folders"]}
     stale = [f for f in tree if f not in file_folders] if export["subfolders"] else []
     if stale:
-        firing.run_delete(db, f"DELETE FROM event_folder WHERE folder_id IN ({_placeholders(stale)})", tuple(stale))
+        firing.run_delete(
+            db, "event_folder", f"DELETE FROM event_folder WHERE folder_id IN ({_placeholders(stale)})", tuple(stale)
+        )
     if target is not None and target not in file_folders:
-        firing.run_delete(db, "DELETE FROM event_folder WHERE folder_id = ?", (target,))
+        firing.run_delete(db, "event_folder", "DELETE FROM event_folder WHERE folder_id = ?", (target,))
     root_id = export["folders"][0]["folder_id"]
     for folder in export["folders"]:
         parent = parent_id if folder["folder_id"] == root_id else folder["parent_id"]

@@ -118,22 +118,27 @@ IDENTITY = ("event_schedule", "schedule_id", 100000000, 1)
 
 # As in the article's SQL trace: deleting a job deletes its tasks, conditions and history.
 # T-SQL AFTER DELETE triggers, fired once per statement (tsql/firing.py): (name, table, body),
-# the body's statements as native SQL naming `deleted` as firing.DELETED. The event_schedule
-# rows event_delete deletes fire event_schedule_delete one level down: a nested trigger, which
-# runs only while the server option `nested triggers` is 1.
+# the body's statements as (native SQL naming `deleted` as firing.DELETED, the table it deletes
+# from). The event_schedule rows event_delete deletes fire event_schedule_delete one level down:
+# a nested trigger, which runs only while the server option `nested triggers` is 1.
 TRIGGERS = (
     (
         "event_delete",
         "event",
         tuple(
-            f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM {firing.DELETED})"
+            (f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM {firing.DELETED})", table)
             for table in ("event_condition", "install_task", "script_task", "event_schedule")
         ),
     ),
     (
         "event_schedule_delete",
         "event_schedule",
-        (f"DELETE FROM event_schedule_info WHERE schedule_id IN (SELECT schedule_id FROM {firing.DELETED})",),
+        (
+            (
+                f"DELETE FROM event_schedule_info WHERE schedule_id IN (SELECT schedule_id FROM {firing.DELETED})",
+                "event_schedule_info",
+            ),
+        ),
     ),
 )
 

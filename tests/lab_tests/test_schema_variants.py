@@ -193,7 +193,7 @@ def test_trigger_created_over_tds_keeps_null_messages_through_the_cascade(host):
         )
     before = sorted(host.rows("SELECT * FROM event_schedule_info"), key=repr)
     with ds_schema.connect(host.db_path) as db:  # as aximport deletes: event -> history -> details
-        firing.run_delete(db, "DELETE FROM event")
+        firing.run_delete(db, "event", "DELETE FROM event")
     assert host.rows("SELECT COUNT(*) FROM event_schedule_info") == [(0,)]
     assert sorted(host.rows("SELECT * FROM backup_info"), key=repr) == before
 

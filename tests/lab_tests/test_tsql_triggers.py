@@ -129,7 +129,7 @@ def test_a_failing_trigger_fails_the_delete_and_keeps_the_rows(s, db_path, tmp_p
     assert rows(s, count) == [(2,)]
     with ds_schema.connect(db_path) as db:
         with pytest.raises(Exception, match="NOT NULL"):
-            firing.run_delete(db, "DELETE FROM event_schedule_info")
+            firing.run_delete(db, "event_schedule_info", "DELETE FROM event_schedule_info")
         # a plain DELETE that would skip the statement triggers is refused, never passed silently
         with pytest.raises(sqlite3.IntegrityError, match=r"outside tsql/firing\.run_delete"):
             db.execute("DELETE FROM event_schedule_info")
@@ -262,7 +262,7 @@ def test_trigger_looks_the_backup_up_by_its_index_not_by_a_scan_per_deleted_row(
         for n, columns in enumerate(json.loads(indexes)):
             db.execute(f"CREATE INDEX temp.deleted_{n} ON {firing.DELETED} ({', '.join(columns)})")
         # outside a trigger program: RAISE as NULL
-        statements = [re.sub(r"RAISE\(ABORT, '(?:[^']|'')*'\)", "NULL", sql) for sql in json.loads(body)]
+        statements = [re.sub(r"RAISE\(ABORT, '(?:[^']|'')*'\)", "NULL", sql) for sql, _ in json.loads(body)]
         plans = [[row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql)] for sql in statements]
     finally:
         db.close()

@@ -181,6 +181,7 @@ VIEWS = {
     "c.column_name COLLATE NOCASE AS COLUMN_NAME, c.pk_ordinal AS ORDINAL_POSITION "
     "FROM lab_catalog AS c WHERE c.pk_ordinal IS NOT NULL",
     "sys_database_files": server.DATABASE_FILES_VIEW,
+    "sys_configurations": server.CONFIGURATIONS_VIEW,
 }
 VIEW_OF = {
     ("sys", "tables"): "sys_tables",
@@ -198,6 +199,7 @@ VIEW_OF = {
     ("information_schema", "table_constraints"): "information_schema_table_constraints",
     ("information_schema", "key_column_usage"): "information_schema_key_column_usage",
     ("sys", "database_files"): "sys_database_files",
+    ("sys", "configurations"): "sys_configurations",
 }
 # T-SQL types of the views' columns, for result sets (anything not listed: nvarchar). The sys views
 # name their columns in lower case, INFORMATION_SCHEMA in upper case: IS_NULLABLE is 'YES'/'NO'.
@@ -245,6 +247,13 @@ VIEW_COLUMN_TYPES = {
     "file_id": "int",
     "size": "int",
     "max_size": "int",
+    "configuration_id": "int",
+    "value": "int",
+    "minimum": "int",
+    "maximum": "int",
+    "value_in_use": "int",
+    "is_dynamic": "bit",
+    "is_advanced": "bit",
 }
 
 OBJECTS_DDL = (

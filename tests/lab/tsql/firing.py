@@ -63,17 +63,18 @@ def create(
     db: sqlite3.Connection,
     name: str,
     table: str,
-    body: list[str],
+    body: list[tuple[str, str | None]],
     columns: list[str],
     indexes: list[list[str]] = (),
 ) -> None:
-    """Register trigger `name` on `table`: `body` native SQL statements naming `deleted` as
-    DELETED; `columns` the table's columns; `indexes` column lists of `deleted` to index (the
-    body's correlated lookups: without them each lookup scans `deleted`)."""
+    """Register trigger `name` on `table`: `body` its statements as (native SQL naming `deleted`
+    as DELETED, the table it deletes from or None); `columns` the table's columns; `indexes`
+    column lists of `deleted` to index (the body's correlated lookups: without them each
+    lookup scans `deleted`)."""
     seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM lab_triggers").fetchone()[0]
     db.execute(
         "INSERT INTO lab_triggers (name, table_name, seq, body, indexes) VALUES (?, ?, ?, ?, ?)",
-        (name, table, seq, json.dumps(body), json.dumps([list(i) for i in indexes])),
+        (name, table, seq, json.dumps([list(b) for b in body]), json.dumps([list(i) for i in indexes])),
     )
     stage(db, table, columns)
 
@@ -142,6 +143,14 @@ def set_disabled(db: sqlite3.Connection, table: str, name: str | None, disabled:
     return cursor.rowcount
 
 
+def set_order(db: sqlite3.Connection, name: str, order: int) -> None:
+    """sp_settriggerorder: 1 First, -1 Last, 0 None; a table has one First and one Last."""
+    table = db.execute("SELECT table_name FROM lab_triggers WHERE name = ?", (name,)).fetchone()[0]
+    if order:
+        db.execute("UPDATE lab_triggers SET first = 0 WHERE table_name = ? AND first = ?", (table, order))
+    db.execute("UPDATE lab_triggers SET first = ? WHERE name = ?", (order, name))
+
+
 def triggers_of(db: sqlite3.Connection, table: str) -> list[str]:
     return [r[0] for r in db.execute("SELECT name FROM lab_triggers WHERE table_name = ? ORDER BY seq", (table,))]
 
@@ -158,29 +167,31 @@ def nested_triggers(db: sqlite3.Connection) -> bool:
 # -- running a statement -------------------------------------------------------------------------
 
 
-def run_delete(db: sqlite3.Connection, sql: str, params: dict | tuple = (), execute: Execute | None = None) -> int:
-    """Run DELETE `sql` and fire the AFTER DELETE triggers once for the statement. Atomic: an
-    error in a trigger undoes the statement and everything its triggers did. Returns the rows
+def run_delete(
+    db: sqlite3.Connection, table: str, sql: str, params: dict | tuple = (), execute: Execute | None = None
+) -> int:
+    """Run `sql`, a DELETE from `table`, and fire the table's AFTER DELETE triggers once for the
+    statement, also when it deleted no row (SQL Server fires them for zero rows too). Atomic:
+    an error in a trigger undoes the statement and everything its triggers did. Returns the rows
     the statement itself deleted."""
-    return _statement(db, "delete", sql, params, execute or db.execute)
+    return _statement(db, "delete", table, sql, params, execute or db.execute)
 
 
 def run_truncate(db: sqlite3.Connection, table: str, execute: Execute | None = None) -> int:
     """TRUNCATE TABLE: every row goes, no trigger fires (SQL Server: TRUNCATE TABLE does not
     fire DELETE triggers)."""
-    return _statement(db, "truncate", f"DELETE FROM {_q(table)}", (), execute or db.execute)
+    return _statement(db, "truncate", table, f"DELETE FROM {_q(table)}", (), execute or db.execute)
 
 
-def _statement(db: sqlite3.Connection, kind: str, sql: str, params: dict | tuple, execute: Execute) -> int:
+def _statement(db: sqlite3.Connection, kind: str, table: str, sql: str, params: dict | tuple, execute: Execute) -> int:
     db.execute("SAVEPOINT lab_firing")
     try:
         db.execute("INSERT INTO lab_statement (kind) VALUES (?)", (kind,))
         execute(sql, params)
         count = db.execute("SELECT changes()").fetchone()[0]
         if kind == "delete":
-            _fire_pending(db, execute, 1, None)
-        else:
-            _discard_staged(db)
+            _after_delete(db, execute, table, 1, None)
+        _discard_staged(db)
         db.execute("DELETE FROM lab_statement")
     except BaseException:
         db.execute("ROLLBACK TO lab_firing")
@@ -190,29 +201,26 @@ def _statement(db: sqlite3.Connection, kind: str, sql: str, params: dict | tuple
     return count
 
 
-def _staged_tables(db: sqlite3.Connection) -> list[str]:
-    tables = [r[0] for r in db.execute("SELECT DISTINCT table_name FROM lab_triggers ORDER BY table_name")]
-    return [t for t in tables if db.execute(f"SELECT 1 FROM {_q(staged_table(t))} LIMIT 1").fetchone()]
-
-
 def _discard_staged(db: sqlite3.Connection, tables: list[str] | None = None) -> None:
-    for table in _staged_tables(db) if tables is None else tables:
+    if tables is None:
+        tables = [r[0] for r in db.execute("SELECT DISTINCT table_name FROM lab_triggers")]
+    for table in tables:
         db.execute(f"DELETE FROM {_q(staged_table(table))}")
 
 
-def _fire_pending(db: sqlite3.Connection, execute: Execute, level: int, firing: str | None) -> None:
-    """Fire the triggers of every table whose rows the last statement deleted, at `level`."""
-    for table in _staged_tables(db):
-        if level > 1 and (table.lower() == (firing or "").lower() or not nested_triggers(db)):
-            _discard_staged(db, [table])  # no direct recursion; nothing nested when the option is off
-            continue
-        _fire(db, execute, table, level)
-
-
-def _fire(db: sqlite3.Connection, execute: Execute, table: str, level: int) -> None:
+def _after_delete(db: sqlite3.Connection, execute: Execute, table: str, level: int, by: str | None) -> None:
+    """A DELETE from `table` is done: fire its triggers at nesting `level`; `by`, the trigger
+    whose statement it was (None: the client's)."""
+    if not db.execute("SELECT 1 FROM lab_triggers WHERE table_name = ?", (table,)).fetchone():
+        return  # no trigger, nothing staged
+    if level > 1 and not nested_triggers(db):
+        _discard_staged(db, [table])  # nested triggers off: a trigger's statement fires nothing
+        return
+    # RECURSIVE_TRIGGERS OFF (SQL Server's default): a trigger does not fire itself again
     rows = db.execute(
-        "SELECT body, indexes FROM lab_triggers WHERE table_name = ? AND is_disabled = 0 ORDER BY first DESC, seq",
-        (table,),
+        "SELECT name, body, indexes FROM lab_triggers WHERE table_name = ? AND is_disabled = 0 "
+        "AND name <> COALESCE(?, '') ORDER BY first DESC, seq",
+        (table, by),
     ).fetchall()
     if not rows:
         _discard_staged(db, [table])
@@ -225,15 +233,16 @@ def _fire(db: sqlite3.Connection, execute: Execute, table: str, level: int) -> N
     db.execute(f"DELETE FROM {_q(staged_table(table))}")
     try:
         made: set[tuple[str, ...]] = set()
-        for body, indexes in rows:
+        for name, body, indexes in rows:
             for columns in json.loads(indexes):
                 if tuple(columns) not in made:
                     made.add(tuple(columns))
                     index = _q(f"{deleted}_{len(made)}")
                     db.execute(f"CREATE INDEX temp.{index} ON {_q(deleted)} ({', '.join(_q(c) for c in columns)})")
-            for sql in json.loads(body):
+            for sql, target in json.loads(body):
                 _run_in_trigger(db, execute, sql.replace(DELETED, deleted), level)
-                _fire_pending(db, execute, level + 1, table)
+                if target is not None:
+                    _after_delete(db, execute, target, level + 1, name)
     finally:
         db.execute(f"DROP TABLE IF EXISTS temp.{_q(deleted)}")
 

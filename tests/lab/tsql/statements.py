@@ -345,10 +345,10 @@ def delete(s: Session, tree: exp.Delete) -> int:
         tree.set("tables", None)
     if tree.args.get("using") or tree.args.get("joins"):
         raise unsupported("DELETE with a join")
-    _user_table(s, tree.this)
+    table = _user_table(s, tree.this)
     translated, info = s.translator.rewrite(tree)
     # its AFTER DELETE triggers fire once, when the statement is done (firing.py)
-    return firing.run_delete(s.db, sqlite_sql(translated), info["params"], execute=s.run)
+    return firing.run_delete(s.db, table, sqlite_sql(translated), info["params"], execute=s.run)
 
 
 def truncate(s: Session, tree: exp.TruncateTable) -> None:

@@ -167,14 +167,16 @@ def _resolver(s: Session):
     return resolve
 
 
-def _statement(s: Session, tree: exp.Expression, deleted: list[str]) -> list[str]:
+def _statement(s: Session, tree: exp.Expression, deleted: list[str]) -> list[tuple[str, str | None]]:
+    """The statement as native SQL, with the table it deletes from (its triggers fire next)."""
     if isinstance(tree, exp.Delete):
-        sql = [_delete(s, tree, deleted)]
+        target = _resolver(s)(tree.this)
+        sql = [(_delete(s, tree, deleted), target)]
     elif isinstance(tree, exp.Insert):
-        sql = _insert(s, tree, deleted)
+        sql = [(statement, None) for statement in _insert(s, tree, deleted)]
     else:
         raise unsupported(f"{type(tree).__name__.upper()} in {CONTEXT}")
-    for statement in sql:
+    for statement, _ in sql:
         _validate(s, statement, deleted)
     return sql
 
@@ -267,7 +269,12 @@ def _insert(s: Session, tree: exp.Insert, deleted: list[str]) -> list[str]:
 
 def _expand_star(select: exp.Select, deleted: list[str]) -> None:
     """`SELECT * FROM deleted` names the columns; any other `*` is refused."""
-    if not any(isinstance(p.unalias(), exp.Star) or isinstance(p.unalias().this, exp.Star) for p in select.expressions):
+
+    def star(p: exp.Expression) -> bool:  # `*` or `t.*`, not COUNT(*)
+        p = p.unalias()
+        return isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+
+    if not any(star(p) for p in select.expressions):
         return
     source = select.args.get("from_")
     only = source.this if source is not None and not select.args.get("joins") else None
