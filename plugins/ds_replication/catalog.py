@@ -48,6 +48,7 @@ TRIGGER_UNREADABLE = frozenset({"text", "ntext", "image"})
 GENERATED_TYPES = frozenset({"timestamp", "rowversion"})
 
 PREFIX = "ds_replication_"
+INTEGER_ORDER = ("tinyint", "smallint", "int", "bigint")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,16 @@ class Column:
     @property
     def is_lob(self) -> bool:
         return self.type_name.lower() in LOB_TYPES or self.max_length == -1
+
+    def widens(self, other: Column) -> bool:
+        """This column holds every value `other` holds and more: the same string type longer (or
+        max), or a wider integer type."""
+        mine, theirs = self.type_name.lower(), other.type_name.lower()
+        if mine in INTEGER_ORDER and theirs in INTEGER_ORDER:
+            return INTEGER_ORDER.index(mine) > INTEGER_ORDER.index(theirs)
+        if mine != theirs or mine not in ("char", "varchar", "nchar", "nvarchar", "binary", "varbinary"):
+            return False
+        return other.max_length != -1 and (self.max_length == -1 or self.max_length > other.max_length)
 
     def type_sql(self) -> str:
         """The column's type as a column definition spells it (for ALTER TABLE ... ADD)."""

@@ -16,10 +16,12 @@ Every function is safe to repeat.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from ds_replication.catalog import (
+    Column,
     HistoryTable,
     existing_tables,
     job_fingerprints,
@@ -63,17 +65,39 @@ def held_rows(conn: Any) -> int:
 
 def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     """Create the backup and archive tables if missing; add any column the DS added to a live
-    table since they were made (a service pack), so copies never fail on a new column."""
-    missing = {}
+    table since they were made (a service pack), and widen a column the DS widened, so copies
+    never fail on a new or longer value."""
+    missing, widened = {}, {}
     for t in tables:
         live = table_columns(conn, t.live)
         for name in (t.backup, t.archive):
-            present = {c.name.lower() for c in table_columns(conn, name)}
+            present = {c.name.lower(): c for c in table_columns(conn, name)}
             if present:
                 missing[name] = [c for c in live if c.name.lower() not in present]
                 if missing[name]:
                     log.warning("adding column(s) %s, new in %s, to %s", [c.name for c in missing[name]], t.live, name)
-    run_script(conn, render("history_tables.sql", database=database, tables=tables, missing=missing))
+                widened[name] = _widened(t, live, present, name)
+    sql = render("history_tables.sql", database=database, tables=tables, missing=missing, widened=widened)
+    run_script(conn, sql)
+
+
+def _widened(t: HistoryTable, live: list[Column], held: dict[str, Column], table: str) -> list[Column]:
+    """The live columns `table` must be widened to (its nullability kept): a longer string, a wider
+    integer. Any other difference is kept as it is and said: a held value the live column cannot
+    take is refused at restore and archived with the reason; a key column is never altered (its
+    index depends on it)."""
+    out = []
+    for c in live:
+        mine = held.get(c.name.lower())
+        if mine is None or mine.type_sql().lower() == c.type_sql().lower():
+            continue
+        if c.name not in t.key and c.widens(mine):
+            log.warning("widening %s.%s from %s to %s, as in %s", table, c.name, mine.type_sql(), c.type_sql(), t.live)
+            out.append(dataclasses.replace(c, nullable=mine.nullable))
+        else:
+            log.warning("column %s is %s in %s but %s in %s: kept as it is", c.name, c.type_sql(), t.live,
+                        mine.type_sql(), table)  # fmt: skip
+    return out
 
 
 def backup(conn: Any, database: str) -> dict[str, int]:

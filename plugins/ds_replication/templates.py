@@ -104,9 +104,12 @@ def sample_scripts(identity: bool) -> dict[str, str]:
     tables = sample_tables(identity)
     t = tables[0]
     common = {"database": "express", "tables": tables, "restore_changed_jobs": identity}
+    from ds_replication.catalog import Column  # catalog renders templates itself
+
+    status = Column("status", "nvarchar", 400, 0, 0, False)
     lob = dataclasses.replace(tables[1], lob_casts=(("message", "nvarchar(MAX)"),), unreadable=("message",))
     scripts = {
-        "history_tables": render("history_tables.sql", missing={t.archive: []}, **common),
+        "history_tables": render("history_tables.sql", missing={t.archive: []}, widened={t.backup: [status]}, **common),
         "backup_history": render("backup_history.sql", fingerprints={2020549: "ab" * 32}, **common),
         "capture_trigger": render("capture_trigger.sql", t=t, children=tables[1:]),
         "capture_off": render("capture_off.sql", **common),

@@ -176,3 +176,22 @@ def test_an_ntext_row_written_after_arming_is_archived_by_key_not_put_back_blank
                                   f"FROM ds_replication_event_schedule_info_archive {late}")  # fmt: skip
         assert len(archived) == 1 and archived[0]["message"] is None
         assert archived[0]["reason"].startswith("not captured whole: message written after the capture was armed")
+
+
+def test_a_column_the_ds_widens_is_widened_in_the_backup_and_the_archive():
+    """Schema drift beyond added columns: a DS update makes event_schedule.status longer. Before the
+    fix the backup kept the old width and the next backup failed (Msg 8152): every night failed."""
+    with lab_with("default") as lab:
+        night(lab)  # the backup and archive tables exist from here on, status nvarchar(50)
+        lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status nvarchar(200) NOT NULL")
+        long = "completed with a long explanation " * 4
+        lab.sql(SLAVE, f"UPDATE event_schedule SET status = N'{long}' WHERE schedule_id % 2 = 0")
+        before = versions(lab)
+        night(lab)
+        assert_kept(before, versions(lab))
+        widths = lab.sql(
+            SLAVE,
+            "SELECT max_length AS n FROM sys.columns WHERE name = 'status' AND object_id IN "
+            "(OBJECT_ID(N'dbo.ds_replication_event_schedule_archive'), OBJECT_ID(N'dbo.event_schedule'))",
+        )
+        assert [w["n"] for w in widths] == [400, 400]
