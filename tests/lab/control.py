@@ -302,7 +302,12 @@ def sql(lab_dir: Path, name: str, batch: str) -> list[dict]:
 
 
 def server(
-    lab_dir: Path, name: str, version: str | None = None, edition: str | None = None, data_mb: float | None = None
+    lab_dir: Path,
+    name: str,
+    version: str | None = None,
+    edition: str | None = None,
+    data_mb: float | None = None,
+    nested_triggers: int | None = None,
 ) -> dict:
     """Change what HOST's SQL Server says about itself (tests/lab/tsql/server.py); the facts now."""
     import re
@@ -315,10 +320,13 @@ def server(
         raise LabError(f"--version {version!r} is not a SQL Server product version such as 8.00.2039 or 9.00.5000.00")
     if data_mb is not None and data_mb < 0:
         raise LabError(f"--data-mb must be 0 or more, not {data_mb}")
+    if nested_triggers not in (None, 0, 1):
+        raise LabError(f"--nested-triggers must be 0 or 1, not {nested_triggers}")
     pages = None if data_mb is None else str(round(data_mb * 1024 * 1024 / 8192))
     db = sqlite3.connect(host["db_path"], timeout=30)
     try:
-        return facts.set_facts(db, product_version=version, edition=edition, data_pages=pages)
+        nested = None if nested_triggers is None else str(nested_triggers)
+        return facts.set_facts(db, product_version=version, edition=edition, data_pages=pages, nested_triggers=nested)
     finally:
         db.close()
 

@@ -13,7 +13,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
-from tests.lab.tsql import keys, server
+from tests.lab.tsql import firing, keys, server
 from tests.lab.tsql.results import format_datetime
 
 # T-SQL type -> (system_type_id, max_length in bytes of fixed-size types)
@@ -32,7 +32,17 @@ TYPES = {
     "nvarchar": (231, None),
     "varbinary": (165, None),
     "timestamp": (189, 8),
+    # LOB types of SQL Server 2000: sys.columns.max_length is 16 (the text pointer)
+    "text": (35, 16),
+    "ntext": (99, 16),
+    "image": (34, 16),
 }
+# text, ntext and image: the types an AFTER trigger cannot read from inserted/deleted (Msg 311)
+# and that `=`, ORDER BY, GROUP BY and DISTINCT refuse (Msg 402, 306, 421). The (max) types
+# that replaced them in SQL Server 2005 are ordinary strings and are not in this set.
+LOB_TYPES = frozenset({"text", "ntext", "image"})
+# The type a LOB compares as once CAST (SQL Server's own advice: CAST to the (max) types).
+LOB_CAST = {"text": "varchar", "ntext": "nvarchar", "image": "varbinary"}
 # sys.columns precision and scale (0 for the others)
 PRECISION = {"bit": (1, 0), "tinyint": (3, 0), "smallint": (5, 0), "int": (10, 0), "bigint": (19, 0),
              "float": (53, 0), "decimal": (18, 0), "datetime": (23, 3)}  # fmt: skip
@@ -52,6 +62,9 @@ SQLITE_TYPES = {
     "nvarchar": "TEXT COLLATE NOCASE",
     "varbinary": "BLOB",
     "timestamp": "INT",  # the counter's value; sent to clients as binary(8)
+    "text": "TEXT COLLATE NOCASE",
+    "ntext": "TEXT COLLATE NOCASE",
+    "image": "BLOB",
 }
 
 
@@ -68,6 +81,12 @@ class CatalogColumn:
     default: str | None = None  # SQLite expression, for CREATE TABLE only
     computed: bool = False
     expression: str | None = None  # SQLite expression of a computed column, for CREATE TABLE only
+
+
+def is_lob(column: CatalogColumn | str) -> bool:
+    """A text, ntext or image column (or type name): see LOB_TYPES."""
+    kind = column if isinstance(column, str) else column.type
+    return kind.lower() in LOB_TYPES
 
 
 def object_id(name: str) -> int:
@@ -99,9 +118,11 @@ _USER_TABLES = (
     "SELECT m.name AS name FROM sqlite_master AS m WHERE m.type = 'table' "
     "AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'"
 )
-# The lab's own triggers (lab_*: rowversion upkeep) are not SQL Server objects.
+# The T-SQL triggers (firing.py's registry) and native triggers of the DS schema; the lab's own
+# native triggers (lab_*: rowversion upkeep, staging of deleted rows) are not SQL Server objects.
 _USER_TRIGGERS = (
-    "SELECT m.name AS name, m.tbl_name AS tbl_name FROM sqlite_master AS m WHERE m.type = 'trigger' "
+    "SELECT r.name AS name, r.table_name AS tbl_name, r.is_disabled AS is_disabled FROM lab_triggers AS r "
+    "UNION ALL SELECT m.name, m.tbl_name, 0 FROM sqlite_master AS m WHERE m.type = 'trigger' "
     "AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'"
 )
 _TYPES_ROWS = " UNION ALL ".join(
@@ -122,7 +143,7 @@ VIEWS = {
     f"'SQL_TRIGGER', {_CREATED}, {_CREATED} FROM ({_USER_TRIGGERS}) AS t",
     "sys_triggers": f"SELECT t.name COLLATE NOCASE AS name, lab_object_id(t.name) AS object_id, 1 AS parent_class, "
     "lab_object_id(t.tbl_name) AS parent_id, 'TR' AS type, 'SQL_TRIGGER' AS type_desc, "
-    f"{_CREATED} AS create_date, {_CREATED} AS modify_date, 0 AS is_ms_shipped, 0 AS is_disabled, "
+    f"{_CREATED} AS create_date, {_CREATED} AS modify_date, 0 AS is_ms_shipped, t.is_disabled AS is_disabled, "
     f"0 AS is_not_for_replication, 0 AS is_instead_of_trigger FROM ({_USER_TRIGGERS}) AS t",
     "sys_types": f"SELECT name COLLATE NOCASE AS name, system_type_id, user_type_id, max_length FROM ({_TYPES_ROWS})",
     "sys_columns": "SELECT lab_object_id(c.table_name) AS object_id, c.column_name COLLATE NOCASE AS name, "
@@ -168,7 +189,8 @@ VIEWS = {
     "c.ordinal AS ORDINAL_POSITION, NULL AS COLUMN_DEFAULT, "
     "CASE WHEN c.is_nullable = 1 THEN 'YES' ELSE 'NO' END AS IS_NULLABLE, c.data_type AS DATA_TYPE, "
     "CASE WHEN c.data_type IN ('char', 'varchar', 'nchar', 'nvarchar', 'varbinary') "
-    "THEN COALESCE(c.max_length, -1) END AS CHARACTER_MAXIMUM_LENGTH FROM lab_catalog AS c",
+    "THEN COALESCE(c.max_length, -1) WHEN c.data_type = 'ntext' THEN 1073741823 "
+    "WHEN c.data_type IN ('text', 'image') THEN 2147483647 END AS CHARACTER_MAXIMUM_LENGTH FROM lab_catalog AS c",
     "information_schema_table_constraints": "SELECT DISTINCT 'express' AS CONSTRAINT_CATALOG, "
     "'dbo' AS CONSTRAINT_SCHEMA, ('PK_' || c.table_name) COLLATE NOCASE AS CONSTRAINT_NAME, "
     "'express' AS TABLE_CATALOG, 'dbo' AS TABLE_SCHEMA, c.table_name COLLATE NOCASE AS TABLE_NAME, "
@@ -179,6 +201,7 @@ VIEWS = {
     "c.column_name COLLATE NOCASE AS COLUMN_NAME, c.pk_ordinal AS ORDINAL_POSITION "
     "FROM lab_catalog AS c WHERE c.pk_ordinal IS NOT NULL",
     "sys_database_files": server.DATABASE_FILES_VIEW,
+    "sys_configurations": server.CONFIGURATIONS_VIEW,
 }
 VIEW_OF = {
     ("sys", "tables"): "sys_tables",
@@ -196,6 +219,7 @@ VIEW_OF = {
     ("information_schema", "table_constraints"): "information_schema_table_constraints",
     ("information_schema", "key_column_usage"): "information_schema_key_column_usage",
     ("sys", "database_files"): "sys_database_files",
+    ("sys", "configurations"): "sys_configurations",
 }
 # T-SQL types of the views' columns, for result sets (anything not listed: nvarchar). The sys views
 # name their columns in lower case, INFORMATION_SCHEMA in upper case: IS_NULLABLE is 'YES'/'NO'.
@@ -243,6 +267,13 @@ VIEW_COLUMN_TYPES = {
     "file_id": "int",
     "size": "int",
     "max_size": "int",
+    "configuration_id": "int",
+    "value": "int",
+    "minimum": "int",
+    "maximum": "int",
+    "value_in_use": "int",
+    "is_dynamic": "bit",
+    "is_advanced": "bit",
 }
 
 OBJECTS_DDL = (
@@ -256,6 +287,7 @@ def prepare_database(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute(OBJECTS_DDL)
+        firing.prepare(db)
         keys.create_tables(db)
         server.prepare(db)
         db.execute(
@@ -328,6 +360,11 @@ def _record(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> No
         )  # fmt: skip
 
 
+def record_columns(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> None:
+    """The catalog's facts of a table's columns, changed in place (ALTER COLUMN)."""
+    _record(db, table, cols)
+
+
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -373,6 +410,8 @@ def drop_table(db: sqlite3.Connection, table: str) -> None:
         "(SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?)",
         (table,),
     )
+    for name in firing.forget_table(db, table):
+        forget_object(db, name)
     db.execute(f"DROP TABLE {_quote(table)}")
     db.execute("DELETE FROM lab_catalog WHERE lower(table_name) = lower(?)", (table,))
     keys.forget_table(db, table)
@@ -384,3 +423,4 @@ def add_column(db: sqlite3.Connection, table: str, col: CatalogColumn) -> None:
         raise ValueError("ALTER TABLE ADD of a computed or timestamp column")  # refused by the caller
     db.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_definition(col)}")
     _record(db, table, [*columns(db, table), col])
+    firing.restage(db, table, [c.name for c in columns(db, table)])
