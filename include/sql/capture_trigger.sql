@@ -19,4 +19,7 @@ BEGIN
     WHERE EXISTS (SELECT 1 FROM deleted AS d WHERE {{ t.match('d', 'b') }});
     INSERT INTO {{ t.q(t.backup) }} ({{ t.column_list() }})
     SELECT {{ t.column_list('d') }} FROM deleted AS d;
+    -- what was captured, for the check at disarm (capture_check.sql)
+    INSERT INTO {{ t.q(t.captured) }} ({{ t.identity_list() }})
+    SELECT {{ t.identity_list('d') }} FROM deleted AS d;
 END;

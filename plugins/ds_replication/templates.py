@@ -105,6 +105,9 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "backup_history": render("backup_history.sql", fingerprints={2020549: "ab" * 32}, **common),
         "capture_trigger": render("capture_trigger.sql", t=t, children=tables[1:]),
         "capture_off": render("capture_off.sql", **common),
+        "capture_ledger": render("capture_ledger.sql", **common),
+        "capture_check": render("capture_check.sql", **common),
+        "uncaptured_rows": render("uncaptured_rows.sql", t=t),
         "capture_ready": render("capture_ready.sql", **common),
         "mark_changed_jobs": render("mark_changed_jobs.sql", changed_event_ids=[2020549], **common),
         "held_figures": render("held_figures.sql", **common),
@@ -128,6 +131,7 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "folder_job_counts": render("folder_job_counts.sql"),
         "folder_job_names": render("folder_job_names.sql"),
         "server_version": render("server_version.sql"),
+        "nested_triggers": render("nested_triggers.sql"),
         "data_size": render("data_size.sql"),
     }
     for table in tables:
