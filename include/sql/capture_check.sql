@@ -33,8 +33,8 @@ IF OBJECT_ID(N'dbo.{{ t.armed }}', N'U') IS NOT NULL
         INSERT INTO {{ t.q(t.uncaptured) }} ({{ t.identity_list() }})
         SELECT {{ t.identity_list('a') }} FROM {{ t.q(t.armed) }} AS a
         WHERE
-            NOT EXISTS (SELECT 1 FROM {{ t.q(t.live) }} AS l WHERE {{ t.same_row('l', 'a') }})
-            AND NOT EXISTS (SELECT 1 FROM {{ t.q(t.captured) }} AS c WHERE {{ t.same_row('c', 'a') }});
+            NOT EXISTS (SELECT 1 FROM {{ t.q(t.live) }} AS l WHERE {{ t.same_row('l', 'a', True) }})
+            AND NOT EXISTS (SELECT 1 FROM {{ t.q(t.captured) }} AS c WHERE {{ t.same_row('c', 'a', True) }});
 {% if loop.first %}        SET @uncaptured_rows = @@ROWCOUNT;
 {% else %}        SET @uncaptured_detail_rows = @uncaptured_detail_rows + @@ROWCOUNT;
 {% endif %}

@@ -16,7 +16,7 @@ ELSE
     BEGIN
         INSERT INTO {{ t.q(t.armed) }} ({{ t.identity_list() }})
         SELECT {{ t.identity_list('l') }} FROM {{ t.q(t.live) }} AS l
-        WHERE NOT EXISTS (SELECT 1 FROM {{ t.q(t.armed) }} AS a WHERE {{ t.same_row('a', 'l') }});
+        WHERE NOT EXISTS (SELECT 1 FROM {{ t.q(t.armed) }} AS a WHERE {{ t.same_row('a', 'l', True) }});
     END;
 IF OBJECT_ID(N'dbo.{{ t.captured }}', N'U') IS NULL
     BEGIN

@@ -1,6 +1,6 @@
 """Backup, capture, restore and verification of a slave's job history (include/sql).
 
-How the history is kept (README "How history is kept"):
+How the history is kept (docs/history.md):
 - `backup` copies the live history into the backup tables (a snapshot; a backup left by a
   failed night is kept, never dropped);
 - `arm_capture`, just before aximport, installs AFTER DELETE triggers that copy every history
@@ -18,10 +18,12 @@ Every function is safe to repeat.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from ds_replication.catalog import (
+    Column,
     HistoryTable,
     existing_tables,
     job_fingerprints,
@@ -37,9 +39,15 @@ BACKUP_TABLE = "ds_replication_event_schedule_backup"
 FINGERPRINT_TABLE = "ds_replication_fingerprint"
 # How many changed event ids go to XCom and the log; the count is always complete.
 CHANGED_IDS_SHOWN = 50
-# Errors that waiting can heal, or that say nothing of the row: a deadlock victim, a lock
-# timeout, the client's own errors (FreeTDS numbers them from 20000: connection, timeout).
-TRANSIENT_ERRORS = frozenset({1205, 1222})
+# The errors by which SQL Server refuses a row for what it holds: a FOREIGN KEY or CHECK
+# constraint (547), a duplicate key (2627, 2601), a NULL (515), a value too long (8152), a value
+# that does not convert (245, 241, 8114); 50000 and up: a site's own RAISERROR in a trigger.
+# Only these archive a row. Any other error (log or filegroup full 9002/1105, memory 701, locks
+# 1204, IDENTITY_INSERT 8107, a lost connection, a timeout, ...) says nothing of the row: the
+# task fails and every row stays held for a retry. 242 (a date out of range) is left out on
+# purpose: it is what a login's language does to a date string, not what the row holds.
+ROW_REFUSALS = frozenset({547, 2627, 2601, 515, 8152, 245, 241, 8114})
+FIRST_USER_ERROR = 50000
 
 
 def _ints(row: dict[str, Any]) -> dict[str, int]:
@@ -59,17 +67,39 @@ def held_rows(conn: Any) -> int:
 
 def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     """Create the backup and archive tables if missing; add any column the DS added to a live
-    table since they were made (a service pack), so copies never fail on a new column."""
-    missing = {}
+    table since they were made (a service pack), and widen a column the DS widened, so copies
+    never fail on a new or longer value."""
+    missing, widened = {}, {}
     for t in tables:
         live = table_columns(conn, t.live)
         for name in (t.backup, t.archive):
-            present = {c.name.lower() for c in table_columns(conn, name)}
+            present = {c.name.lower(): c for c in table_columns(conn, name)}
             if present:
                 missing[name] = [c for c in live if c.name.lower() not in present]
                 if missing[name]:
                     log.warning("adding column(s) %s, new in %s, to %s", [c.name for c in missing[name]], t.live, name)
-    run_script(conn, render("history_tables.sql", database=database, tables=tables, missing=missing))
+                widened[name] = _widened(t, live, present, name)
+    sql = render("history_tables.sql", database=database, tables=tables, missing=missing, widened=widened)
+    run_script(conn, sql)
+
+
+def _widened(t: HistoryTable, live: list[Column], held: dict[str, Column], table: str) -> list[Column]:
+    """The live columns `table` must be widened to (its nullability kept): a longer string, a wider
+    integer. Any other difference is kept as it is and said: a held value the live column cannot
+    take is refused at restore and archived with the reason; a key column is never altered (its
+    index depends on it)."""
+    out = []
+    for c in live:
+        mine = held.get(c.name.lower())
+        if mine is None or mine.type_sql().lower() == c.type_sql().lower():
+            continue
+        if c.name not in t.key and c.widens(mine):
+            log.warning("widening %s.%s from %s to %s, as in %s", table, c.name, mine.type_sql(), c.type_sql(), t.live)
+            out.append(dataclasses.replace(c, nullable=mine.nullable))
+        else:
+            log.warning("column %s is %s in %s but %s in %s: kept as it is", c.name, c.type_sql(), t.live,
+                        mine.type_sql(), table)  # fmt: skip
+    return out
 
 
 def backup(conn: Any, database: str) -> dict[str, int]:
@@ -101,6 +131,9 @@ def arm_capture(conn: Any, database: str) -> list[str]:
     try:
         execute(conn, render("capture_off.sql", database=database, tables=tables))
         execute(conn, render("capture_ledger.sql", tables=tables))
+        for t in tables:
+            if t.unreadable:  # the trigger takes these columns from the backup's copy: bring it up to date
+                execute(conn, render("lob_refresh.sql", t=t))
         for i, t in enumerate(tables):
             children = [c for c in tables[i + 1 :] if c.parent == t.live]
             execute(conn, render("capture_trigger.sql", t=t, children=children))
@@ -156,10 +189,21 @@ def _job_names(conn: Any, event_ids: list[int]) -> dict[int, str]:
 
 
 def refused_by_database(error: BaseException) -> bool:
-    """True when SQL Server refused the statement for what it holds (a constraint, a trigger),
-    not for a lost connection, a timeout or a lock: those are retried, never archived."""
+    """True when SQL Server refused the statement for what the row holds (ROW_REFUSALS, or a
+    site's RAISERROR); any other error is not the row's fault and must not archive it."""
     number = error.args[0] if error.args and isinstance(error.args[0], int) else None
-    return number is not None and not 20000 <= number < 21000 and number not in TRANSIENT_ERRORS
+    return number is not None and (number in ROW_REFUSALS or number >= FIRST_USER_ERROR)
+
+
+def _identity_insert_off(conn: Any, t: HistoryTable) -> None:
+    """A batch that failed between SET IDENTITY_INSERT ... ON and OFF leaves it ON for the
+    connection (a session setting): the next table's ON would fail with Msg 8107."""
+    if not t.identity:
+        return
+    try:
+        execute(conn, render("identity_insert_off.sql", t=t))
+    except Exception as error:  # the connection may be gone: the error that ended the step is the one to see
+        log.warning("could not turn IDENTITY_INSERT off for %s: %s", t.live, error)
 
 
 def _error_text(error: BaseException) -> str:
@@ -203,15 +247,19 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
         context = {"database": database, "t": t, "restore_changed_jobs": restore_changed_jobs}
         sql = render("restore_history.sql", **context)
         try:
-            restored, refused = int(run_script(conn, sql)["restored_rows"]), 0
-        except Exception as error:
-            if not refused_by_database(error):
-                raise
-            log.warning("the database refused restoring %s as a whole (%s): restoring row by row", t.live, error)
-            restored, refused = _restore_row_by_row(conn, context)
+            try:
+                restored, refused = int(run_script(conn, sql)["restored_rows"]), 0
+            except Exception as error:
+                if not refused_by_database(error):
+                    raise
+                log.warning("the database refused restoring %s as a whole (%s): restoring row by row", t.live, error)
+                restored, refused = _restore_row_by_row(conn, context)
+        finally:
+            _identity_insert_off(conn, t)
         figures["restored_rows" if i == 0 else "restored_detail_rows"] += restored
         figures["refused_rows"] += refused
     figures.update(_ints(query(conn, render("held_figures.sql", database=database, tables=tables))[0]))
+    figures["uncaptured_lob_rows"] = _report_uncaptured(conn, tables)
     names = _job_names(conn, changed[:CHANGED_IDS_SHOWN])
     for event_id, name in names.items():
         log.warning(
@@ -233,6 +281,22 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
         figures,
     )
     return figures
+
+
+def _report_uncaptured(conn: Any, tables: list[HistoryTable]) -> int:
+    """Rows the capture archived without their text/ntext/image columns since this backup was
+    made (written after arming, so no copy held them): named by key in the log, counted."""
+    count = 0
+    for t in tables:
+        if not t.unreadable:
+            continue
+        rows = query(conn, render("lob_uncaptured.sql", t=t))
+        count += len(rows)
+        if rows:
+            keys = [t.key_params(r) for r in rows[:CHANGED_IDS_SHOWN]]
+            log.warning("%d row(s) of %s archived without %s (%s): keys %s", len(rows), t.live,
+                        ", ".join(t.unreadable), t.uncaptured_reason, keys)  # fmt: skip
+    return count
 
 
 class HistoryLost(RuntimeError):

@@ -69,7 +69,7 @@ def refuse_old(server: SqlServer, conn_id: str) -> None:
         raise OldSqlServer(
             f"the SQL Server of connection {conn_id} is version {server.version} ({server.edition}; 8.00 is "
             "SQL Server 2000 / MSDE 2000): this package needs SQL Server 2005 (9.00) or later, whose sys.* "
-            "views its scripts read. See README, 'Supported servers'."
+            "views its scripts read. See docs/supported-servers.md."
         )
 
 
@@ -99,5 +99,5 @@ def refuse_nested_triggers_off(conn: Any, where: str) -> None:
         "deletes a job's history through its own trigger on the event table, so this package's capture "
         "triggers on the history would not fire and the history aximport deletes would be lost. Turn it on "
         "(a server-wide option; ask the DBA): EXEC sp_configure 'nested triggers', 1; RECONFIGURE; "
-        "See README, 'Supported servers'."
+        "See docs/supported-servers.md."
     )

@@ -151,3 +151,17 @@ def test_fingerprints_must_be_hex_digests(digest):
 def test_event_ids_must_be_integers():
     with pytest.raises(ValueError):
         render("mark_changed_jobs.sql", database="express", changed_event_ids=["1; DROP TABLE event"])
+
+
+def test_the_capture_trigger_never_reads_a_lob_from_deleted():
+    """SQL Server: "Cannot use text, ntext, or image columns in the 'inserted' and 'deleted' tables"
+    (Msg 311, at CREATE TRIGGER): the ntext message must come from the backup's copy."""
+    info = sample_tables(True)[1]
+    assert info.unreadable == ("message",)
+    parent = render("capture_trigger.sql", t=sample_tables(True)[0], children=[info])
+    own = render("capture_trigger.sql", t=info, children=[])
+    for sql in (parent, own):
+        assert "d.[message]" not in sql and "deleted.[message]" not in sql
+    assert "b.[message]" in own  # the copy's value, kept with the newer version of the row
+    plain = render("capture_trigger.sql", t=sample_tables(False)[1], children=[])
+    assert "d.[message]" in plain  # without LOBs the trigger copies deleted whole, as before

@@ -19,6 +19,7 @@ from tests.lab.tsql.infer import ColType, type_name
 from tests.lab.tsql.results import (
     INTEGER_TYPES,
     STRING_TYPES,
+    TEXT_TYPES,
     Column,
     ResultSet,
     result_type,
@@ -119,7 +120,9 @@ def insert(s: Session, tree: exp.Insert) -> int:
     targets = insert_targets(table, cols, by_name, listed, width, source)
     _check_identity(table, identity, targets, identity_on)
     src = [f"c{i}" for i in range(width)]
-    select = [_stored(src[i], c, table) for i, c in enumerate(targets)]
+    kinds = _source_types(info["typer"], translated, width)
+    stored_as_is = s.dateformat in ("mdy", "ymd", "myd")  # year first: read y-m-d, as stored
+    select = [_stored(src[i], c, table, kinds[i], stored_as_is) for i, c in enumerate(targets)]
     names = [c.name for c in targets]
     if identity is not None and identity not in targets:
         top = s.run(f"SELECT MAX({_q(identity.name)}) FROM {_q(table)}").fetchone()[0]
@@ -141,7 +144,19 @@ def insert(s: Session, tree: exp.Insert) -> int:
 _STORED_DATETIME = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]"
 
 
-def _stored(value: str, c: CatalogColumn, table: str) -> str:
+def _source_types(typer: Any, source: exp.Expression, width: int) -> list[str | None]:
+    """The T-SQL type of each value an INSERT's source gives (None where unknown)."""
+    if isinstance(source, exp.Values):
+        rows = source.expressions
+        kinds = [{typer.expr(row.expressions[i]).type for row in rows} for i in range(width)]
+        return [k.pop() if len(k) == 1 else None for k in kinds]
+    projections = typer.projections(source)
+    if len(projections) != width:
+        return [None] * width
+    return [kind.type for _, kind in projections]
+
+
+def _stored(value: str, c: CatalogColumn, table: str, source: str | None = None, stored_as_is: bool = True) -> str:
     """The value an INSERT stores: lab_store's (functions.store), whose checks and conversions
     are T-SQL's. Where SQLite itself can tell that lab_store would return the value unchanged
     (an integer into an integer column, a text that fits a string column, a valid datetime
@@ -149,14 +164,16 @@ def _stored(value: str, c: CatalogColumn, table: str) -> str:
     a million-row INSERT ... SELECT then costs no million calls per column."""
     call = (
         f"lab_store({value}, {_literal(c.type)}, {_literal(c.length)}, {int(c.nullable)}, "
-        f"{_literal(c.name)}, {_literal(table)}, 'INSERT')"
+        f"{_literal(c.name)}, {_literal(table)}, 'INSERT', {_literal(source)})"
     )
     if c.type in INTEGER_TYPES:
         unchanged = f"typeof({value}) = 'integer'"
+    elif c.type in TEXT_TYPES:
+        unchanged = f"typeof({value}) = 'text'"
     elif c.type in STRING_TYPES:
         fits = f" AND length({value}) <= {c.length}" if c.length is not None else ""
         unchanged = f"typeof({value}) = 'text'{fits}"
-    elif c.type == "datetime":
+    elif c.type == "datetime" and (source == "datetime" or stored_as_is):
         unchanged = (
             f"typeof({value}) = 'text' AND {value} GLOB '{_STORED_DATETIME}' AND substr({value}, 1, 4) <> '0000' "
             f"AND strftime('%Y-%m-%d %H:%M:%f', {value}) = {value}"
@@ -320,12 +337,22 @@ def update(s: Session, tree: exp.Update) -> int:
             exp.Anonymous(
                 this="lab_store",
                 expressions=[value, exp.Literal.string(col.type), _num(col.length), _num(int(col.nullable)),
-                             exp.Literal.string(col.name), exp.Literal.string(table), exp.Literal.string("UPDATE")],
+                             exp.Literal.string(col.name), exp.Literal.string(table), exp.Literal.string("UPDATE"),
+                             _literal_type(value)],
             ),
         )  # fmt: skip
         column.set("table", None)
     translated, info = s.translator.rewrite(tree)
     return s.run_count(sqlite_sql(translated), info["params"])
+
+
+def _literal_type(value: exp.Expression) -> exp.Expression:
+    """The type of a string written as a literal (N'...' nvarchar); NULL (unknown) otherwise."""
+    if isinstance(value, exp.National):
+        return exp.Literal.string("nvarchar")
+    if isinstance(value, exp.Literal) and value.is_string:
+        return exp.Literal.string("varchar")
+    return exp.null()
 
 
 def _num(value: int | None) -> exp.Expression:
@@ -480,8 +507,11 @@ def drop_table(s: Session, tree: exp.Drop) -> None:
 def alter_table(s: Session, tree: exp.Alter) -> None:
     table = _user_table(s, tree.this)
     for action in tree.args.get("actions") or []:
+        if isinstance(action, exp.AlterColumn):
+            _alter_column(s, table, action)
+            continue
         if not isinstance(action, exp.ColumnDef):
-            raise unsupported("ALTER TABLE other than ADD column")
+            raise unsupported("ALTER TABLE other than ADD column and ALTER COLUMN")
         col = column_def(action)
         if col.identity or col.pk or col.type == "timestamp":
             raise unsupported("ALTER TABLE ADD of an IDENTITY, PRIMARY KEY or timestamp column")
@@ -489,6 +519,40 @@ def alter_table(s: Session, tree: exp.Alter) -> None:
             raise unsupported("ALTER TABLE ADD of a NOT NULL column without a default")
         _check_columns(table, [*catalog.columns(s.db, table), col])
         catalog.add_column(s.db, table, col)
+
+
+# Type families ALTER COLUMN may move within (the lab keeps the stored values as they are).
+_ALTERABLE = (("char", "varchar", "nchar", "nvarchar"), INTEGER_TYPES)
+
+
+def _alter_column(s: Session, table: str, action: exp.AlterColumn) -> None:
+    """ALTER TABLE t ALTER COLUMN c type [NULL | NOT NULL] (SQL Server docs, "ALTER TABLE"):
+    a string made longer or shorter, an integer type made wider. Values that no longer fit:
+    Msg 8152; a column of the primary key or an index: Msg 5074 (with 4922, as SQL Server)."""
+    cols = catalog.columns(s.db, table)
+    name = action.this.name
+    col = next((c for c in cols if c.name.lower() == name.lower()), None)
+    if col is None:
+        raise SqlError(4924, f"ALTER TABLE ALTER COLUMN failed because column '{name}' does not exist in table "
+                       f"'{table}'.")  # fmt: skip
+    kind, length = type_name(action.args["dtype"])
+    family = next((f for f in _ALTERABLE if col.type in f), None)
+    if kind is None or family is None or kind not in family or action.args.get("collate") or col.identity:
+        raise unsupported(f"ALTER COLUMN {name} from {col.type} to {action.args['dtype'].sql(dialect='tsql')}")
+    if family == INTEGER_TYPES and INTEGER_TYPES.index(kind) < INTEGER_TYPES.index(col.type):
+        raise unsupported(f"ALTER COLUMN {name} to a narrower integer type")
+    index = f"PK_{table}" if col.pk else keys.index_on_column(s.db, table, col.name)
+    if index:
+        raise SqlError(5074, f"The index '{index}' is dependent on column '{col.name}'.")
+    nullable = action.args.get("allow_null") is not False
+    if nullable != col.nullable:
+        raise unsupported(f"ALTER COLUMN {name} changing NULL / NOT NULL")
+    if length is not None and family != INTEGER_TYPES:
+        too_long = s.run(f"SELECT 1 FROM {_q(table)} WHERE length({_q(col.name)}) > ? LIMIT 1", (length,))
+        if too_long.fetchone():
+            raise SqlError(8152, "String or binary data would be truncated.")
+    col.type, col.length = kind, length if family != INTEGER_TYPES else None
+    catalog.record_columns(s.db, table, cols)
 
 
 def select_into(s: Session, tree: exp.Select) -> int:
