@@ -11,6 +11,8 @@ AFTER DELETE
 AS
 BEGIN
     SET NOCOUNT ON;
+    -- a session's SET ROWCOUNT would limit the copies below
+    SET ROWCOUNT 0;
 {% for c in children %}
     {{ h.archive_children_of_conflicts(c, t, 'deleted', 'd') }}
 {% endfor %}

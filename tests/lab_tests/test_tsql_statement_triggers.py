@@ -254,3 +254,25 @@ def test_set_rowcount_0_in_a_trigger_body_is_accepted(s):
     run(s, "DELETE FROM event_schedule_info")
     assert firings(s) == [("ours", 2)]
     assert error_of(s, "SET ROWCOUNT 5").number == 50001
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "INSERT INTO lob_copy (id, notes) SELECT id, notes FROM deleted",
+        "INSERT INTO lob_copy SELECT * FROM deleted",
+        "DELETE FROM lob_copy WHERE id IN (SELECT d.id FROM deleted AS d WHERE d.notes IS NULL)",
+    ],
+)
+def test_an_after_trigger_may_not_read_text_ntext_or_image_from_deleted(s, body):
+    """Msg 311 "Cannot use text, ntext, or image columns in the 'inserted' and 'deleted'
+    tables." (severity 16), raised by CREATE TRIGGER for an AFTER trigger; the trigger is not
+    created. Its other columns may be read."""
+    run(s, "CREATE TABLE lob (id int NOT NULL PRIMARY KEY, notes ntext NULL, picture image NULL)")
+    run(s, "CREATE TABLE lob_copy (id int NOT NULL, notes ntext NULL, picture image NULL)")
+    error = error_of(s, f"CREATE TRIGGER keep_lob ON lob AFTER DELETE AS {body}")
+    assert (error.number, error.severity) == (311, 16)
+    assert error.message == "Cannot use text, ntext, or image columns in the 'inserted' and 'deleted' tables."
+    assert rows(s, "SELECT COUNT(*) FROM sys.triggers WHERE name = 'keep_lob'") == [(0,)]
+    readable = "CREATE TRIGGER keep_lob ON lob AFTER DELETE AS INSERT INTO lob_copy (id) SELECT id FROM deleted"
+    assert run(s, readable) == []

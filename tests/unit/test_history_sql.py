@@ -88,6 +88,9 @@ def test_the_capture_trigger_copies_deleted_rows_into_the_backup():
         "[start_time])\n    SELECT d.[schedule_id], d.[event_id], d.[computer_id], d.[start_time] FROM deleted AS d;\n"
         "END;"
     )
+    # the DS session's SET ROWCOUNT would limit the copies: lifted first
+    assert sql.index("SET ROWCOUNT 0;") < sql.index("INSERT INTO")
+    assert "SET LOCK_TIMEOUT 30000;" in sample_scripts(False)["transaction_begin"]
     # a held copy of the deleted row is replaced by its last version, never kept beside it
     assert "DELETE b FROM [dbo].[ds_replication_event_schedule_backup] AS b" in sql
     assert "DROP" not in sql

@@ -132,14 +132,13 @@ def create(s: Session, definition: TriggerDefinition) -> None:
     catalog.record_object(s.db, definition.name)
 
 
-LOB_TYPES = ("text", "ntext", "image")
 LOB_IN_DELETED = SqlError(311, "Cannot use text, ntext, or image columns in the 'inserted' and 'deleted' tables.")
 
 
 def _refuse_lob_columns(definition: TriggerDefinition, columns: list[CatalogColumn]) -> None:
     """An AFTER trigger may not read a text, ntext or image column of `deleted` (Msg 311, raised
     by CREATE TRIGGER); `SELECT * FROM deleted` reads them all."""
-    lobs = {c.name.lower() for c in columns if c.type.lower() in LOB_TYPES}
+    lobs = {c.name.lower() for c in columns if catalog.is_lob(c)}
     if not lobs:
         return
     for tree in definition.body:
