@@ -42,3 +42,27 @@ WHERE {{ child_of_conflict(c, parent, other, other_alias) }};
 DELETE c FROM {{ c.q(c.backup) }} AS c
 WHERE {{ child_of_conflict(c, parent, other, other_alias) }};
 {%- endmacro -%}
+{%- macro copies(t, alias, table, table_alias) -%}
+(SELECT COUNT(*) FROM {{ t.q(table) }} AS {{ table_alias }} WHERE {{ t.same_row(table_alias, alias) }})
+{%- endmacro -%}
+{%- macro held_copies(t, where) -%}
+(
+    SELECT {{ t.column_list('b') }}, COUNT(*) AS [ds_replication_copies]
+    FROM {{ t.q(t.backup) }} AS b
+{% if where %}    WHERE {{ where }}
+{% endif %}    GROUP BY {{ t.column_list('b') }}
+)
+{%- endmacro -%}
+{%- macro copy_numbers() -%}
+(
+    SELECT tens.n * 10 + units.n + 1 AS [copy]
+    FROM (
+        SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+        UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9
+    ) AS tens
+    INNER JOIN (
+        SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+        UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9
+    ) AS units ON 1 = 1
+)
+{%- endmacro -%}

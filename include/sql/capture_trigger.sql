@@ -11,6 +11,8 @@ AFTER DELETE
 AS
 BEGIN
     SET NOCOUNT ON;
+    -- a session's SET ROWCOUNT would limit the copies below
+    SET ROWCOUNT 0;
 {% for c in children %}
     {{ h.archive_children_of_conflicts(c, t, 'deleted', 'd') }}
 {% endfor %}
@@ -44,4 +46,7 @@ BEGIN
     INSERT INTO {{ t.q(t.backup) }} ({{ t.column_list() }})
     SELECT {{ t.column_list('d') }} FROM deleted AS d;
 {% endif %}
+    -- what was captured, for the check at disarm (capture_check.sql)
+    INSERT INTO {{ t.q(t.captured) }} ({{ t.identity_list() }})
+    SELECT {{ t.identity_list('d') }} FROM deleted AS d;
 END;

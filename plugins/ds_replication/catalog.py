@@ -127,6 +127,40 @@ class HistoryTable:
         return f"{PREFIX}capture_{self.live}"
 
     @property
+    def armed(self) -> str:
+        """The rows live when the capture was armed (their identity columns): each must be live,
+        or captured, when it is disarmed."""
+        return f"{PREFIX}{self.live}_armed"
+
+    @property
+    def captured(self) -> str:
+        """What the capture trigger copied (identity columns), while armed."""
+        return f"{PREFIX}{self.live}_captured"
+
+    @property
+    def uncaptured(self) -> str:
+        """Armed rows found neither live nor captured at disarm: deleted past the trigger."""
+        return f"{PREFIX}{self.live}_uncaptured"
+
+    @property
+    def identity_columns(self) -> tuple[str, ...]:
+        """The columns same_row compares, but text, ntext and image (a trigger cannot read them
+        from deleted): what tells one row from another, in the capture's ledger."""
+        names = (*self.key, *[c for c in (self.row_identity or self.columns) if c not in self.key])
+        return tuple(c for c in names if c not in self.unreadable)
+
+    def identity_list(self, alias: str = "") -> str:
+        prefix = f"{alias}." if alias else ""
+        return ", ".join(prefix + quote_name(c) for c in self.identity_columns)
+
+    def identity_create_list(self) -> str:
+        """identity_list for `SELECT ... INTO` (the IDENTITY column in an expression, as create_list)."""
+        return ", ".join(
+            f"{quote_name(c)} + 0 AS {quote_name(c)}" if c == self.identity else quote_name(c)
+            for c in self.identity_columns
+        )
+
+    @property
     def legacy_backup(self) -> str:
         """The seed article's backup table name, also used by this package before it had names of its own."""
         return f"{self.live}_backup"

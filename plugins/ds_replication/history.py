@@ -9,8 +9,10 @@ How the history is kept (docs/history.md):
 - `restore` disarms nothing: restore_history disarms the triggers once the import is over,
   then puts back every held row whose job exists; a row the database refuses moves to the
   archive with the reason, and the rest is restored;
-- `verify` accounts for every held row (live, or archived with a reason) before it drops the
-  triggers and the backup.
+- `disarm_capture` checks that every history row live when the capture was armed is live or
+  was captured (a TRUNCATE, a disabled or dropped trigger would have let rows go past it);
+- `verify` fails, naming them, if any were not; it accounts for every held row (live, or
+  archived with a reason) before it drops the triggers and the backup.
 Every function is safe to repeat.
 """
 
@@ -128,6 +130,7 @@ def arm_capture(conn: Any, database: str) -> list[str]:
     execute(conn, render("transaction_begin.sql", database=database))
     try:
         execute(conn, render("capture_off.sql", database=database, tables=tables))
+        execute(conn, render("capture_ledger.sql", tables=tables))
         for t in tables:
             if t.unreadable:  # the trigger takes these columns from the backup's copy: bring it up to date
                 execute(conn, render("lob_refresh.sql", t=t))
@@ -146,11 +149,27 @@ def arm_capture(conn: Any, database: str) -> list[str]:
     return armed
 
 
-def disarm_capture(conn: Any, database: str) -> None:
+def disarm_capture(conn: Any, database: str) -> dict[str, int]:
+    """Drop the capture triggers, checking first that every row live when they were armed is
+    live or was captured; the rest are kept in the uncaptured tables for verify to report."""
     tables = read_history_tables(conn)
-    left = int(run_script(conn, render("capture_off.sql", database=database, tables=tables))["armed"])
-    if left:
-        raise RuntimeError(f"{left} capture trigger(s) still armed on the slave after dropping them")
+    figures = _ints(run_script(conn, render("capture_check.sql", database=database, tables=tables)))
+    if figures["armed"]:
+        raise RuntimeError(f"{figures['armed']} capture trigger(s) still armed on the slave after dropping them")
+    if figures["checked_tables"] and figures["enabled_triggers"] < len(tables):
+        log.error(
+            "at disarm only %d of the %d capture triggers existed and were enabled: rows deleted meanwhile "
+            "were not captured",
+            figures["enabled_triggers"],
+            len(tables),
+        )
+    if figures["uncaptured_rows"] or figures["uncaptured_detail_rows"]:
+        log.error(
+            "%(uncaptured_rows)d history rows (+%(uncaptured_detail_rows)d detail rows) were deleted while the "
+            "capture was armed without reaching it; verify_history will fail and name them",
+            figures,
+        )
+    return figures
 
 
 def _changed_jobs(conn: Any) -> list[int]:
@@ -288,7 +307,49 @@ class HistoryLost(RuntimeError):
         self.figures = figures
 
 
+class CaptureIncomplete(HistoryLost):
+    """History rows were deleted while the capture was armed, past its trigger."""
+
+
+def _uncaptured(conn: Any, tables: list[HistoryTable]) -> tuple[dict[str, int], list[str]]:
+    """Rows each uncaptured table holds, by table; a few of them named."""
+    counts, named = {}, []
+    for t in tables:
+        if existing_tables(conn, (t.uncaptured,)):
+            counts[t.live] = int(query(conn, render("held_rows.sql", table=t.uncaptured))[0]["n"])
+            if counts[t.live]:
+                for row in query(conn, render("uncaptured_rows.sql", t=t)):
+                    named.append(f"{t.live}(" + ", ".join(f"{k}={v}" for k, v in row.items()) + ")")
+    return counts, named
+
+
+def refuse_an_incomplete_capture(conn: Any, tables: list[HistoryTable]) -> None:
+    """Fail, naming rows, when the disarm found history deleted past the capture trigger."""
+    counts, named = _uncaptured(conn, tables)
+    if not sum(counts.values()):
+        return
+    first, *rest = [t.live for t in tables]
+    figures = {
+        "archived_rows": 0,
+        "archived_detail_rows": 0,
+        "conflict_rows": 0,
+        "lost_rows": counts.get(first, 0),
+        "lost_detail_rows": sum(counts.get(r, 0) for r in rest),
+    }
+    where = ", ".join(t.uncaptured for t in tables if counts.get(t.live))
+    raise CaptureIncomplete(
+        f"{figures['lost_rows']} history rows (+{figures['lost_detail_rows']} detail rows) were deleted while "
+        "the capture triggers were armed without being captured (a TRUNCATE TABLE, a capture trigger disabled, "
+        f"dropped or not fired; 'nested triggers' off?), e.g. {'; '.join(named)}. Their keys are in {where}; "
+        f"the backup table {BACKUP_TABLE} is kept. Recover those rows from a database backup, then drop {where} "
+        "to let the night verify.",
+        figures,
+    )
+
+
 def verify(conn: Any, database: str) -> dict[str, int]:
+    disarm_capture(conn, database)  # already done by restore_history: then a no-op
+    refuse_an_incomplete_capture(conn, read_history_tables(conn))
     if not backup_present(conn):
         log.info("no history backup on the slave: verified by an earlier attempt")
         return {

@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
 
 from ds_replication import held_history, history
 from ds_replication.ds_host import DsHost, JobFolder
 from ds_replication.notifications import leftover_alert
 from ds_replication.notifications.mail import ALERT_XCOM_KEY, RECOVERY, base_url, link_lines, send_alert
+from ds_replication.sql_server import NestedTriggersOff, refuse_nested_triggers_off
 
 
 class PreflightOperator(BaseOperator):
-    """Check that master and slave answer on WinRM, SQL and SMB; then, if the slave still holds
+    """Check that master and slave answer on WinRM, SQL and SMB, and that the slave's SQL Server
+    runs with 'nested triggers' on (the history capture needs it); then, if the slave still holds
     a history backup from an earlier run, alert and restore now the rows whose jobs exist.
     The backup itself is kept until a later import, restore and verification succeed.
 
@@ -46,6 +49,10 @@ class PreflightOperator(BaseOperator):
         servers = {host.role: host.reach() for host in (self.master, self.slave)}
         params, slave = context["params"], self.slave
         with slave.connect() as conn:
+            try:  # before anything changes on the slave
+                refuse_nested_triggers_off(conn, f"slave {slave.name} ({slave.mssql_conn_id})")
+            except NestedTriggersOff as error:
+                raise AirflowFailException(f"{error} (not retried: waiting will not heal this)") from None
             size = held_history.database_size(servers["slave"], conn, slave, self.log)
             figures = {**held_history.take_stock(conn, slave.database, bool(params.get("dry_run"))), **size}
             if not held_history.anything_found(figures):
