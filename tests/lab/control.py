@@ -302,7 +302,13 @@ def sql(lab_dir: Path, name: str, batch: str) -> list[dict]:
 
 
 def server(
-    lab_dir: Path, name: str, version: str | None = None, edition: str | None = None, data_mb: float | None = None
+    lab_dir: Path,
+    name: str,
+    version: str | None = None,
+    edition: str | None = None,
+    data_mb: float | None = None,
+    log_mb: float | None = None,
+    log_growth_mb: float | None = None,
 ) -> dict:
     """Change what HOST's SQL Server says about itself (tests/lab/tsql/server.py); the facts now."""
     import re
@@ -313,12 +319,24 @@ def server(
     _, host = _host(lab_dir, name)
     if version is not None and not re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{1,5}(\.\d{1,5})?", version):
         raise LabError(f"--version {version!r} is not a SQL Server product version such as 8.00.2039 or 9.00.5000.00")
-    if data_mb is not None and data_mb < 0:
-        raise LabError(f"--data-mb must be 0 or more, not {data_mb}")
-    pages = None if data_mb is None else str(round(data_mb * 1024 * 1024 / 8192))
+    sizes = {"--data-mb": data_mb, "--log-mb": log_mb, "--log-growth-mb": log_growth_mb}
+    for option, mb in sizes.items():
+        if mb is not None and mb < 0:
+            raise LabError(f"{option} must be 0 or more, not {mb}")
+
+    def pages(mb: float | None) -> str | None:
+        return None if mb is None else str(round(mb * 1024 * 1024 / 8192))
+
     db = sqlite3.connect(host["db_path"], timeout=30)
     try:
-        return facts.set_facts(db, product_version=version, edition=edition, data_pages=pages)
+        return facts.set_facts(
+            db,
+            product_version=version,
+            edition=edition,
+            data_pages=pages(data_mb),
+            log_pages=pages(log_mb),
+            log_growth_pages=pages(log_growth_mb),
+        )
     finally:
         db.close()
 

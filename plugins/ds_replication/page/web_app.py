@@ -8,7 +8,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from ds_replication.page import page_html, run_records
+from ds_replication.page import page_html, run_records, survey_view
 from ds_replication.page.run_figures import slave_row
 
 # Where the plugin mounts the app in the API server.
@@ -17,11 +17,21 @@ URL_PREFIX = "/ds-replication"
 app = FastAPI(title="DS replication", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-def _readable_dags(user: object) -> dict[str, str]:
+def _allowed(user: object) -> set[str]:
     from airflow.api_fastapi.app import get_auth_manager
 
-    allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
-    return run_records.replication_dags(allowed)
+    return get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+
+
+def _readable_dags(user: object) -> dict[str, str]:
+    return run_records.replication_dags(_allowed(user))
+
+
+def _survey(user: object, links: page_html.Links) -> str:
+    """The "Last survey" section (survey_view), when the user may read DAG survey_estate."""
+    survey = survey_view.last_survey(_allowed(user))
+    run_page = links.run_page(survey_view.SURVEY_DAG_ID, survey.run_id) if survey else ""
+    return survey_view.survey_section(survey, run_page)
 
 
 def _links(request: Request) -> page_html.Links:
@@ -32,7 +42,8 @@ def _links(request: Request) -> page_html.Links:
 @app.get("/", response_class=HTMLResponse)
 def estate(request: Request, user: GetUserDep) -> str:
     rows = [slave_row(slave, dag_id, run_records.runs(dag_id)) for dag_id, slave in _readable_dags(user).items()]
-    return page_html.estate_page(rows, user.get_name(), _links(request))
+    links = _links(request)
+    return page_html.estate_page(rows, user.get_name(), links).replace("</body>", _survey(user, links) + "</body>", 1)
 
 
 @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
