@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--data-mb", type=float, help="size of the database's data file in MB")
     server.add_argument("--log-mb", type=float, help="size of the database's log file in MB")
     server.add_argument("--log-growth-mb", type=float, help="the log's autogrowth in MB (0: none; unset: 10 percent)")
+    server.add_argument(
+        "--nested-triggers", type=int, choices=(0, 1), help="server option 'nested triggers' (configured and in use)"
+    )
     mail = commands.add_parser("mail", help="messages the SMTP sink received, as JSON")
     mail.add_argument("--dir", required=True)
     live = commands.add_parser("live", help="start or stop the live DS engine (history written all the time)")
@@ -116,7 +119,14 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("fault: name a fault or give --clear")
         elif args.command == "server":
             facts = control.server(
-                lab_dir, args.host, args.version, args.edition, args.data_mb, args.log_mb, args.log_growth_mb
+                lab_dir,
+                args.host,
+                args.version,
+                args.edition,
+                args.data_mb,
+                args.log_mb,
+                args.log_growth_mb,
+                args.nested_triggers,
             )
             print(json.dumps(facts))
         elif args.command == "mail":

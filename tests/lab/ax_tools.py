@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.lab import ds_schema
+from tests.lab.tsql import firing
+from tests.lab.tsql.errors import SqlError
 
 MAGIC = "AXLAB1"
 JOB_TABLES = ("event_condition", "install_task", "script_task")
@@ -136,7 +138,7 @@ def aximport(db_path: str, in_file: Path, overwrite: bool, fault: Fault, line: s
             return result
         db.execute("COMMIT" if result.exit_code == 0 else "ROLLBACK")
         return result
-    except sqlite3.Error as error:  # e.g. a trigger on the history failed: the tool reports it, nothing changes
+    except (sqlite3.Error, SqlError) as error:  # e.g. a trigger on the history failed: reported, nothing changes
         if db.in_transaction:
             db.execute("ROLLBACK")
         return ToolResult(1, f"axImport: database error: {error}; nothing imported.\r\n")
@@ -166,7 +168,7 @@ def _import(db: sqlite3.Connection, export: dict, overwrite: bool, fault: Fault,
         return ToolResult(1, f"axImport: job {outside[0]['event_id']} exists in another folder; nothing imported.\r\n")
     # As the real tool: delete the folder tree's jobs; the triggers delete their history.
     if tree:
-        db.execute(f"DELETE FROM event WHERE folder_id IN ({_placeholders(tree)})", tuple(tree))
+        firing.run_delete(db, "event", f"DELETE FROM event WHERE folder_id IN ({_placeholders(tree)})", tuple(tree))
     if fault("aximport_crash", line):
         return ToolResult(CRASH_EXIT, "")
     # Re-create the folders of the file under the target's parent, with the file's ids.
@@ -178,9 +180,11 @@ def _import(db: sqlite3.Connection, export: dict, overwrite: bool, fault: Fault,
     file_folders = {f["folder_id"] for f in export["folders"]}
     stale = [f for f in tree if f not in file_folders] if export["subfolders"] else []
     if stale:
-        db.execute(f"DELETE FROM event_folder WHERE folder_id IN ({_placeholders(stale)})", tuple(stale))
+        firing.run_delete(
+            db, "event_folder", f"DELETE FROM event_folder WHERE folder_id IN ({_placeholders(stale)})", tuple(stale)
+        )
     if target is not None and target not in file_folders:
-        db.execute("DELETE FROM event_folder WHERE folder_id = ?", (target,))
+        firing.run_delete(db, "event_folder", "DELETE FROM event_folder WHERE folder_id = ?", (target,))
     root_id = export["folders"][0]["folder_id"]
     for folder in export["folders"]:
         parent = parent_id if folder["folder_id"] == root_id else folder["parent_id"]

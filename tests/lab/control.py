@@ -309,6 +309,7 @@ def server(
     data_mb: float | None = None,
     log_mb: float | None = None,
     log_growth_mb: float | None = None,
+    nested_triggers: int | None = None,
 ) -> dict:
     """Change what HOST's SQL Server says about itself (tests/lab/tsql/server.py); the facts now."""
     import re
@@ -323,6 +324,8 @@ def server(
     for option, mb in sizes.items():
         if mb is not None and mb < 0:
             raise LabError(f"{option} must be 0 or more, not {mb}")
+    if nested_triggers not in (None, 0, 1):
+        raise LabError(f"--nested-triggers must be 0 or 1, not {nested_triggers}")
 
     def pages(mb: float | None) -> str | None:
         return None if mb is None else str(round(mb * 1024 * 1024 / 8192))
@@ -336,6 +339,7 @@ def server(
             data_pages=pages(data_mb),
             log_pages=pages(log_mb),
             log_growth_pages=pages(log_growth_mb),
+            nested_triggers=None if nested_triggers is None else str(nested_triggers),
         )
     finally:
         db.close()

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tests.lab.tsql import keys
+from tests.lab.tsql import firing, keys, server
 
 
 @dataclass(frozen=True)
@@ -117,16 +117,29 @@ TABLES: tuple[Table, ...] = (
 IDENTITY = ("event_schedule", "schedule_id", 100000000, 1)
 
 # As in the article's SQL trace: deleting a job deletes its tasks, conditions and history.
+# T-SQL AFTER DELETE triggers, fired once per statement (tsql/firing.py): (name, table, body),
+# the body's statements as (native SQL naming `deleted` as firing.DELETED, the table it deletes
+# from). The event_schedule rows event_delete deletes fire event_schedule_delete one level down:
+# a nested trigger, which runs only while the server option `nested triggers` is 1.
 TRIGGERS = (
-    """CREATE TRIGGER event_delete AFTER DELETE ON event BEGIN
-         DELETE FROM event_condition WHERE event_id = OLD.event_id;
-         DELETE FROM install_task WHERE event_id = OLD.event_id;
-         DELETE FROM script_task WHERE event_id = OLD.event_id;
-         DELETE FROM event_schedule WHERE event_id = OLD.event_id;
-       END""",
-    """CREATE TRIGGER event_schedule_delete AFTER DELETE ON event_schedule BEGIN
-         DELETE FROM event_schedule_info WHERE schedule_id = OLD.schedule_id;
-       END""",
+    (
+        "event_delete",
+        "event",
+        tuple(
+            (f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM {firing.DELETED})", table)
+            for table in ("event_condition", "install_task", "script_task", "event_schedule")
+        ),
+    ),
+    (
+        "event_schedule_delete",
+        "event_schedule",
+        (
+            (
+                f"DELETE FROM event_schedule_info WHERE schedule_id IN (SELECT schedule_id FROM {firing.DELETED})",
+                "event_schedule_info",
+            ),
+        ),
+    ),
 )
 
 # Schema variants (README): what each changes against `default`.
@@ -168,8 +181,10 @@ def tables(schema: str = "default") -> tuple[Table, ...]:
     return tuple(by_name.values())
 
 
-def triggers(schema: str = "default") -> tuple[str, ...]:
-    return TRIGGERS + ((INSERT_TRIGGER,) if schema == "insert_trigger" else ())
+def native_triggers(schema: str = "default") -> tuple[str, ...]:
+    """Native SQLite triggers of a variant: the AFTER INSERT one, whose body relates each new
+    row to nothing but itself, so once per row is the same as once per statement."""
+    return (INSERT_TRIGGER,) if schema == "insert_trigger" else ()
 
 
 CATALOG_DDL = """
@@ -260,7 +275,12 @@ def create_express(db_path: str | Path, identity: bool = False, schema: str = "d
             keys.create_tables(db)
             for table in chosen:
                 _create_table(db, table, identity)
-            for trigger in triggers(schema):
+            firing.prepare(db)
+            server.prepare(db)
+            columns = {t.name: [c.name for c in t.columns] for t in chosen}
+            for name, table, body in TRIGGERS:
+                firing.create(db, name, table, list(body), columns[table])
+            for trigger in native_triggers(schema):
                 db.execute(trigger)
     finally:
         db.close()

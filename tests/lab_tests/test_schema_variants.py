@@ -13,7 +13,7 @@ import pytest
 
 from tests.lab import control, ds_schema, seed
 from tests.lab.tds import TdsServer
-from tests.lab.tsql import Engine
+from tests.lab.tsql import Engine, firing
 from tests.labctl import Lab
 
 USER, PASSWORD = "dslab", "variant-test"
@@ -193,7 +193,7 @@ def test_trigger_created_over_tds_keeps_null_messages_through_the_cascade(host):
         )
     before = sorted(host.rows("SELECT * FROM event_schedule_info"), key=repr)
     with ds_schema.connect(host.db_path) as db:  # as aximport deletes: event -> history -> details
-        db.execute("DELETE FROM event")
+        firing.run_delete(db, "event", "DELETE FROM event")
     assert host.rows("SELECT COUNT(*) FROM event_schedule_info") == [(0,)]
     assert sorted(host.rows("SELECT * FROM backup_info"), key=repr) == before
 

@@ -4,13 +4,15 @@ for deletes through the interpreter and through the simulated aximport's plain c
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import sqlite3
 import time
 
 import pytest
 
 from tests.lab import ax_tools, ds_schema
-from tests.lab.tsql import Engine
+from tests.lab.tsql import Engine, firing
 from tests.lab_tests.test_tsql import HISTORY, SEED, error_of, rows, run, with_session
 
 BACKUP = """
@@ -127,6 +129,9 @@ def test_a_failing_trigger_fails_the_delete_and_keeps_the_rows(s, db_path, tmp_p
     assert rows(s, count) == [(2,)]
     with ds_schema.connect(db_path) as db:
         with pytest.raises(Exception, match="NOT NULL"):
+            firing.run_delete(db, "event_schedule_info", "DELETE FROM event_schedule_info")
+        # a plain DELETE that would skip the statement triggers is refused, never passed silently
+        with pytest.raises(sqlite3.IntegrityError, match=r"outside tsql/firing\.run_delete"):
             db.execute("DELETE FROM event_schedule_info")
         assert db.execute(count).fetchone() == (2,)
 
@@ -241,25 +246,34 @@ def test_intersect_of_from_less_selects_treats_nulls_as_equal(s):
 
 
 def test_trigger_looks_the_backup_up_by_its_index_not_by_a_scan_per_deleted_row(s, db_path):
-    """The body runs once per deleted row: a scan of the backup in it makes an import of N rows
-    cost N² (a million-row history could not be captured). Every statement of the native body
-    must reach the backup through its key index (failed before: SCAN b for both statements)."""
+    """A scan of the backup per deleted row, or of `deleted` per backup row, makes an import of N
+    rows cost N² (a million-row history could not be captured). Every statement of the body must
+    reach the backup through its key index, and `deleted` through the index firing.py makes on
+    the columns the body matches (failed before: SCAN b for both statements)."""
     run(s, "CREATE INDEX ds_replication_backup_info_key ON ds_replication_backup_info (schedule_id, info_id)")
     assert run(s, KEEP) == []
     db = ds_schema.connect(db_path)
     try:
-        (body,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'ds_replication_keep_info'").fetchone()
-        statements = body[body.index(" BEGIN ") + 7 : body.rindex(" END")].split("; ")
-        # outside a trigger: OLD's values as constants, RAISE as NULL
-        constant = re.sub(r"`OLD`\.`(?:[^`]|``)*`", "0", ";".join(statements))
-        constant = re.sub(r"RAISE\(ABORT, '(?:[^']|'')*'\)", "NULL", constant).split(";")
-        plans = [[row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql)] for sql in constant if sql.strip()]
+        body, indexes = db.execute(
+            "SELECT body, indexes FROM lab_triggers WHERE name = 'ds_replication_keep_info'"
+        ).fetchone()
+        staged = firing.staged_table("event_schedule_info")
+        db.execute(f"CREATE TEMP TABLE {firing.DELETED} AS SELECT * FROM {staged} WHERE 0")  # as firing.py does
+        for n, columns in enumerate(json.loads(indexes)):
+            db.execute(f"CREATE INDEX temp.deleted_{n} ON {firing.DELETED} ({', '.join(columns)})")
+        # outside a trigger program: RAISE as NULL
+        statements = [re.sub(r"RAISE\(ABORT, '(?:[^']|'')*'\)", "NULL", sql) for sql, _ in json.loads(body)]
+        plans = [[row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql)] for sql in statements]
     finally:
         db.close()
     assert len(plans) == 3
     scans = [step for plan in plans for step in plan if re.match(r"SCAN (b|ds_replication_backup_info)\b", step)]
     assert scans == [], plans
     assert all(any("USING" in step and "ds_replication_backup_info_key" in step for step in plan) for plan in plans[:2])
+    correlated_scans = [
+        step for plan in plans for i, step in enumerate(plan) if step == "SCAN d" and "CORRELATED" in plan[i - 1]
+    ]
+    assert correlated_scans == [], plans
     # and it still does what it did: a deleted row replaces its copy, a changed copy is archived
     run(s, "DELETE FROM event WHERE event_id = 12")
     assert backup(s) == [(100000025, 1, 5, None)]

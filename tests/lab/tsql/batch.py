@@ -18,12 +18,14 @@ STARTS = {
     "EXEC", "EXECUTE", "MERGE", "WITH", "GO", "THROW", "WHILE", "SAVE", "GRANT", "DENY", "REVOKE",
     "BREAK", "CONTINUE", "GOTO", "WAITFOR", "OPEN", "FETCH", "CLOSE", "DEALLOCATE", "BACKUP", "RESTORE",
     "DBCC", "BULK", "CHECKPOINT", "KILL", "SHUTDOWN", "RECONFIGURE", "READTEXT", "WRITETEXT", "UPDATETEXT",
+    "DISABLE", "ENABLE",
 }  # fmt: skip
 # Statements the lab knows it does not run: refused by name, before anything in the batch runs.
 REFUSED = STARTS - {
     "USE", "IF", "ELSE", "BEGIN", "END", "SELECT", "INSERT", "UPDATE", "DELETE", "DROP", "CREATE",
     "ALTER", "TRUNCATE", "SET", "DECLARE", "COMMIT", "ROLLBACK", "RAISERROR", "RETURN", "PRINT",
-}  # fmt: skip
+    "EXEC", "EXECUTE", "RECONFIGURE", "DISABLE", "ENABLE",
+}  # fmt: skip  # EXEC: the session runs sp_configure and sp_settriggerorder only
 SET_OPERATORS = {"UNION", "EXCEPT", "INTERSECT", "ALL"}
 
 # Strings, quoted names and comments are single tokens, so keywords inside them never count.
@@ -154,7 +156,9 @@ def _continues(current: list[Token], word: str, tokens: list[Token], n: int) -> 
         return True
     if word == "IF" and previous == "TABLE":  # DROP TABLE IF EXISTS: refused later, by name
         return True
-    if word == "WITH" and first == "RAISERROR":  # RAISERROR (...) WITH NOWAIT
+    if word == "WITH" and first in ("RAISERROR", "RECONFIGURE"):  # RAISERROR (...) WITH NOWAIT; WITH OVERRIDE
+        return True
+    if word in ("DISABLE", "ENABLE") and first == "ALTER":  # ALTER TABLE t DISABLE TRIGGER x
         return True
     return (
         word == "WITH"

@@ -13,7 +13,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
-from tests.lab.tsql import keys, server
+from tests.lab.tsql import firing, keys, server
 from tests.lab.tsql.results import format_datetime
 
 # T-SQL type -> (system_type_id, max_length in bytes of fixed-size types)
@@ -99,9 +99,11 @@ _USER_TABLES = (
     "SELECT m.name AS name FROM sqlite_master AS m WHERE m.type = 'table' "
     "AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'"
 )
-# The lab's own triggers (lab_*: rowversion upkeep) are not SQL Server objects.
+# The T-SQL triggers (firing.py's registry) and native triggers of the DS schema; the lab's own
+# native triggers (lab_*: rowversion upkeep, staging of deleted rows) are not SQL Server objects.
 _USER_TRIGGERS = (
-    "SELECT m.name AS name, m.tbl_name AS tbl_name FROM sqlite_master AS m WHERE m.type = 'trigger' "
+    "SELECT r.name AS name, r.table_name AS tbl_name, r.is_disabled AS is_disabled FROM lab_triggers AS r "
+    "UNION ALL SELECT m.name, m.tbl_name, 0 FROM sqlite_master AS m WHERE m.type = 'trigger' "
     "AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'"
 )
 _TYPES_ROWS = " UNION ALL ".join(
@@ -122,7 +124,7 @@ VIEWS = {
     f"'SQL_TRIGGER', {_CREATED}, {_CREATED} FROM ({_USER_TRIGGERS}) AS t",
     "sys_triggers": f"SELECT t.name COLLATE NOCASE AS name, lab_object_id(t.name) AS object_id, 1 AS parent_class, "
     "lab_object_id(t.tbl_name) AS parent_id, 'TR' AS type, 'SQL_TRIGGER' AS type_desc, "
-    f"{_CREATED} AS create_date, {_CREATED} AS modify_date, 0 AS is_ms_shipped, 0 AS is_disabled, "
+    f"{_CREATED} AS create_date, {_CREATED} AS modify_date, 0 AS is_ms_shipped, t.is_disabled AS is_disabled, "
     f"0 AS is_not_for_replication, 0 AS is_instead_of_trigger FROM ({_USER_TRIGGERS}) AS t",
     "sys_types": f"SELECT name COLLATE NOCASE AS name, system_type_id, user_type_id, max_length FROM ({_TYPES_ROWS})",
     "sys_columns": "SELECT lab_object_id(c.table_name) AS object_id, c.column_name COLLATE NOCASE AS name, "
@@ -179,6 +181,7 @@ VIEWS = {
     "c.column_name COLLATE NOCASE AS COLUMN_NAME, c.pk_ordinal AS ORDINAL_POSITION "
     "FROM lab_catalog AS c WHERE c.pk_ordinal IS NOT NULL",
     "sys_database_files": server.DATABASE_FILES_VIEW,
+    "sys_configurations": server.CONFIGURATIONS_VIEW,
 }
 VIEW_OF = {
     ("sys", "tables"): "sys_tables",
@@ -196,6 +199,7 @@ VIEW_OF = {
     ("information_schema", "table_constraints"): "information_schema_table_constraints",
     ("information_schema", "key_column_usage"): "information_schema_key_column_usage",
     ("sys", "database_files"): "sys_database_files",
+    ("sys", "configurations"): "sys_configurations",
 }
 # T-SQL types of the views' columns, for result sets (anything not listed: nvarchar). The sys views
 # name their columns in lower case, INFORMATION_SCHEMA in upper case: IS_NULLABLE is 'YES'/'NO'.
@@ -243,6 +247,13 @@ VIEW_COLUMN_TYPES = {
     "file_id": "int",
     "size": "int",
     "max_size": "int",
+    "configuration_id": "int",
+    "value": "int",
+    "minimum": "int",
+    "maximum": "int",
+    "value_in_use": "int",
+    "is_dynamic": "bit",
+    "is_advanced": "bit",
 }
 
 OBJECTS_DDL = (
@@ -256,6 +267,7 @@ def prepare_database(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute(OBJECTS_DDL)
+        firing.prepare(db)
         keys.create_tables(db)
         server.prepare(db)
         db.execute(
@@ -373,6 +385,8 @@ def drop_table(db: sqlite3.Connection, table: str) -> None:
         "(SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?)",
         (table,),
     )
+    for name in firing.forget_table(db, table):
+        forget_object(db, name)
     db.execute(f"DROP TABLE {_quote(table)}")
     db.execute("DELETE FROM lab_catalog WHERE lower(table_name) = lower(?)", (table,))
     keys.forget_table(db, table)
@@ -384,3 +398,4 @@ def add_column(db: sqlite3.Connection, table: str, col: CatalogColumn) -> None:
         raise ValueError("ALTER TABLE ADD of a computed or timestamp column")  # refused by the caller
     db.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_definition(col)}")
     _record(db, table, [*columns(db, table), col])
+    firing.restage(db, table, [c.name for c in columns(db, table)])

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from tests.lab.tsql.errors import SqlError, unsupported
+from tests.lab.tsql.firing import DELETED
 
 # GETDATE() in the lab's datetime text form (YYYY-MM-DD HH:MM:SS.fff), read when the statement runs.
 NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime')"
@@ -40,12 +41,6 @@ def raised_error(message: str) -> SqlError | None:
     """The SqlError a native RAISE carried (its message as sqlite3 reports it), else None."""
     m = _RAISED.match(message)
     return SqlError(int(m.group(1)), m.group(2)) if m else None
-
-
-def old_row(columns: list[str]) -> exp.Subquery:
-    """The pseudo table `deleted` of a row trigger: a one-row derived table of OLD's values."""
-    select = exp.select(*(exp.alias_(exp.column(c, table="OLD", quoted=True), c, quoted=True) for c in columns))
-    return exp.Subquery(this=select)
 
 
 def rewrite(
@@ -84,9 +79,9 @@ def rewrite(
     return tree
 
 
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+def conjuncts(node: exp.Expression) -> list[exp.Expression]:
     node = node.unnest()
-    return [*_conjuncts(node.this), *_conjuncts(node.expression)] if isinstance(node, exp.And) else [node]
+    return [*conjuncts(node.this), *conjuncts(node.expression)] if isinstance(node, exp.And) else [node]
 
 
 def _positive_in_where(node: exp.Expression) -> bool:
@@ -109,9 +104,9 @@ def semi_joins_as_in(tree: exp.Expression) -> None:
     """Beside `WHERE EXISTS (SELECT .. FROM s WHERE s.k = o.k AND ...)`, an index-friendly
     `o.k IN (SELECT s.k FROM s WHERE <its conditions on s only>)`, innermost first.
 
-    A trigger body runs once per deleted row, and its EXISTS subqueries relate the one-row
-    `deleted` (or a table matched to it) to a large table by key. SQLite runs a correlated EXISTS
-    once per row of the outer table: a scan of the backup for every deleted row, N² in all. With
+    A trigger body's EXISTS subqueries relate `deleted` (or a table matched to it) to a large
+    table by key. SQLite runs a correlated EXISTS once per row of the outer table: a scan of
+    the backup for every deleted row, N² in all. With
     the IN beside it, SQLite evaluates the IN's subquery once and looks the outer rows up by
     their index, as SQL Server's semi-join does; the EXISTS is kept and decides, so the answer
     is the same: only a condition AND-ed into a WHERE gets the IN (there a false and a NULL both
@@ -131,9 +126,8 @@ def semi_joins_as_in(tree: exp.Expression) -> None:
         if name is None or where is None:
             continue
         inner_names = {n for n in (_source_name(t) for t in select.find_all(exp.Table, exp.Subquery)) if n}
-        inner_names.add("old")
         pairs, rest = [], []
-        for cond in _conjuncts(where.this):
+        for cond in conjuncts(where.this):
             sides = (cond.this, cond.expression) if isinstance(cond, exp.EQ) else ()
             tables = [s.table.lower() if isinstance(s, exp.Column) else "" for s in sides]
             if len(tables) == 2 and name in tables and all(tables) and tables[0] != tables[1]:
@@ -156,10 +150,10 @@ def semi_joins_as_in(tree: exp.Expression) -> None:
 def _table(node: exp.Table, table: Callable[[exp.Table], str], context: str, deleted: list[str] | None) -> None:
     schema = (node.text("db") or "").lower()
     if deleted is not None and not schema and node.name.lower() == "deleted":
+        # the TEMP table firing.py fills with the statement's deleted rows when the trigger runs
         alias = node.alias or "deleted"
-        derived = old_row(deleted)
-        derived.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
-        node.replace(derived)
+        node.set("this", exp.to_identifier(DELETED, quoted=True))
+        node.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
         return
     if node.name.lower() == "inserted" and not schema:
         raise unsupported(f"the pseudo table inserted in {context}")

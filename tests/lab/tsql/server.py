@@ -1,26 +1,45 @@
 """What the lab's SQL Server says about itself: its version and edition (`@@VERSION`), and the
-size of its database files (`sys.database_files`).
+size of its database files (`sys.database_files`), and its one server option, `nested triggers`
+(`sp_configure`, `RECONFIGURE`, `sys.configurations`).
 
 The facts live in the `lab_server` table of the host's database, so a test can change them
 while the host runs (`python -m tests.lab server`): `product_version` (e.g. 9.00.5000.00),
 `edition` (e.g. Express Edition, or Desktop Engine for MSDE 2000), `data_pages` (the data
 file's size in 8-KB pages; unset: the SQLite file's own size), `log_pages` (the log file's
-size; unset: 1 MB) and `log_growth_pages` (its autogrowth in pages, 0: none; unset: 10 percent).
-A version older than 9 (SQL Server 2000, MSDE 2000) has no `sys.*` views: naming one fails with 208, as there.
+size; unset: 1 MB), `log_growth_pages` (its autogrowth in pages, 0: none; unset: 10 percent)
+and `nested_triggers` (0 or 1, value and value in use at once; T-SQL's sp_configure sets the
+value, RECONFIGURE puts it in use). A version older than 9 (SQL Server 2000, MSDE 2000) has no
+`sys.*` views: naming one fails with 208, as there.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-DEFAULTS = {"product_version": "9.00.5000.00", "edition": "Express Edition"}
+DEFAULTS = {
+    "product_version": "9.00.5000.00",
+    "edition": "Express Edition",
+    "nested_triggers": "1",  # sp_configure's value (sys.configurations.value)
+    "nested_triggers_in_use": "1",  # ... and what the server runs with (value_in_use), set by RECONFIGURE
+}
+# sys.configurations: the one option the lab has (configuration_id 115, 'nested triggers': 0-1,
+# dynamic, not advanced; its value is sql_variant in SQL Server, int here).
+CONFIGURATIONS_VIEW = (
+    "SELECT 115 AS configuration_id, 'nested triggers' COLLATE NOCASE AS name, "
+    "CAST(COALESCE((SELECT s.value FROM lab_server AS s WHERE s.name = 'nested_triggers'), 1) AS INTEGER) AS value, "
+    "0 AS minimum, 1 AS maximum, "
+    "CAST(COALESCE((SELECT s.value FROM lab_server AS s WHERE s.name = 'nested_triggers_in_use'), 1) AS INTEGER) "
+    "AS value_in_use, 'Allow triggers to be invoked within triggers' AS description, 1 AS is_dynamic, "
+    "0 AS is_advanced"
+)
+OPTIONS = {"nested triggers": ("nested_triggers", 0, 1)}
 PRODUCTS = {(8, 0): "2000", (9, 0): "2005", (10, 0): "2008", (10, 50): "2008 R2", (11, 0): "2012"}
 TABLE_DDL = "CREATE TABLE IF NOT EXISTS lab_server (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
 LOG_PAGES = 128  # the log file: 1 MB, as a new database's
 # SQL Server 2005's defaults for a new database: data grows by 1 MB (128 pages), the log by 10 percent
 DATA_GROWTH_PAGES = 128
 LOG_GROWTH_PERCENT = 10
-FACTS = ("product_version", "edition", "data_pages", "log_pages", "log_growth_pages")
+FACTS = ("product_version", "edition", "data_pages", "log_pages", "log_growth_pages", "nested_triggers")
 
 _DATA_PAGES = (
     "COALESCE((SELECT CAST(s.value AS INTEGER) FROM lab_server AS s WHERE s.name = 'data_pages'), "
@@ -52,12 +71,25 @@ def set_facts(db: sqlite3.Connection, **facts: str | None) -> dict[str, str | No
     if unknown:
         raise ValueError(f"no server fact {sorted(unknown)}")
     prepare(db)
-    db.executemany(
-        "INSERT OR REPLACE INTO lab_server (name, value) VALUES (?, ?)",
-        [(name, value) for name, value in facts.items() if value is not None],
-    )
+    chosen = {name: value for name, value in facts.items() if value is not None}
+    if "nested_triggers" in chosen:  # the server runs with it: configured and installed (RECONFIGURE)
+        chosen["nested_triggers_in_use"] = chosen["nested_triggers"]
+    db.executemany("INSERT OR REPLACE INTO lab_server (name, value) VALUES (?, ?)", chosen.items())
     db.commit()
     return {name: fact(db, name) for name in FACTS}
+
+
+def configure(db: sqlite3.Connection, option: str, value: int) -> None:
+    """sp_configure: the option's value; in use only after RECONFIGURE (reconfigure)."""
+    db.execute("INSERT OR REPLACE INTO lab_server (name, value) VALUES (?, ?)", (OPTIONS[option][0], str(value)))
+
+
+def reconfigure(db: sqlite3.Connection) -> None:
+    for fact_name, _, _ in OPTIONS.values():
+        db.execute(
+            "INSERT OR REPLACE INTO lab_server (name, value) VALUES (?, ?)",
+            (f"{fact_name}_in_use", fact(db, fact_name)),
+        )
 
 
 def prepare(db: sqlite3.Connection) -> None:

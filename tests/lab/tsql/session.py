@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from tests.lab.tsql import catalog, constraints, functions, server, statements, triggers
+from tests.lab.tsql import catalog, constraints, functions, procedures, server, statements, triggers
 from tests.lab.tsql.batch import Block, If, Simple, parse_batch
 from tests.lab.tsql.errors import (
     ConnectionDropped,
@@ -196,6 +196,15 @@ class Session:
             return ("raiserror", self._expression(m.group(1), declared, m.group(1)))
         if keyword == "PRINT":
             return ("print", self._expression(text[5:], declared, text[5:]))
+        if keyword in ("EXEC", "EXECUTE"):
+            return procedures.compile_exec(text)
+        if keyword == "RECONFIGURE":
+            if not re.fullmatch(r"(?is)RECONFIGURE(\s+WITH\s+OVERRIDE)?\s*", text):
+                raise syntax_error(words[-1])
+            return ("reconfigure",)
+        state = procedures.compile_trigger_state(text)
+        if state is not None:
+            return state
         tree = parse(text)
         check(tree)
         self._check_declared(tree, declared)
@@ -323,6 +332,8 @@ class Session:
             self._raiserror(args[0])
         elif kind == "print":
             self._scalar(args[0])
+        elif kind in ("sp_configure", "reconfigure", "trigger_state", "sp_settriggerorder"):
+            self._write(lambda: procedures.run(self, kind, args, out), out, count=False)
         elif kind == "create_trigger":
             self._write(lambda: triggers.create(self, args[0]), out, count=False)
         else:

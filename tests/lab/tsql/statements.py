@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from tests.lab.tsql import catalog, constraints, keys, native
+from tests.lab.tsql import catalog, constraints, firing, keys, native
 from tests.lab.tsql.catalog import CatalogColumn
 from tests.lab.tsql.errors import SqlError, invalid_column, object_exists, unsupported
 from tests.lab.tsql.infer import ColType, type_name
@@ -345,18 +345,22 @@ def delete(s: Session, tree: exp.Delete) -> int:
         tree.set("tables", None)
     if tree.args.get("using") or tree.args.get("joins"):
         raise unsupported("DELETE with a join")
-    _user_table(s, tree.this)
+    table = _user_table(s, tree.this)
     translated, info = s.translator.rewrite(tree)
-    return s.run_count(sqlite_sql(translated), info["params"])
+    # its AFTER DELETE triggers fire once, when the statement is done (firing.py)
+    return firing.run_delete(s.db, table, sqlite_sql(translated), info["params"], execute=s.run)
 
 
 def truncate(s: Session, tree: exp.TruncateTable) -> None:
+    """TRUNCATE TABLE deletes every row and fires no DELETE trigger (TRUNCATE TABLE docs: "does
+    not fire DELETE triggers"); a table a FOREIGN KEY references cannot be truncated (Msg 4712)."""
     for node in tree.expressions:
         table = _user_table(s, node)
-        triggers = s.run("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
-        if triggers.fetchone()[0]:
-            raise unsupported(f"TRUNCATE TABLE {table} (it has delete triggers, which SQLite cannot skip)")
-        s.run(f"DELETE FROM {_q(table)}")
+        if keys.referenced_by(s.db, table):
+            raise SqlError(
+                4712, f"Cannot truncate table '{table}' because it is being referenced by a FOREIGN KEY constraint."
+            )
+        firing.run_truncate(s.db, table, execute=s.run)
 
 
 # -- DDL --------------------------------------------------------------------------------------

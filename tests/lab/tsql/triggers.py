@@ -1,22 +1,19 @@
-"""CREATE TRIGGER ... AFTER DELETE and DROP TRIGGER, as native SQLite row triggers.
+"""CREATE TRIGGER ... AFTER DELETE and DROP TRIGGER, fired once per statement (firing.py).
 
-The trigger must be a real SQLite trigger: the lab's aximport deletes history through a plain
-sqlite3 connection (ds_schema.connect), and the DS's own delete triggers cascade the delete,
-so only a trigger SQLite itself fires sees those rows. Its body is translated once, when it is
-created, into native SQL (native.py); `deleted` becomes a one-row derived table of OLD's
-values, because SQLite fires the trigger once per row (SQL Server: once per statement).
+The body is translated once, when it is created, into native SQL statements (native.py) that
+any SQLite connection runs: `deleted` becomes the TEMP table firing.py fills with the rows
+the statement deleted, so the simulated aximport's plain connection fires it too.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from tests.lab.tsql import catalog, native
+from tests.lab.tsql import catalog, firing, native
 from tests.lab.tsql.batch import Block, Simple, Token, parse_batch, tokenize
 from tests.lab.tsql.catalog import CatalogColumn
 from tests.lab.tsql.errors import SqlError, invalid_column, invalid_object, object_exists, syntax_error, unsupported
@@ -26,7 +23,6 @@ if TYPE_CHECKING:
     from tests.lab.tsql.session import Session
 
 CONTEXT = "a trigger body"
-_OLD_VALUE = re.compile(r"`OLD`\.`(?:[^`]|``)*`")
 FIRST_IN_BATCH = SqlError(111, "'CREATE TRIGGER' must be the first statement in a query batch.", severity=15)
 
 
@@ -127,12 +123,36 @@ def create(s: Session, definition: TriggerDefinition) -> None:
             program.extend(_statement(s, tree.copy(), deleted))
     if not program:
         raise syntax_error("END")
-    s.run(
-        f"CREATE TRIGGER {_q(definition.name)} AFTER DELETE ON {_q(table)} FOR EACH ROW BEGIN "
-        + " ".join(f"{sql};" for sql in program)
-        + " END"
-    )
+    indexes = [i for tree in definition.body if tree is not None for i in lookups(tree)]
+    firing.create(s.db, definition.name, table, program, deleted, indexes)
     catalog.record_object(s.db, definition.name)
+
+
+def lookups(tree: exp.Expression) -> list[list[str]]:
+    """The columns of `deleted` each subquery over it matches by `=` to another table's column:
+    firing.py indexes them, so each lookup is a search, not a scan of every deleted row."""
+    out = []
+    for select in tree.find_all(exp.Select):
+        source = select.args.get("from_")
+        where = select.args.get("where")
+        if source is None or where is None or not isinstance(source.this, exp.Table):
+            continue
+        if source.this.name.lower() != "deleted" or source.this.text("db"):
+            continue
+        alias = source.this.alias_or_name.lower()
+        columns = []
+        for cond in native.conjuncts(where.this):
+            if not isinstance(cond, exp.EQ):
+                continue
+            sides = [cond.this, cond.expression]
+            if not all(isinstance(side, exp.Column) for side in sides):
+                continue
+            mine = [side for side in sides if side.table.lower() == alias]
+            if len(mine) == 1 and mine[0].name not in columns:
+                columns.append(mine[0].name)
+        if columns:
+            out.append(columns)
+    return out
 
 
 def _q(name: str) -> str:
@@ -147,27 +167,32 @@ def _resolver(s: Session):
     return resolve
 
 
-def _statement(s: Session, tree: exp.Expression, deleted: list[str]) -> list[str]:
+def _statement(s: Session, tree: exp.Expression, deleted: list[str]) -> list[tuple[str, str | None]]:
+    """The statement as native SQL, with the table it deletes from (its triggers fire next)."""
     if isinstance(tree, exp.Delete):
-        sql = [_delete(s, tree, deleted)]
+        target = _resolver(s)(tree.this)
+        sql = [(_delete(s, tree, deleted), target)]
     elif isinstance(tree, exp.Insert):
-        sql = _insert(s, tree, deleted)
+        sql = [(statement, None) for statement in _insert(s, tree, deleted)]
     else:
         raise unsupported(f"{type(tree).__name__.upper()} in {CONTEXT}")
-    for statement in sql:
-        _validate(s, statement)
+    for statement, _ in sql:
+        _validate(s, statement, deleted)
     return sql
 
 
-def _validate(s: Session, sql: str) -> None:
+def _validate(s: Session, sql: str, deleted: list[str]) -> None:
     """Columns of existing tables are checked now, as SQL Server compiles the body (207)."""
-    probe = _OLD_VALUE.sub("NULL", sql).replace("RAISE(ABORT", "coalesce(NULL")
+    probe = sql.replace("RAISE(ABORT", "coalesce(NULL")
+    s.db.execute(f"CREATE TEMP TABLE {_q(firing.DELETED)} ({', '.join(_q(c) for c in deleted)})")
     try:
         s.db.execute(f"EXPLAIN {probe}")
     except sqlite3.Error as error:  # only a missing column is the body's fault now
         message = str(error)
         if message.startswith("no such column"):
             raise invalid_column(message.split(":", 1)[1].strip().split(".")[-1]) from None
+    finally:
+        s.db.execute(f"DROP TABLE temp.{_q(firing.DELETED)}")
 
 
 def _delete(s: Session, tree: exp.Delete, deleted: list[str]) -> str:
@@ -244,7 +269,12 @@ def _insert(s: Session, tree: exp.Insert, deleted: list[str]) -> list[str]:
 
 def _expand_star(select: exp.Select, deleted: list[str]) -> None:
     """`SELECT * FROM deleted` names the columns; any other `*` is refused."""
-    if not any(isinstance(p.unalias(), exp.Star) or isinstance(p.unalias().this, exp.Star) for p in select.expressions):
+
+    def star(p: exp.Expression) -> bool:  # `*` or `t.*`, not COUNT(*)
+        p = p.unalias()
+        return isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+
+    if not any(star(p) for p in select.expressions):
         return
     source = select.args.get("from_")
     only = source.this if source is not None and not select.args.get("joins") else None
@@ -278,5 +308,8 @@ def drop(s: Session, tree: exp.Drop) -> None:
                 f"Cannot drop the trigger '{node.name}', because it does not exist or you do not have permission.",
                 severity=11,
             )
-        s.run(f"DROP TRIGGER {_q(stored)}")
+        if firing.registered(s.db, stored):
+            firing.drop(s.db, stored)
+        else:  # a native trigger of the DS schema (ds_schema.INSERT_TRIGGER)
+            s.run(f"DROP TRIGGER {_q(stored)}")
         catalog.forget_object(s.db, stored)
