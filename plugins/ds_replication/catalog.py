@@ -7,6 +7,7 @@ and job content (for the changed-job report) is read with `SELECT *`.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -159,10 +160,16 @@ class HistoryTable:
         return " AND ".join(parts)
 
     def key_params(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        """The values for key_equals_params, from a row holding the key columns."""
+        """The values for key_equals_params, from a row holding the key columns. A datetime goes
+        as ISO 8601 text with the T: pymssql would send 'YYYY-MM-DD hh:mm:ss.mmm', which SQL
+        Server reads year-day-month under a British, German or French login (Msg 242 or
+        another day); the T form reads the same under every language and DATEFORMAT."""
         values: list[Any] = []
         for k in self.key:
-            values += [row[k]] * (2 if k in self.nullable else 1)
+            value = row[k]
+            if isinstance(value, dt.datetime):
+                value = value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+            values += [value] * (2 if k in self.nullable else 1)
         return tuple(values)
 
 

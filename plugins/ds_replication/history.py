@@ -35,9 +35,15 @@ BACKUP_TABLE = "ds_replication_event_schedule_backup"
 FINGERPRINT_TABLE = "ds_replication_fingerprint"
 # How many changed event ids go to XCom and the log; the count is always complete.
 CHANGED_IDS_SHOWN = 50
-# Errors that waiting can heal, or that say nothing of the row: a deadlock victim, a lock
-# timeout, the client's own errors (FreeTDS numbers them from 20000: connection, timeout).
-TRANSIENT_ERRORS = frozenset({1205, 1222})
+# The errors by which SQL Server refuses a row for what it holds: a FOREIGN KEY or CHECK
+# constraint (547), a duplicate key (2627, 2601), a NULL (515), a value too long (8152), a value
+# that does not convert (245, 241, 8114); 50000 and up: a site's own RAISERROR in a trigger.
+# Only these archive a row. Any other error (log or filegroup full 9002/1105, memory 701, locks
+# 1204, IDENTITY_INSERT 8107, a lost connection, a timeout, ...) says nothing of the row: the
+# task fails and every row stays held for a retry. 242 (a date out of range) is left out on
+# purpose: it is what a login's language does to a date string, not what the row holds.
+ROW_REFUSALS = frozenset({547, 2627, 2601, 515, 8152, 245, 241, 8114})
+FIRST_USER_ERROR = 50000
 
 
 def _ints(row: dict[str, Any]) -> dict[str, int]:
@@ -137,10 +143,21 @@ def _job_names(conn: Any, event_ids: list[int]) -> dict[int, str]:
 
 
 def refused_by_database(error: BaseException) -> bool:
-    """True when SQL Server refused the statement for what it holds (a constraint, a trigger),
-    not for a lost connection, a timeout or a lock: those are retried, never archived."""
+    """True when SQL Server refused the statement for what the row holds (ROW_REFUSALS, or a
+    site's RAISERROR); any other error is not the row's fault and must not archive it."""
     number = error.args[0] if error.args and isinstance(error.args[0], int) else None
-    return number is not None and not 20000 <= number < 21000 and number not in TRANSIENT_ERRORS
+    return number is not None and (number in ROW_REFUSALS or number >= FIRST_USER_ERROR)
+
+
+def _identity_insert_off(conn: Any, t: HistoryTable) -> None:
+    """A batch that failed between SET IDENTITY_INSERT ... ON and OFF leaves it ON for the
+    connection (a session setting): the next table's ON would fail with Msg 8107."""
+    if not t.identity:
+        return
+    try:
+        execute(conn, render("identity_insert_off.sql", t=t))
+    except Exception as error:  # the connection may be gone: the error that ended the step is the one to see
+        log.warning("could not turn IDENTITY_INSERT off for %s: %s", t.live, error)
 
 
 def _error_text(error: BaseException) -> str:
@@ -184,12 +201,15 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
         context = {"database": database, "t": t, "restore_changed_jobs": restore_changed_jobs}
         sql = render("restore_history.sql", **context)
         try:
-            restored, refused = int(run_script(conn, sql)["restored_rows"]), 0
-        except Exception as error:
-            if not refused_by_database(error):
-                raise
-            log.warning("the database refused restoring %s as a whole (%s): restoring row by row", t.live, error)
-            restored, refused = _restore_row_by_row(conn, context)
+            try:
+                restored, refused = int(run_script(conn, sql)["restored_rows"]), 0
+            except Exception as error:
+                if not refused_by_database(error):
+                    raise
+                log.warning("the database refused restoring %s as a whole (%s): restoring row by row", t.live, error)
+                restored, refused = _restore_row_by_row(conn, context)
+        finally:
+            _identity_insert_off(conn, t)
         figures["restored_rows" if i == 0 else "restored_detail_rows"] += restored
         figures["refused_rows"] += refused
     figures.update(_ints(query(conn, render("held_figures.sql", database=database, tables=tables))[0]))

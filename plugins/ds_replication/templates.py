@@ -129,6 +129,7 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "folder_job_names": render("folder_job_names.sql"),
         "server_version": render("server_version.sql"),
         "data_size": render("data_size.sql"),
+        "identity_insert_off": render("identity_insert_off.sql", t=t),
     }
     for table in tables:
         for name in ("restore_history", "restore_row", "archive_row", "restorable_keys"):

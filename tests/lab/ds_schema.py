@@ -151,6 +151,8 @@ SCHEMAS = {
     "rowversion_computed": "event_schedule: a rowversion column row_version and a computed column duration_s",
     "fk_computer": "event_schedule.computer_id: a FOREIGN KEY to computer (no cascade)",
     "insert_trigger": "event_schedule: an AFTER INSERT trigger writes an event_schedule_info row (info_id 0)",
+    "ntext_history": "event_schedule_info.message is ntext, as in a DS of the SQL Server 2000 era (keyed table)",
+    "british_login": "the SQL login's default language is British: 'YYYY-MM-DD hh:mm:ss' reads year-day-month",
 }
 INFO_UNIQUE_INDEX = "IX_event_schedule_info_schedule_info"
 FK_COMPUTER = ForeignKey("FK_event_schedule_computer", ("computer_id",), "computer", ("computer_id",))
@@ -176,6 +178,9 @@ def tables(schema: str = "default") -> tuple[Table, ...]:
             Col("duration_s", "int", nullable=True, computed="schedule_id % 1000"),
         )
         by_name[history.name] = replace(history, columns=history.columns + extra)
+    elif schema == "ntext_history":
+        columns = tuple(Col(c.name, "ntext", None, True) if c.name == "message" else c for c in info.columns)
+        by_name[info.name] = replace(info, columns=columns)
     elif schema == "fk_computer":
         by_name[history.name] = replace(history, foreign_keys=(FK_COMPUTER,))
     return tuple(by_name.values())
@@ -208,7 +213,8 @@ CATALOG_COLUMNS = (
 )
 SETTINGS_DDL = "CREATE TABLE lab_settings (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
 
-_SQLITE_TYPES = {"int": "INTEGER", "bigint": "INTEGER", "datetime": "TEXT", "nvarchar": "TEXT", "timestamp": "INTEGER"}
+_SQLITE_TYPES = {"int": "INTEGER", "bigint": "INTEGER", "datetime": "TEXT", "nvarchar": "TEXT", "timestamp": "INTEGER",
+                 "ntext": "TEXT"}  # fmt: skip
 
 
 def _create_table(db: sqlite3.Connection, table: Table, identity: bool) -> None:
@@ -270,7 +276,8 @@ def create_express(db_path: str | Path, identity: bool = False, schema: str = "d
             db.execute(SETTINGS_DDL)
             db.executemany(
                 "INSERT INTO lab_settings (name, value) VALUES (?, ?)",
-                [("schema", schema), ("identity", str(int(identity)))],
+                [("schema", schema), ("identity", str(int(identity)))]
+                + ([("login_language", "British")] if schema == "british_login" else []),
             )
             keys.create_tables(db)
             for table in chosen:

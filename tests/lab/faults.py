@@ -39,6 +39,10 @@ FAULTS: dict[str, str] = {
     "sql_drop_before_commit": "the SQL connection is dropped when COMMIT is reached, before it runs",
     "sql_drop_after_commit": "COMMIT runs, then the connection is dropped before the reply",
     "sql_hang": "the next SQL batch hangs (as on a lock wait) until the client cancels or leaves",
+    "sql_log_full": "the next SQL statement fails with Msg 9002 (transaction log full, severity 17)",
+    "sql_filegroup_full": "the next SQL statement fails with Msg 1105 (filegroup full, severity 17)",
+    "sql_lock_resources": "the next SQL statement fails with Msg 1204 (no lock resource, severity 19: the batch "
+    "ends and its transaction rolls back)",
     "smb_disconnect": "the SMB connection is closed in the middle of the next transfer",
     "smb_stall": "the SMB server stops answering without closing the connection",
     "share_full": "writes to the share fail with disk full",

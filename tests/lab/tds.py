@@ -19,6 +19,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from tests.lab.tsql import Column, ConnectionDropped, Engine, ResultSet, Session, SqlError
+from tests.lab.tsql.errors import RESOURCE_FAULTS, resource_error
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,13 @@ def _encoder(column: Column, values: list) -> tuple[bytes, Callable]:
         return bytes([0xA5]) + struct.pack(
             "<H", 8000
         ), lambda v: b"\xff\xff" if v is None else struct.pack("<H", len(v)) + bytes(v)
+    # text, ntext, image (TDS TEXTTYPE 0x23, NTEXTTYPE 0x63, IMAGETYPE 0x22): a text pointer, then the value
+    if kind == "text":
+        return bytes([0x23]) + struct.pack("<i", 0x7FFFFFFF) + COLLATION + b"\x00", _lob("cp1252")
+    if kind == "ntext":
+        return bytes([0x63]) + struct.pack("<i", 0x7FFFFFFF) + COLLATION + b"\x00", _ntext
+    if kind == "image":
+        return bytes([0x22]) + struct.pack("<i", 0x7FFFFFFF) + b"\x00", _lob(None)
     # strings: nvarchar(4000) when every value fits, else ntext
     texts = [None if v is None else str(v) for v in values]
     if all(t is None or len(t) <= 4000 for t in texts):
@@ -120,6 +128,18 @@ def _ntext(value: object) -> bytes:
         return b"\x00"
     data = str(value).encode("utf-16-le")
     return b"\x10" + b"\x00" * 16 + b"\x00" * 8 + struct.pack("<i", len(data)) + data
+
+
+def _lob(encoding: str | None) -> Callable:
+    """A text (`encoding` its code page) or image (None) value: text pointer, timestamp, length, data."""
+
+    def encode(value: object) -> bytes:
+        if value is None:
+            return b"\x00"
+        data = bytes(value) if encoding is None else str(value).encode(encoding, "replace")  # type: ignore[arg-type]
+        return b"\x10" + b"\x00" * 16 + b"\x00" * 8 + struct.pack("<i", len(data)) + data
+
+    return encode
 
 
 def _datetime(value: dt.datetime | str) -> bytes:
@@ -336,7 +356,7 @@ class _Connection:
         self.session = engine.session(hook=self._hook)
         writer.envchange(1, _b_varchar(engine.database), _b_varchar("master"))
         writer.envchange(7, bytes([5]) + COLLATION, b"\x00")
-        writer.envchange(2, _b_varchar("us_english"), _b_varchar(""))
+        writer.envchange(2, _b_varchar(self.session.language), _b_varchar(""))
         writer.loginack(self.tds_version)
         writer.envchange(4, _b_varchar(str(self.packet_size)), _b_varchar("4096"))
         writer.done(0)
@@ -347,6 +367,10 @@ class _Connection:
         fault = self.server.fault
         if point == "statement" and fault("sql_drop", statement):
             raise ConnectionDropped
+        if point == "statement":
+            for name in RESOURCE_FAULTS:
+                if fault(name, statement):
+                    raise resource_error(name, statement, self.server.engine.database)
         if point == "commit" and fault("sql_drop_before_commit", batch):
             raise ConnectionDropped
         if point == "committed" and fault("sql_drop_after_commit", batch):

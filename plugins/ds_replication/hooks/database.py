@@ -84,6 +84,9 @@ class DsDatabaseHook(MsSqlHook):
         conn = self.get_conn()
         try:
             conn.autocommit(True)
+            # Date strings read year-month-day whatever the login's language (British, German and
+            # French logins read 'YYYY-MM-DD hh:mm:ss' as year-day-month).
+            execute(conn, "SET DATEFORMAT ymd")
             yield conn
         finally:
             conn.close()

@@ -160,6 +160,8 @@ def _continues(current: list[Token], word: str, tokens: list[Token], n: int) -> 
         return True
     if word in ("DISABLE", "ENABLE") and first == "ALTER":  # ALTER TABLE t DISABLE TRIGGER x
         return True
+    if word == "WITH" and first == "ALTER" and "LOGIN" in words:  # ALTER LOGIN x WITH DEFAULT_LANGUAGE = ...
+        return True
     return (
         word == "WITH"
         and first is not None

@@ -32,7 +32,17 @@ TYPES = {
     "nvarchar": (231, None),
     "varbinary": (165, None),
     "timestamp": (189, 8),
+    # LOB types of SQL Server 2000: sys.columns.max_length is 16 (the text pointer)
+    "text": (35, 16),
+    "ntext": (99, 16),
+    "image": (34, 16),
 }
+# text, ntext and image: the types an AFTER trigger cannot read from inserted/deleted (Msg 311)
+# and that `=`, ORDER BY, GROUP BY and DISTINCT refuse (Msg 402, 306, 421). The (max) types
+# that replaced them in SQL Server 2005 are ordinary strings and are not in this set.
+LOB_TYPES = frozenset({"text", "ntext", "image"})
+# The type a LOB compares as once CAST (SQL Server's own advice: CAST to the (max) types).
+LOB_CAST = {"text": "varchar", "ntext": "nvarchar", "image": "varbinary"}
 # sys.columns precision and scale (0 for the others)
 PRECISION = {"bit": (1, 0), "tinyint": (3, 0), "smallint": (5, 0), "int": (10, 0), "bigint": (19, 0),
              "float": (53, 0), "decimal": (18, 0), "datetime": (23, 3)}  # fmt: skip
@@ -52,6 +62,9 @@ SQLITE_TYPES = {
     "nvarchar": "TEXT COLLATE NOCASE",
     "varbinary": "BLOB",
     "timestamp": "INT",  # the counter's value; sent to clients as binary(8)
+    "text": "TEXT COLLATE NOCASE",
+    "ntext": "TEXT COLLATE NOCASE",
+    "image": "BLOB",
 }
 
 
@@ -68,6 +81,12 @@ class CatalogColumn:
     default: str | None = None  # SQLite expression, for CREATE TABLE only
     computed: bool = False
     expression: str | None = None  # SQLite expression of a computed column, for CREATE TABLE only
+
+
+def is_lob(column: CatalogColumn | str) -> bool:
+    """A text, ntext or image column (or type name): see LOB_TYPES."""
+    kind = column if isinstance(column, str) else column.type
+    return kind.lower() in LOB_TYPES
 
 
 def object_id(name: str) -> int:
@@ -170,7 +189,8 @@ VIEWS = {
     "c.ordinal AS ORDINAL_POSITION, NULL AS COLUMN_DEFAULT, "
     "CASE WHEN c.is_nullable = 1 THEN 'YES' ELSE 'NO' END AS IS_NULLABLE, c.data_type AS DATA_TYPE, "
     "CASE WHEN c.data_type IN ('char', 'varchar', 'nchar', 'nvarchar', 'varbinary') "
-    "THEN COALESCE(c.max_length, -1) END AS CHARACTER_MAXIMUM_LENGTH FROM lab_catalog AS c",
+    "THEN COALESCE(c.max_length, -1) WHEN c.data_type = 'ntext' THEN 1073741823 "
+    "WHEN c.data_type IN ('text', 'image') THEN 2147483647 END AS CHARACTER_MAXIMUM_LENGTH FROM lab_catalog AS c",
     "information_schema_table_constraints": "SELECT DISTINCT 'express' AS CONSTRAINT_CATALOG, "
     "'dbo' AS CONSTRAINT_SCHEMA, ('PK_' || c.table_name) COLLATE NOCASE AS CONSTRAINT_NAME, "
     "'express' AS TABLE_CATALOG, 'dbo' AS TABLE_SCHEMA, c.table_name COLLATE NOCASE AS TABLE_NAME, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # Errors after which SQL Server stops the whole batch (compile and name-resolution errors);
 # every other error ends only its statement unless XACT_ABORT is ON.
 BATCH_ABORTING = frozenset({102, 137, 156, 207, 208, 911, 50001})
@@ -65,3 +67,29 @@ def object_exists(name: str) -> SqlError:
 
 def lock_timeout() -> SqlError:
     return SqlError(1222, "Lock request time out period exceeded.")
+
+
+def resource_error(fault: str, statement: str, database: str = "express") -> SqlError:
+    """The resource errors the lab injects as faults (faults.py), worded as SQL Server does."""
+    if fault == "sql_log_full":
+        message = (
+            f"The transaction log for database '{database}' is full. To find out why space in the log cannot be "
+            "reused, see the log_reuse_wait_desc column in sys.databases"
+        )
+        return SqlError(9002, message, severity=17)
+    if fault == "sql_filegroup_full":
+        m = re.search(r"(?is)\b(?:INTO|UPDATE|FROM)\s+(?:\[?dbo\]?\.)?\[?(\w+)\]?", statement)
+        table = m.group(1) if m else "sysobjects"
+        return SqlError(1105, f"Could not allocate space for object 'dbo.{table}' in database '{database}' because "
+                        "the 'PRIMARY' filegroup is full. Create disk space by deleting unneeded files, dropping "
+                        "objects in the filegroup, adding additional files to the filegroup, or setting autogrowth "
+                        "on for existing files in the filegroup.", severity=17)  # fmt: skip
+    if fault == "sql_lock_resources":
+        return SqlError(1204, "The instance of the SQL Server Database Engine cannot obtain a LOCK resource at this "
+                        "time. Rerun your statement when there are fewer active users. Ask the database "
+                        "administrator to check the lock and memory configuration for this instance, or to check "
+                        "for long-running queries.", severity=19)  # fmt: skip
+    raise ValueError(f"not a resource fault: {fault}")
+
+
+RESOURCE_FAULTS = ("sql_log_full", "sql_filegroup_full", "sql_lock_resources")

@@ -18,6 +18,7 @@ from tests.lab.tsql.errors import SqlError, conversion_failed, divide_by_zero
 from tests.lab.tsql.results import (
     INTEGER_TYPES,
     STRING_TYPES,
+    TEXT_TYPES,
     format_datetime,
     parse_datetime,
     to_datetime_text,
@@ -131,8 +132,11 @@ def getutcdate() -> str:
     return format_datetime(dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
 
-def cast(value: Any, target: str, size: int | None, style: int | None, source: str | None) -> Any:
-    """CAST / CONVERT to `target`; `source` is the T-SQL type of the value when known."""
+def cast(
+    value: Any, target: str, size: int | None, style: int | None, source: str | None, dateformat: str = "mdy"
+) -> Any:
+    """CAST / CONVERT to `target`; `source` is the T-SQL type of the value when known; a string
+    becomes a datetime under the session's `dateformat` (results.read_datetime)."""
     if value is None:
         return None
     if target in INTEGER_TYPES:
@@ -150,7 +154,7 @@ def cast(value: Any, target: str, size: int | None, style: int | None, source: s
     if target == "decimal":
         return float(Decimal(str(_number(value, "numeric"))))
     if target == "datetime":
-        return to_datetime_text(value)
+        return to_datetime_text(value, dateformat, source)
     if target in STRING_TYPES:
         if source == "datetime":
             parsed = parse_datetime(str(value))
@@ -162,12 +166,39 @@ def cast(value: Any, target: str, size: int | None, style: int | None, source: s
             text = str(int(value)) if source in INTEGER_TYPES else repr(value)
         else:
             text = value if isinstance(value, str) else str(value)
-        return text[: size or 30]
+        return text if size is None else text[:size]  # size None: (max); a type without a length is 30
+    if target in TEXT_TYPES:
+        return value if isinstance(value, str) else str(value)
+    if target in ("varbinary", "image"):
+        return _binary(value, size, source)
     raise SqlError(50001, f"DS lab: unsupported T-SQL: CAST to {target}. The lab runs a declared subset only.")
 
 
-def store(value: Any, kind: str, size: int | None, nullable: int, column: str, table: str, verb: str) -> Any:
-    """A value written into a column: NULL check, type conversion, string truncation check."""
+def _binary(value: Any, size: int | None, source: str | None) -> bytes:
+    """CAST to varbinary: the bytes of a binary value, of a string in its own encoding."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+    elif isinstance(value, str):
+        data = value.encode("utf-16-le" if source in ("nchar", "nvarchar", "ntext") else "cp1252", "replace")
+    else:
+        raise SqlError(50001, "DS lab: unsupported T-SQL: CAST of a number to varbinary. The lab runs a declared "
+                       "subset only.")  # fmt: skip
+    return data if size is None else data[:size]
+
+
+def store(
+    value: Any,
+    kind: str,
+    size: int | None,
+    nullable: int,
+    column: str,
+    table: str,
+    verb: str,
+    source: str | None = None,
+    dateformat: str = "mdy",
+) -> Any:
+    """A value written into a column: NULL check, type conversion (a string into a datetime under
+    the session's DATEFORMAT; `source`: the value's T-SQL type when known), truncation check."""
     if value is None:
         if not nullable:
             raise SqlError(
@@ -177,11 +208,15 @@ def store(value: Any, kind: str, size: int | None, nullable: int, column: str, t
             )
         return None
     if kind == "datetime":
-        return to_datetime_text(value)
+        return to_datetime_text(value, dateformat, source)
     if kind in INTEGER_TYPES:
         return to_int(value, kind)
     if kind == "bit":
         return cast(value, "bit", None, None, None)
+    if kind in TEXT_TYPES:
+        return value if isinstance(value, str) else cast(value, kind, None, None, None)
+    if kind == "image":
+        return _binary(value, None, None)
     if kind in STRING_TYPES:
         text = value if isinstance(value, str) else cast(value, kind, 8000, None, None)
         if size is not None and len(text) > size:
@@ -190,7 +225,9 @@ def store(value: Any, kind: str, size: int | None, nullable: int, column: str, t
     return value
 
 
-def register(db: sqlite3.Connection, errors: FunctionErrors) -> None:
+def register(db: sqlite3.Connection, errors: FunctionErrors, dateformat: Callable[[], str] = lambda: "mdy") -> None:
+    """The lab_* functions on one session's connection; `dateformat` gives the session's
+    DATEFORMAT at the time of the call (SET DATEFORMAT / SET LANGUAGE change it mid-session)."""
     plain: dict[str, tuple[int, Callable[..., Any], bool]] = {
         "lab_add": (2, add, True),
         "lab_div": (2, divide, True),
@@ -199,8 +236,8 @@ def register(db: sqlite3.Connection, errors: FunctionErrors) -> None:
         "lab_getdate": (0, getdate, False),
         "lab_getutcdate": (0, getutcdate, False),
         "lab_serverproperty": (1, server_property, True),
-        "lab_cast": (5, cast, True),
-        "lab_store": (7, store, True),
+        "lab_cast": (5, lambda *a: cast(*a, dateformat=dateformat()), True),
+        "lab_store": (8, lambda *a: store(*a, dateformat=dateformat()), True),
         "lab_object_id": (1, catalog.object_id, True),
         "lab_object_name": (1, catalog.object_name, True),
         "lab_type_id": (1, lambda t: catalog.TYPES.get(t, (0, 0))[0], True),

@@ -22,7 +22,8 @@ TYPE_NAMES = {
     exp.DType.TINYINT: "tinyint", exp.DType.BIT: "bit", exp.DType.BOOLEAN: "bit", exp.DType.FLOAT: "float",
     exp.DType.DOUBLE: "float", exp.DType.DECIMAL: "decimal", exp.DType.NVARCHAR: "nvarchar",
     exp.DType.VARCHAR: "varchar", exp.DType.CHAR: "char", exp.DType.NCHAR: "nchar",
-    exp.DType.DATETIME: "datetime", exp.DType.VARBINARY: "varbinary", exp.DType.TEXT: "nvarchar",
+    exp.DType.DATETIME: "datetime", exp.DType.VARBINARY: "varbinary", exp.DType.TEXT: "text",
+    exp.DType.MEDIUMTEXT: "ntext", exp.DType.IMAGE: "image",
     exp.DType.ROWVERSION: "timestamp",
 }  # fmt: skip
 
@@ -138,7 +139,8 @@ class Typer:
             return ColType("int")
         if isinstance(node, exp.Literal):
             if node.is_string:
-                return ColType("varchar", max(len(node.this), 1), False)
+                kind = "nvarchar" if node.meta.get("national") else "varchar"
+                return ColType(kind, max(len(node.this), 1), False)
             text = node.this
             if "e" in text.lower():
                 return ColType("float", None, False)

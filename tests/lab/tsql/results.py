@@ -12,13 +12,29 @@ from tests.lab.tsql.errors import SqlError, conversion_failed
 
 # Column.type values the TDS layer knows.
 RESULT_TYPES = frozenset(
-    {"int", "bigint", "smallint", "tinyint", "bit", "float", "decimal", "nvarchar", "varchar", "datetime", "varbinary"}
+    {
+        "int",
+        "bigint",
+        "smallint",
+        "tinyint",
+        "bit",
+        "float",
+        "decimal",
+        "nvarchar",
+        "varchar",
+        "datetime",
+        "varbinary",
+        "text",
+        "ntext",
+        "image",
+    }
 )
 # Catalog type -> result type (the lab stores char/nchar too; the wire gets their var- forms).
 RESULT_TYPE_OF = {"char": "varchar", "nchar": "nvarchar", "real": "float", "numeric": "decimal", "binary": "varbinary",
                   "timestamp": "varbinary"}  # fmt: skip
 INTEGER_TYPES = ("tinyint", "smallint", "int", "bigint")
 STRING_TYPES = ("char", "varchar", "nchar", "nvarchar")
+TEXT_TYPES = ("text", "ntext")  # the LOB strings (catalog.LOB_TYPES): no length, no comparison
 _DATETIME = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?\s*$")
 
 
@@ -55,16 +71,66 @@ def format_datetime(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 
-def to_datetime_text(value: Any) -> str | None:
-    """A value stored into or compared as `datetime`: normalised ISO text."""
+# SET DATEFORMAT's orders, and the order each SET LANGUAGE brings (sys.syslanguages.dateformat).
+DATEFORMATS = ("mdy", "dmy", "ymd", "ydm", "myd", "dym")
+LANGUAGE_DATEFORMAT = {"us_english": "mdy", "British": "dmy", "Deutsch": "dmy", "Français": "dmy"}
+_TIME = r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?"
+_ISO_8601 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$")
+_UNSEPARATED = re.compile(r"^(\d{4})(\d{2})(\d{2})" + _TIME + "$")
+_YEAR_FIRST = re.compile(r"^(\d{4})([-/.])(\d{1,2})\2(\d{1,2})" + _TIME + "$")
+_YEAR_LAST = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})" + _TIME + "$")
+_STORED = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$")
+
+
+def read_datetime(text: str, dateformat: str = "mdy", source: str = "varchar") -> dt.datetime:
+    """A character string converted to datetime as SQL Server reads it (docs: "datetime
+    (Transact-SQL)", "SET DATEFORMAT"): the ISO 8601 form with T and the unseparated
+    'YYYYMMDD' the same under every DATEFORMAT and LANGUAGE; a numeric date with the year first
+    read year-month-day under mdy/ymd/myd but year-DAY-month under dmy/ydm/dym (British, German,
+    French); with the year last, month and day in DATEFORMAT's order. A string of another shape
+    fails with Msg 241, a day or month that does not exist with Msg 242."""
+    value = text.strip()
+    month_first = dateformat.index("m") < dateformat.index("d")
+    if (m := _ISO_8601.match(value)) or (m := _UNSEPARATED.match(value)):
+        year, month, day, *clock = m.groups()
+    elif m := _YEAR_FIRST.match(value):
+        year, first, second, *clock = m.group(1, 3, 4, 5, 6, 7, 8)
+        month, day = (first, second) if month_first else (second, first)
+    elif m := _YEAR_LAST.match(value):
+        first, second, year, *clock = m.group(1, 3, 4, 5, 6, 7, 8)
+        month, day = (first, second) if month_first else (second, first)
+        if len(year) == 2:  # two digit year cutoff 2049
+            year = str((2000 if int(year) <= 49 else 1900) + int(year))
+    else:
+        raise SqlError(241, "Conversion failed when converting date and/or time from character string.")
+    hour, minute, second, fraction = clock
+    try:
+        parsed = dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+                             int((fraction or "0").ljust(3, "0")) * 1000)  # fmt: skip
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.year < 1753:
+        kind = source if source in STRING_TYPES else "varchar"
+        raise SqlError(242, f"The conversion of a {kind} data type to a datetime data type resulted in an "
+                       "out-of-range value.")  # fmt: skip
+    return parsed
+
+
+def to_datetime_text(value: Any, dateformat: str = "mdy", source: str | None = None) -> str | None:
+    """A value stored into or compared as `datetime`: the lab's storage text. A string read from a
+    datetime column (`source` datetime) is in that form already; any other string is read as SQL
+    Server reads a character string under the session's DATEFORMAT (read_datetime). When the
+    source type is unknown, a string in the exact storage form is taken for a stored datetime."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
         return format_datetime(value)
     if isinstance(value, str):
-        parsed = parse_datetime(value)
-        if parsed is not None:
-            return format_datetime(parsed)
+        if source == "datetime" or (source is None and _STORED.match(value)):
+            parsed = parse_datetime(value)
+            if parsed is not None:
+                return format_datetime(parsed)
+        return format_datetime(read_datetime(value, dateformat, source or "varchar"))
     raise SqlError(241, "Conversion failed when converting date and/or time from character string.")
 
 
@@ -101,11 +167,11 @@ def to_python(value: Any, type_name: str) -> Any:
             return Decimal(str(value))
         except InvalidOperation:
             return value
-    if type_name in STRING_TYPES:
+    if type_name in STRING_TYPES or type_name in TEXT_TYPES:
         return value if isinstance(value, str) else str(value)
     if type_name == "timestamp" and isinstance(value, int):
         return value.to_bytes(8, "big")  # stored as the counter's value, sent as binary(8)
-    if type_name in ("varbinary", "binary"):
+    if type_name in ("varbinary", "binary", "image"):
         return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else value
     return value
 

@@ -25,8 +25,16 @@ from tests.lab.tsql.errors import (
     unsupported,
 )
 from tests.lab.tsql.infer import ColType, type_name
-from tests.lab.tsql.results import INTEGER_TYPES, STRING_TYPES, ResultSet, to_datetime_text, to_int
-from tests.lab.tsql.translate import Translator, check, parse, variables_used
+from tests.lab.tsql.results import (
+    DATEFORMATS,
+    INTEGER_TYPES,
+    LANGUAGE_DATEFORMAT,
+    STRING_TYPES,
+    ResultSet,
+    to_datetime_text,
+    to_int,
+)
+from tests.lab.tsql.translate import LabTSQL, Translator, check, parse, variables_used
 
 if TYPE_CHECKING:
     from tests.lab.tsql.engine import Engine
@@ -40,7 +48,7 @@ SPID_LOCK = threading.Lock()
 # SET options clients send on connect (pymssql/FreeTDS, the mssql provider): accepted, no effect.
 IGNORED_SET_OPTIONS = {
     "TEXTSIZE", "ANSI_NULLS", "ANSI_NULL_DFLT_ON", "ANSI_NULL_DFLT_OFF", "ANSI_PADDING", "ANSI_WARNINGS",
-    "QUOTED_IDENTIFIER", "CONCAT_NULL_YIELDS_NULL", "ARITHABORT", "DATEFORMAT", "LANGUAGE", "LOCK_TIMEOUT",
+    "QUOTED_IDENTIFIER", "CONCAT_NULL_YIELDS_NULL", "ARITHABORT", "LOCK_TIMEOUT",
     "IMPLICIT_TRANSACTIONS", "CURSOR_CLOSE_ON_COMMIT", "DATEFIRST", "TRANSACTION", "NUMERIC_ROUNDABORT",
     "ANSI_DEFAULTS", "DEADLOCK_PRIORITY", "ARITHIGNORE", "NOEXEC", "FMTONLY",
 }  # fmt: skip
@@ -66,8 +74,12 @@ class Session:
         )
         self.db.execute("PRAGMA recursive_triggers=ON")
         self.db.execute("PRAGMA foreign_keys=ON")  # only tables that declare one have any (SUBSET.md)
+        # The login's default language (ALTER LOGIN ... WITH DEFAULT_LANGUAGE), read when the
+        # session starts, as SQL Server does; SET LANGUAGE / SET DATEFORMAT change the session's.
+        self.language = login_language(self.db)
+        self.dateformat = LANGUAGE_DATEFORMAT[self.language]
         self.function_errors = functions.FunctionErrors()
-        functions.register(self.db, self.function_errors)
+        functions.register(self.db, self.function_errors, lambda: self.dateformat)
         catalog.install_views(self.db)
         self.translator = Translator(self.db, lambda: self.database, self._variable, self._global)
         self.cancelled = threading.Event()  # set by cancel(); a blocking hook may wait on it
@@ -177,6 +189,8 @@ class Session:
                     raise undeclared_variable(m.group(1))
                 return ("set_var", name, self._expression(m.group(3), declared, m.group(3)))
             return ("set_option", self._compile_option(upper, words))
+        if keyword == "ALTER" and len(upper) > 1 and upper[1] == "LOGIN":
+            return ("alter_login", _alter_login(text))
         if keyword == "BEGIN":
             if len(words) > 2:
                 raise unsupported("named transactions")
@@ -240,6 +254,13 @@ class Session:
             if len(upper) != 4 or upper[3] not in ("ON", "OFF"):
                 raise syntax_error(words[-1])
             return (option, words[2], upper[3] == "ON")
+        if option == "LANGUAGE":
+            return (option, _language(" ".join(words[2:])))
+        if option == "DATEFORMAT":
+            value = " ".join(words[2:]).strip("'\"").lower()
+            if len(upper) != 3 or value not in DATEFORMATS:
+                raise unsupported(f"SET DATEFORMAT {' '.join(words[2:])} (the lab knows {', '.join(DATEFORMATS)})")
+            return (option, value)
         if option in IGNORED_SET_OPTIONS or (option.startswith("ANSI_") and option in IGNORED_SET_OPTIONS):
             return ("IGNORED",)
         raise unsupported(f"SET {option}")
@@ -257,9 +278,9 @@ class Session:
         if self.cancelled.is_set():
             self._end_for_cancel()
         text = node.condition if isinstance(node, If) else node.text  # type: ignore[union-attr]
-        self._call_hook("statement", text)
         outputs: list[Output] = []
         try:
+            self._call_hook("statement", text)  # a resource fault fails the statement (faults.py)
             if isinstance(node, If):
                 chosen = node.then if self._scalar(node.compiled) else node.otherwise
             else:
@@ -271,7 +292,9 @@ class Session:
             self.error = error.number
             yield from outputs
             yield error
-            if self.xact_abort and error.number != 50000:
+            if (self.xact_abort and error.number != 50000) or error.severity >= 19:
+                # severity 19 and up: "the current batch process has been terminated" (Database
+                # Engine Error Severities); the open transaction goes with it
                 self._rollback()
                 raise _EndBatch from None
             if error.aborts_batch:
@@ -334,6 +357,8 @@ class Session:
             self._scalar(args[0])
         elif kind in ("sp_configure", "reconfigure", "trigger_state", "sp_settriggerorder"):
             self._write(lambda: procedures.run(self, kind, args, out), out, count=False)
+        elif kind == "alter_login":
+            self.db.execute("INSERT OR REPLACE INTO lab_settings (name, value) VALUES ('login_language', ?)", args)
         elif kind == "create_trigger":
             self._write(lambda: triggers.create(self, args[0]), out, count=False)
         else:
@@ -397,10 +422,14 @@ class Session:
             self.xact_abort = args[0]
         elif option == "IDENTITY_INSERT":
             self._identity_insert(*args)
+        elif option == "LANGUAGE":
+            self.language, self.dateformat = args[0], LANGUAGE_DATEFORMAT[args[0]]
+        elif option == "DATEFORMAT":
+            self.dateformat = args[0]
         self.rowcount = 0
 
     def _identity_insert(self, written: str, on: bool) -> None:
-        node = sqlglot.parse_one(f"SELECT * FROM {written}", read="tsql").find(exp.Table)
+        node = sqlglot.parse_one(f"SELECT * FROM {written}", read=LabTSQL).find(exp.Table)
         table = self.translator.table(node)
         if table in catalog.VIEWS or not any(c.identity for c in catalog.columns(self.db, table)):
             raise SqlError(8106, f"Table '{table}' does not have the identity property. Cannot perform SET operation.")
@@ -426,14 +455,14 @@ class Session:
         if name == "version":  # the host's facts (tsql/server.py), read when asked
             return server.version_text(self.db)
         values = {"rowcount": self.rowcount, "trancount": self._trancount, "error": self.error, "spid": self.spid,
-                  "servername": "DSLAB", "language": "us_english"}  # fmt: skip
+                  "servername": "DSLAB", "language": self.language}  # fmt: skip
         if name not in values:
             raise unsupported(f"@@{name.upper()}")
         return values[name]
 
     def set_variable(self, name: str, value: Any) -> None:
         kind = self.variables[name][0]
-        self.variables[name][1] = _convert(value, kind)
+        self.variables[name][1] = _convert(value, kind, self.dateformat)
 
     def _scalar(self, tree: exp.Expression) -> Any:
         saved = self.rowcount
@@ -519,7 +548,7 @@ class Session:
             raise unsupported(f"{message} (SQLite, in {sql[:200]!r})") from None
 
 
-def _convert(value: Any, kind: ColType) -> Any:
+def _convert(value: Any, kind: ColType, dateformat: str = "mdy") -> Any:
     """A value assigned to a variable of type `kind` (strings cut to size, as T-SQL does)."""
     if value is None or kind.type is None:
         return value
@@ -528,13 +557,44 @@ def _convert(value: Any, kind: ColType) -> Any:
     if kind.type == "bit":
         return functions.cast(value, "bit", None, None, None)
     if kind.type == "datetime":
-        return to_datetime_text(value)
+        return to_datetime_text(value, dateformat)
     if kind.type in ("float", "decimal"):
         return float(value)
     if kind.type in STRING_TYPES:
         text = value if isinstance(value, str) else str(value)
         return text[: kind.size] if kind.size else text
     return value
+
+
+# SET LANGUAGE's names (sys.syslanguages.name and alias) -> the name @@LANGUAGE gives.
+LANGUAGES = {"us_english": "us_english", "english": "us_english", "british": "British", "british english": "British",
+             "deutsch": "Deutsch", "german": "Deutsch", "français": "Français", "french": "Français"}  # fmt: skip
+
+
+def _language(written: str) -> str:
+    name = written.strip().removeprefix("N").strip("'\"[]").lower()
+    if name not in LANGUAGES:
+        raise unsupported(f"language {written} (the lab knows {', '.join(sorted(set(LANGUAGES.values())))})")
+    return LANGUAGES[name]
+
+
+def _alter_login(text: str) -> str:
+    """ALTER LOGIN [x] WITH DEFAULT_LANGUAGE = lang: the lab has one SQL login (the host's user),
+    so the language is the default of every new session, not of the one running this."""
+    m = re.match(r"(?is)^ALTER\s+LOGIN\s+(\[[^\]]+\]|\w+)\s+WITH\s+DEFAULT_LANGUAGE\s*=\s*(\S+)\s*;?$", text)
+    if not m:
+        raise unsupported("ALTER LOGIN other than WITH DEFAULT_LANGUAGE = <language>")
+    return _language(m.group(2))
+
+
+def login_language(db: sqlite3.Connection) -> str:
+    """The default language of the lab's login (us_english unless ALTER LOGIN or the schema
+    variant british_login set another)."""
+    try:
+        row = db.execute("SELECT value FROM lab_settings WHERE name = 'login_language'").fetchone()
+    except sqlite3.OperationalError:  # a database made without lab_settings
+        return "us_english"
+    return row[0] if row and row[0] in LANGUAGE_DATEFORMAT else "us_english"
 
 
 def _split_top_level(text: str) -> list[str]:

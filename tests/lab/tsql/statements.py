@@ -19,6 +19,7 @@ from tests.lab.tsql.infer import ColType, type_name
 from tests.lab.tsql.results import (
     INTEGER_TYPES,
     STRING_TYPES,
+    TEXT_TYPES,
     Column,
     ResultSet,
     result_type,
@@ -119,7 +120,9 @@ def insert(s: Session, tree: exp.Insert) -> int:
     targets = insert_targets(table, cols, by_name, listed, width, source)
     _check_identity(table, identity, targets, identity_on)
     src = [f"c{i}" for i in range(width)]
-    select = [_stored(src[i], c, table) for i, c in enumerate(targets)]
+    kinds = _source_types(info["typer"], translated, width)
+    stored_as_is = s.dateformat in ("mdy", "ymd", "myd")  # year first: read y-m-d, as stored
+    select = [_stored(src[i], c, table, kinds[i], stored_as_is) for i, c in enumerate(targets)]
     names = [c.name for c in targets]
     if identity is not None and identity not in targets:
         top = s.run(f"SELECT MAX({_q(identity.name)}) FROM {_q(table)}").fetchone()[0]
@@ -141,7 +144,19 @@ def insert(s: Session, tree: exp.Insert) -> int:
 _STORED_DATETIME = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]"
 
 
-def _stored(value: str, c: CatalogColumn, table: str) -> str:
+def _source_types(typer: Any, source: exp.Expression, width: int) -> list[str | None]:
+    """The T-SQL type of each value an INSERT's source gives (None where unknown)."""
+    if isinstance(source, exp.Values):
+        rows = source.expressions
+        kinds = [{typer.expr(row.expressions[i]).type for row in rows} for i in range(width)]
+        return [k.pop() if len(k) == 1 else None for k in kinds]
+    projections = typer.projections(source)
+    if len(projections) != width:
+        return [None] * width
+    return [kind.type for _, kind in projections]
+
+
+def _stored(value: str, c: CatalogColumn, table: str, source: str | None = None, stored_as_is: bool = True) -> str:
     """The value an INSERT stores: lab_store's (functions.store), whose checks and conversions
     are T-SQL's. Where SQLite itself can tell that lab_store would return the value unchanged
     (an integer into an integer column, a text that fits a string column, a valid datetime
@@ -149,14 +164,16 @@ def _stored(value: str, c: CatalogColumn, table: str) -> str:
     a million-row INSERT ... SELECT then costs no million calls per column."""
     call = (
         f"lab_store({value}, {_literal(c.type)}, {_literal(c.length)}, {int(c.nullable)}, "
-        f"{_literal(c.name)}, {_literal(table)}, 'INSERT')"
+        f"{_literal(c.name)}, {_literal(table)}, 'INSERT', {_literal(source)})"
     )
     if c.type in INTEGER_TYPES:
         unchanged = f"typeof({value}) = 'integer'"
+    elif c.type in TEXT_TYPES:
+        unchanged = f"typeof({value}) = 'text'"
     elif c.type in STRING_TYPES:
         fits = f" AND length({value}) <= {c.length}" if c.length is not None else ""
         unchanged = f"typeof({value}) = 'text'{fits}"
-    elif c.type == "datetime":
+    elif c.type == "datetime" and (source == "datetime" or stored_as_is):
         unchanged = (
             f"typeof({value}) = 'text' AND {value} GLOB '{_STORED_DATETIME}' AND substr({value}, 1, 4) <> '0000' "
             f"AND strftime('%Y-%m-%d %H:%M:%f', {value}) = {value}"
@@ -320,12 +337,22 @@ def update(s: Session, tree: exp.Update) -> int:
             exp.Anonymous(
                 this="lab_store",
                 expressions=[value, exp.Literal.string(col.type), _num(col.length), _num(int(col.nullable)),
-                             exp.Literal.string(col.name), exp.Literal.string(table), exp.Literal.string("UPDATE")],
+                             exp.Literal.string(col.name), exp.Literal.string(table), exp.Literal.string("UPDATE"),
+                             _literal_type(value)],
             ),
         )  # fmt: skip
         column.set("table", None)
     translated, info = s.translator.rewrite(tree)
     return s.run_count(sqlite_sql(translated), info["params"])
+
+
+def _literal_type(value: exp.Expression) -> exp.Expression:
+    """The type of a string written as a literal (N'...' nvarchar); NULL (unknown) otherwise."""
+    if isinstance(value, exp.National):
+        return exp.Literal.string("nvarchar")
+    if isinstance(value, exp.Literal) and value.is_string:
+        return exp.Literal.string("varchar")
+    return exp.null()
 
 
 def _num(value: int | None) -> exp.Expression:

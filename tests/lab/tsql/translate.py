@@ -14,10 +14,12 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
+from sqlglot.dialects.tsql import TSQL
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from tests.lab.tsql import catalog, server
-from tests.lab.tsql.errors import invalid_object, syntax_error, unsupported
+from tests.lab.tsql.errors import SqlError, invalid_object, syntax_error, unsupported
 from tests.lab.tsql.functions import DATETIME_STYLES
 from tests.lab.tsql.infer import ColType, Typer, type_name
 
@@ -49,10 +51,80 @@ GLOBALS = ("rowcount", "trancount", "error", "spid", "version", "servername", "l
 COLUMN_PROPERTIES = {"isidentity": "is_identity", "allowsnull": "is_nullable"}
 
 
+# The words SQL Server's Msg 402 uses for each comparison operator.
+OPERATOR_WORDS = {exp.EQ: "equal to", exp.NEQ: "not equal to", exp.LT: "less than", exp.GT: "greater than",
+                  exp.LTE: "less than or equal to", exp.GTE: "greater than or equal to"}  # fmt: skip
+
+
+def check_lob_use(tree: exp.Expression, typer: Typer) -> None:
+    """text, ntext and image cannot be compared, sorted, grouped or made DISTINCT (SQL Server's
+    "ntext, text, and image" docs): Msg 402 for a comparison or IN, 306 for ORDER BY and GROUP BY,
+    421 for DISTINCT and UNION. IS NULL and LIKE are allowed; a CAST to a (max) type is the way out."""
+
+    def lob(node: exp.Expression) -> str | None:
+        kind = typer.expr(node).type
+        return kind if kind is not None and catalog.is_lob(kind) else None
+
+    for node in tree.walk():
+        if isinstance(node, (*OPERATOR_WORDS, exp.In)):
+            pairs = (
+                [(node.this, e) for e in node.expressions]
+                if isinstance(node, exp.In)
+                else [(node.this, node.expression)]
+            )
+            word = OPERATOR_WORDS.get(type(node), "equal to")
+            for left, right in pairs:
+                if right is None or not (lob(left) or lob(right)):
+                    continue
+                left_type, right_type = typer.expr(left).type or "varchar", typer.expr(right).type or "varchar"
+                raise SqlError(402, f"The data types {left_type} and {right_type} are incompatible in the {word} "
+                               "operator.")  # fmt: skip
+        elif isinstance(node, exp.Select):
+            sorted_by = [o.this for o in (node.args.get("order") or exp.Order()).expressions]
+            grouped = list((node.args.get("group") or exp.Group()).expressions)
+            if any(lob(e) for e in sorted_by + grouped):
+                raise SqlError(306, "The text, ntext, and image data types cannot be compared or sorted, except "
+                               "when using IS NULL or LIKE operator.")  # fmt: skip
+            distinct = node.args.get("distinct") is not None or (
+                isinstance(node.parent, exp.Union) and node.parent.args.get("distinct")
+            )
+            if distinct:
+                for _, kind in typer.projections(node):
+                    if kind.type and catalog.is_lob(kind.type):
+                        raise SqlError(421, f"The {kind.type} data type cannot be selected as DISTINCT because it "
+                                       "is not comparable.")  # fmt: skip
+
+
+def _compare_dates_as_dates(tree: exp.Expression, typer: Typer) -> None:
+    """A string compared with a datetime is converted to datetime first (datetime ranks above the
+    strings in SQL Server's data type precedence), so it is read under the session's DATEFORMAT
+    (and fails with Msg 241/242 as there), not compared as text with the lab's storage form."""
+    strings = ("char", "varchar", "nchar", "nvarchar")
+    changes = []
+    for node in tree.walk():
+        if isinstance(node, (*OPERATOR_WORDS, exp.In, exp.Between)):
+            sides = [node.this, *(node.expressions if isinstance(node, exp.In) else [])]
+            sides += [node.args[k] for k in ("expression", "low", "high") if node.args.get(k) is not None]
+            kinds = [typer.expr(side).type for side in sides]
+            if "datetime" in kinds:
+                changes += [(side, kind) for side, kind in zip(sides, kinds, strict=True) if kind in strings]
+    for side, kind in changes:
+        args = [side.copy(), exp.Literal.string("datetime"), exp.null(), exp.null(), exp.Literal.string(kind)]
+        side.replace(exp.Anonymous(this="lab_cast", expressions=args))
+
+
+class LabTSQL(TSQL):
+    """T-SQL as sqlglot reads it, but `ntext` kept apart from `text` (sqlglot reads both as TEXT):
+    the lab stores, sends and refuses them as SQL Server does. MEDIUMTEXT stands for ntext."""
+
+    class Tokenizer(TSQL.Tokenizer):
+        KEYWORDS = {**TSQL.Tokenizer.KEYWORDS, "NTEXT": TokenType.MEDIUMTEXT}
+
+
 def parse(text: str) -> exp.Expression:
     """One statement as sqlglot's T-SQL tree; SqlError 102 when it does not parse."""
     try:
-        trees = [t for t in sqlglot.parse(text, read="tsql") if t is not None]
+        trees = [t for t in sqlglot.parse(text, read=LabTSQL) if t is not None]
     except (ParseError, TokenError) as error:
         near = ""
         if isinstance(error, ParseError) and error.errors:
@@ -157,12 +229,16 @@ class Translator:
                 node.set("db", None)
                 node.set("catalog", None)
             elif isinstance(node, exp.National):
-                node.replace(exp.Literal.string(node.this))
+                literal = exp.Literal.string(node.this)
+                literal.meta["national"] = True  # N'...' is nvarchar (infer.Typer)
+                node.replace(literal)
             elif isinstance(node, exp.Parameter) and not isinstance(node.parent, exp.Parameter):
                 name, value, kind = self._parameter(node)
                 params[name], types[name] = value, kind
                 node.replace(exp.Placeholder(this=name))
         typer = Typer(self.db, types)
+        check_lob_use(tree, typer)
+        _compare_dates_as_dates(tree, typer)
         self._functions(tree, typer)
         return tree, {"params": params, "types": types, "typer": typer}
 
@@ -214,7 +290,7 @@ class Translator:
     def _cast(self, node: exp.Cast | exp.Convert, typer: Typer) -> exp.Expression:
         to, value = (node.this, node.expression) if isinstance(node, exp.Convert) else (node.to, node.this)
         target, size = type_name(to)
-        if target is None or target in ("varbinary", "timestamp"):
+        if target is None or target == "timestamp":
             raise unsupported(f"CAST / CONVERT to {to.sql(dialect='tsql')}")
         style = node.args.get("style")
         if style is not None and not isinstance(style, exp.Literal):
