@@ -250,6 +250,38 @@ def transaction_log(conn: Connection, rows: int, history_bytes: int, database: s
     return Check("transaction log", True, found)
 
 
+def nested_triggers(conn: Connection) -> Check:
+    """Server option `nested triggers` in use: the capture triggers must fire inside the DS's own
+    delete cascade (event -> event_schedule -> event_schedule_info), which is a trigger's delete."""
+    rows = query(conn, render("nested_triggers.sql"))
+    value = int(rows[0]["value_in_use"]) if rows else None
+    if value == 1:
+        return Check("nested triggers", True, "1 (on)")
+    return Check(
+        "nested triggers",
+        False,
+        "0 (off)" if value == 0 else "not found in sys.configurations",
+        "with the server option 'nested triggers' off, history the DS's own triggers delete during the import "
+        "is never captured and is lost. Turn it on (SQL Server's default): EXEC sp_configure 'nested triggers', 1; "
+        "RECONFIGURE",
+    )
+
+
+def login_language(conn: Connection) -> Check:
+    """The login's language: the package's connections read dates as year-month-day whatever it
+    is (SET DATEFORMAT ymd); a note for anything else that runs under the login."""
+    language = str(query(conn, render("login_language.sql"))[0]["language"])
+    if language.lower() == "us_english":
+        return Check("login language", True, language)
+    return Check(
+        "login language",
+        True,
+        language,
+        "the package sets DATEFORMAT ymd on its own connections; a script of your own under this login reads "
+        "'YYYY-MM-DD hh:mm:ss' as year-day-month",
+    )
+
+
 def older_procedure(conn: Connection, tables: list[HistoryTable]) -> Check:
     """Tables of the seed article's procedure: its scheduled import.bat may still run."""
     olds = tuple(name for t in tables for name in (t.legacy_backup, t.legacy_archive))
@@ -293,6 +325,8 @@ def database(conn: Connection, server: SqlServer, name: str) -> Iterator[Check]:
     yield facts
     found, tables = history_tables(conn)
     yield found
+    yield nested_triggers(conn)
+    yield login_language(conn)
     if not tables:
         return
     yield from space(conn, server, tables, name)

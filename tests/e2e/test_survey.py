@@ -5,7 +5,11 @@
 - Each no-go the lab can show is reported with its reason, on that host only (the others are
   still surveyed and `go`): SMB1 only, SQL Server 2000 / MSDE 2000, the DS tools missing, a log
   too small for tonight's copies, a database the backup would take past its edition's cap,
-  and an unreachable host (closed port, wrong password, WinRM down), each within 60 s.
+  `nested triggers` off, a keyless history table with a large (ntext) column, and an
+  unreachable host (closed port, wrong password, WinRM down), each within 60 s. A British
+  login is a note (the package's connections set DATEFORMAT ymd), not a no-go.
+- The lab's history table event_schedule_info has no key (schema info_no_key): go without
+  large columns.
 - The slave DAG's preflight refuses what the survey calls no-go, with the same words.
 - `survey_estate` runs one task per host; a no-go host's task fails naming its checks.
 """
@@ -34,7 +38,8 @@ SLAVE = "slave1"
 
 @pytest.fixture(scope="module")
 def lab_estate(request):
-    return _estate(request, slaves=2, identity=False, lab_options=("--smb1", SMB1_SLAVE))
+    # event_schedule_info without any key: kept safely until a large column comes (the last test)
+    return _estate(request, slaves=2, identity=False, lab_options=("--smb1", SMB1_SLAVE, "--schema", "info_no_key"))
 
 
 def run_survey(lab_estate, *args: str, env: dict[str, str] | None = None, config: Path | None = None):
@@ -95,7 +100,8 @@ def test_a_sound_estate_is_go_and_the_survey_changes_nothing(lab_estate):
     assert code == 0, (out, err[-3000:])
     assert "master master: go" in out and f"slave {SLAVE}: go" in out, out
     assert out.strip().endswith("survey: 2 host(s), 2 go, 0 no-go, 0 warning(s)"), out
-    for check in ("SQL (ds_slave1_mssql)", "history tables", "transaction log", "DS tools", "clock"):
+    assert "event_schedule_info: key (every column) (every column (no primary key or unique index))" in out, out
+    for check in ("SQL (ds_slave1_mssql)", "transaction log", "DS tools", "nested triggers", "login language", "clock"):
         assert check in out, out
     assert before == after, "the survey changed a table, trigger or share file"
 
@@ -183,6 +189,35 @@ def test_a_backup_that_would_pass_the_editions_cap_is_no_go(lab_estate, nearly_f
     assert "past the 4096 MB cap of SQL Server 9.00.5000 Express Edition" in size["why"], size
 
 
+@pytest.fixture
+def nested_triggers_off(lab_estate):
+    lab_estate.lab.server(SLAVE, "--nested-triggers", "0")
+    yield
+    lab_estate.lab.server(SLAVE, "--nested-triggers", "1")
+
+
+def test_nested_triggers_off_is_no_go(lab_estate, nested_triggers_off):
+    """sys.configurations, configuration_id 115 (SQL Server docs: "Configure the nested triggers
+    server configuration option"): value_in_use 0."""
+    _, hosts = surveyed(lab_estate)
+    nested = failing(hosts[SLAVE])["nested triggers"]
+    assert nested["found"] == "0 (off)" and "EXEC sp_configure 'nested triggers', 1; RECONFIGURE" in nested["why"]
+
+
+@pytest.fixture
+def british_login(lab_estate):
+    lab_estate.lab.sql(SLAVE, f"ALTER LOGIN [{lab_estate.lab.info['user']}] WITH DEFAULT_LANGUAGE = British")
+    yield
+    lab_estate.lab.sql(SLAVE, f"ALTER LOGIN [{lab_estate.lab.info['user']}] WITH DEFAULT_LANGUAGE = us_english")
+
+
+def test_a_british_login_is_a_note_not_a_no_go(lab_estate, british_login):
+    _, hosts = surveyed(lab_estate)
+    assert hosts[SLAVE]["verdict"] == "go", failing(hosts[SLAVE])
+    language = next(c for c in hosts[SLAVE]["checks"] if c["check"] == "login language")
+    assert language["ok"] and language["found"] == "British" and "DATEFORMAT ymd" in language["why"], language
+
+
 def with_connection(env: dict[str, str], conn_id: str, **changes) -> dict[str, str]:
     key = f"AIRFLOW_CONN_{conn_id.upper()}"
     return {**env, key: json.dumps({**json.loads(env[key]), **changes})}
@@ -253,3 +288,13 @@ def test_the_survey_dag_runs_one_task_per_host(lab_estate):
     assert '<span class="state success">go</span>' in rows[SLAVE] and "<small>none</small>" in rows[SLAVE]
     assert '<span class="state failed">no-go</span>' in rows[SMB1_SLAVE], rows[SMB1_SLAVE]
     assert f"<b>SMB (ds_{SMB1_SLAVE}_smb, share express)</b>: the SMB server" in rows[SMB1_SLAVE], rows[SMB1_SLAVE]
+
+
+def test_a_keyless_history_table_with_a_large_column_is_no_go(lab_estate):
+    """Last in the module: the lab cannot drop the column again. ntext cannot be compared
+    (Msg 402), so the rows of a keyless table holding one cannot be told apart."""
+    lab_estate.lab.sql(SLAVE, "ALTER TABLE event_schedule_info ADD notes ntext NULL")
+    _, hosts = surveyed(lab_estate)
+    tables = failing(hosts[SLAVE])["history tables"]
+    assert "event_schedule_info has no primary key or unique index, and its column(s) notes" in tables["found"]
+    assert hosts["master"]["verdict"] == "go"
