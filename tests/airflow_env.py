@@ -3,10 +3,13 @@ the project's dags/ and plugins/, the estate file and connections of a DS lab.""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +51,40 @@ def airflow_env(home: Path, config: Path, connections: dict[str, str] | None = N
     return env
 
 
-def migrate(env: dict[str, str]) -> None:
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+def _airflow_db_migrate(env: dict[str, str]) -> None:
     subprocess.run([PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+
+
+def _sqlite_home(env: dict[str, str]) -> Path | None:
+    """The AIRFLOW_HOME of `env` when its metadata DB is airflow.db inside it (as airflow_env makes it)."""
+    home = Path(env["AIRFLOW_HOME"])
+    return home if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") == f"sqlite:///{home}/airflow.db" else None
+
+
+_migrated: Path | None = None  # this process's freshly migrated SQLite home, copied by migrate()
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`airflow db migrate` for `env`'s metadata DB. A SQLite DB is migrated once per process,
+    into a home of its own, and copied: the same tables and rows (pools, log templates), the
+    same airflow.cfg with the paths of the new home (the first Airflow process in a home writes
+    one otherwise, and components started together must not each write their own secrets)."""
+    global _migrated
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if _sqlite_home(env) is None:  # e.g. PostgreSQL (the CeleryExecutor test)
+        _airflow_db_migrate(env)
+        return
+    if _migrated is None:
+        template = Path(tempfile.mkdtemp(prefix="ds-airflow-migrated-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
+        template_env = {**env, "AIRFLOW_HOME": str(template)}
+        template_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{template}/airflow.db"
+        _airflow_db_migrate(template_env)
+        _migrated = template
+    shutil.copyfile(_migrated / "airflow.db", home / "airflow.db")
+    cfg = (_migrated / "airflow.cfg").read_text()
+    (home / "airflow.cfg").write_text(cfg.replace(str(_migrated), str(home)))
 
 
 def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None, timeout: int = 900) -> dict:

@@ -5,7 +5,7 @@ scheduler, dag-processor) with the project's DAGs, the lab's connections, the ex
 and the lab's estate file, on free ports, in a temp dir. Prints the URL and how to sign in;
 Ctrl-C (or SIGTERM) stops every process it started, by pid, and removes the temp dir.
 
-The DAGs are created paused, as on a first deploy of a real estate (README, "The Airflow
+The DAGs are created paused, as on a first deploy of a real estate (docs/ui.md, "The Airflow
 UI"). `--ready-file F` writes what a test needs to drive it (url, user, password, lab dir,
 pids) as JSON to F once everything is up.
 
@@ -134,7 +134,9 @@ def main() -> int:
         print(f"starting Airflow on {lab}, in {root} ...", flush=True)
         ui.start()
         if args.ready_file:
-            Path(args.ready_file).write_text(json.dumps(ui.ready_info()))
+            tmp = Path(args.ready_file + ".tmp")  # whole, then renamed: a reader waits for the file to exist
+            tmp.write_text(json.dumps(ui.ready_info()))
+            tmp.replace(args.ready_file)
         print(
             f"\nAirflow is up ({time.monotonic() - started:.0f} s): {ui.airflow.url}\n"
             f"  sign in as {USER}, password {ui.password}\n"

@@ -124,8 +124,8 @@ row is back or archived, and cleans up the files. Every step is its own task, ga
 sensor where the servers must show the result; every step is safe to retry.
 
 A failure from `import_jobs` on sends an alert to {emails}. The history backup is never
-dropped before it has been verified: re-run the DAG to recover (README, "Recovering from a
-failed night").
+dropped before it has been verified: re-run the DAG to recover (docs/recovery.md, "Recovering
+from a failed night").
 """
 
 

@@ -212,7 +212,7 @@ def space(conn: Connection, server: SqlServer, tables: list[HistoryTable], datab
                 f"database {database} holds {size_mb:.0f} MB of data, {100 * size_mb / cap:.0f}% of the {cap} MB cap "
                 f"of SQL Server {server.version} {server.edition}; tonight's backup up to {backup_mb:.1f} MB",
                 "every night's history backup and the archive tables grow it, and at the cap the DS itself can no "
-                "longer write: make room (README, 'Supported servers')",
+                "longer write: make room (docs/supported-servers.md)",
             )
         )
     else:

@@ -235,7 +235,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     engine = Engine(paths["db"], journal_path(lab_dir, args.name))
-    (paths["dir"] / "engine.ready").write_text(json.dumps({"rate": args.rate}))
+    tmp = paths["dir"] / "engine.ready.tmp"  # whole, then renamed: `lab live start` reads it once it exists
+    tmp.write_text(json.dumps({"rate": args.rate}))
+    tmp.replace(paths["dir"] / "engine.ready")
     logging.info("live engine on %s: %.2f writes/s", args.name, args.rate)
     run(engine, args.rate, stopped)
     logging.info("live engine on %s stopped", args.name)

@@ -63,7 +63,11 @@ def main() -> None:
         except OSError:
             if attempt == 2:
                 raise
-    Path(args.port_file).write_text(json.dumps({"smtp_port": port}))
+    # written whole, then renamed: `lab up` reads the file as soon as it exists (an empty one
+    # under load failed the lab's start with a JSON error)
+    tmp = Path(args.port_file + ".tmp")
+    tmp.write_text(json.dumps({"smtp_port": port}))
+    tmp.replace(args.port_file)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

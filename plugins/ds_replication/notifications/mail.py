@@ -23,8 +23,8 @@ RECOVERY = (
     "run of all folders; or wait for the next scheduled run). Do not clear the failed task: the run's cleanup has "
     "already removed its export files. The next run's preflight puts back the rows whose jobs exist, the next "
     "successful import and restore put back the rest, and verify_history drops the backup only when every "
-    "row is live again or archived in ds_replication_event_schedule_archive. See README, 'Recovering from a "
-    "failed night'."
+    "row is live again or archived in ds_replication_event_schedule_archive. See docs/recovery.md, 'Recovering "
+    "from a failed night'."
 )
 # The replication page's route in the Airflow UI (the plugin's external view, ds_replication_plugin.py).
 PAGE_ROUTE = "ds-replication"
