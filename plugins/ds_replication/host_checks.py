@@ -75,6 +75,7 @@ def sql_server(host: DsHost) -> tuple[Check, SqlServer | None]:
     name = f"SQL ({host.mssql_conn_id})"
     try:
         with host.connect() as conn:
+            query(conn, "SELECT 1 AS ok")
             server = read_server(conn)
         refuse_old(server, host.mssql_conn_id)
     except Exception as error:
