@@ -2,8 +2,9 @@
 -- ds_replication_<table>_backup (history held until it is accounted for) and
 -- ds_replication_<table>_archive (history the replication removed from the console, with the
 -- reason). Names of our own: the seed article's script drops event_schedule_backup.
--- A column the DS added to a live table later (a service pack) is added to both.
--- Context: database, tables, missing {table name: [catalog.Column]}.
+-- A column the DS added to a live table later (a service pack) is added to both; one it made
+-- longer or wider is widened in both.
+-- Context: database, tables, missing and widened {table name: [catalog.Column]}.
 USE {{ database }};
 SET XACT_ABORT ON;
 SET NOCOUNT ON;
@@ -41,6 +42,9 @@ IF NOT EXISTS (
 {% for table in (t.backup, t.archive) %}
 {% for c in missing.get(table, []) %}
 ALTER TABLE {{ t.q(table) }} ADD {{ c.name | qn }} {{ c.type_sql() }} NULL;
+{% endfor %}
+{% for c in widened.get(table, []) %}
+ALTER TABLE {{ t.q(table) }} ALTER COLUMN {{ c.name | qn }} {{ c.type_sql() }} {{ 'NULL' if c.nullable else 'NOT NULL' }};
 {% endfor %}
 {% endfor %}
 {% endfor %}

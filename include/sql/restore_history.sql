@@ -13,9 +13,23 @@ DECLARE @restored_rows int;
 BEGIN TRANSACTION;
 {% if t.identity %}SET IDENTITY_INSERT {{ t.q(t.live) }} ON;
 {% endif %}
+{% if t.has_key %}
 INSERT INTO {{ t.q(t.live) }} ({{ t.column_list() }})
 SELECT {{ t.column_list('b') }} FROM {{ t.q(t.backup) }} AS b
 WHERE {{ h.restorable(t, "b", restore_changed_jobs) }};
+{% else %}
+-- No key: exact duplicates are rows of their own. Each distinct row goes back as many times as
+-- the backup holds it more often than the live table does (up to 100 copies; verify_history
+-- counts the same way and fails on any copy short).
+{% set held = h.parent_exists(t, 'b') ~ ((' AND NOT ' ~ h.changed_job('b')) if t.parent == 'event' and not restore_changed_jobs else '') %}
+INSERT INTO {{ t.q(t.live) }} ({{ t.column_list() }})
+SELECT {{ t.column_list('m') }}
+FROM (
+    SELECT {{ t.column_list('g') }}, g.[ds_replication_copies] - {{ h.copies(t, 'g', t.live, 'l') }} AS [missing]
+    FROM {{ h.held_copies(t, held) }} AS g
+) AS m
+INNER JOIN {{ h.copy_numbers() }} AS k ON k.[copy] <= m.[missing];
+{% endif %}
 SET @restored_rows = @@ROWCOUNT;
 {% if t.identity %}SET IDENTITY_INSERT {{ t.q(t.live) }} OFF;
 {% endif %}

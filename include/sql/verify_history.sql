@@ -48,11 +48,21 @@ WHERE
 {% endif %}
 {% endfor %}
 {% for t in tables %}
+{% if t.has_key %}
 SELECT {% if loop.first %}@lost_rows{% else %}@lost_detail_rows{% endif %} = COUNT(*)
 FROM {{ t.q(t.backup) }} AS b
 WHERE
     NOT EXISTS (SELECT 1 FROM {{ t.q(t.live) }} AS l WHERE {{ t.same_row('l', 'b') }})
     AND NOT EXISTS (SELECT 1 FROM {{ t.q(t.archive) }} AS a WHERE {{ t.same_row('a', 'b') }});
+{% else %}
+-- No key: every copy of an exact duplicate counts; the live table and the archive together
+-- must hold each held row at least as often as the backup does.
+SELECT {% if loop.first %}@lost_rows{% else %}@lost_detail_rows{% endif %} = ISNULL(SUM(
+    g.[ds_replication_copies] - {{ h.copies(t, 'g', t.live, 'l') }} - {{ h.copies(t, 'g', t.archive, 'a') }}
+), 0)
+FROM {{ h.held_copies(t, '') }} AS g
+WHERE g.[ds_replication_copies] > {{ h.copies(t, 'g', t.live, 'l') }} + {{ h.copies(t, 'g', t.archive, 'a') }};
+{% endif %}
 {% endfor %}
 IF @lost_rows = 0 AND @lost_detail_rows = 0
     BEGIN
@@ -62,6 +72,10 @@ IF @lost_rows = 0 AND @lost_detail_rows = 0
             END;
 {% endfor %}
 {% for t in tables %}        DROP TABLE {{ t.q(t.backup) }};
+        IF OBJECT_ID(N'dbo.{{ t.uncaptured }}', N'U') IS NOT NULL
+            BEGIN
+                DROP TABLE {{ t.q(t.uncaptured) }};
+            END;
 {% endfor %}        DROP TABLE [dbo].[ds_replication_fingerprint];
     END;
 COMMIT TRANSACTION;

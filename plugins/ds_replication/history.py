@@ -9,17 +9,21 @@ How the history is kept (docs/history.md):
 - `restore` disarms nothing: restore_history disarms the triggers once the import is over,
   then puts back every held row whose job exists; a row the database refuses moves to the
   archive with the reason, and the rest is restored;
-- `verify` accounts for every held row (live, or archived with a reason) before it drops the
-  triggers and the backup.
+- `disarm_capture` checks that every history row live when the capture was armed is live or
+  was captured (a TRUNCATE, a disabled or dropped trigger would have let rows go past it);
+- `verify` fails, naming them, if any were not; it accounts for every held row (live, or
+  archived with a reason) before it drops the triggers and the backup.
 Every function is safe to repeat.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from ds_replication.catalog import (
+    Column,
     HistoryTable,
     existing_tables,
     job_fingerprints,
@@ -63,17 +67,39 @@ def held_rows(conn: Any) -> int:
 
 def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     """Create the backup and archive tables if missing; add any column the DS added to a live
-    table since they were made (a service pack), so copies never fail on a new column."""
-    missing = {}
+    table since they were made (a service pack), and widen a column the DS widened, so copies
+    never fail on a new or longer value."""
+    missing, widened = {}, {}
     for t in tables:
         live = table_columns(conn, t.live)
         for name in (t.backup, t.archive):
-            present = {c.name.lower() for c in table_columns(conn, name)}
+            present = {c.name.lower(): c for c in table_columns(conn, name)}
             if present:
                 missing[name] = [c for c in live if c.name.lower() not in present]
                 if missing[name]:
                     log.warning("adding column(s) %s, new in %s, to %s", [c.name for c in missing[name]], t.live, name)
-    run_script(conn, render("history_tables.sql", database=database, tables=tables, missing=missing))
+                widened[name] = _widened(t, live, present, name)
+    sql = render("history_tables.sql", database=database, tables=tables, missing=missing, widened=widened)
+    run_script(conn, sql)
+
+
+def _widened(t: HistoryTable, live: list[Column], held: dict[str, Column], table: str) -> list[Column]:
+    """The live columns `table` must be widened to (its nullability kept): a longer string, a wider
+    integer. Any other difference is kept as it is and said: a held value the live column cannot
+    take is refused at restore and archived with the reason; a key column is never altered (its
+    index depends on it)."""
+    out = []
+    for c in live:
+        mine = held.get(c.name.lower())
+        if mine is None or mine.type_sql().lower() == c.type_sql().lower():
+            continue
+        if c.name not in t.key and c.widens(mine):
+            log.warning("widening %s.%s from %s to %s, as in %s", table, c.name, mine.type_sql(), c.type_sql(), t.live)
+            out.append(dataclasses.replace(c, nullable=mine.nullable))
+        else:
+            log.warning("column %s is %s in %s but %s in %s: kept as it is", c.name, c.type_sql(), t.live,
+                        mine.type_sql(), table)  # fmt: skip
+    return out
 
 
 def backup(conn: Any, database: str) -> dict[str, int]:
@@ -104,6 +130,10 @@ def arm_capture(conn: Any, database: str) -> list[str]:
     execute(conn, render("transaction_begin.sql", database=database))
     try:
         execute(conn, render("capture_off.sql", database=database, tables=tables))
+        execute(conn, render("capture_ledger.sql", tables=tables))
+        for t in tables:
+            if t.unreadable:  # the trigger takes these columns from the backup's copy: bring it up to date
+                execute(conn, render("lob_refresh.sql", t=t))
         for i, t in enumerate(tables):
             children = [c for c in tables[i + 1 :] if c.parent == t.live]
             execute(conn, render("capture_trigger.sql", t=t, children=children))
@@ -119,11 +149,27 @@ def arm_capture(conn: Any, database: str) -> list[str]:
     return armed
 
 
-def disarm_capture(conn: Any, database: str) -> None:
+def disarm_capture(conn: Any, database: str) -> dict[str, int]:
+    """Drop the capture triggers, checking first that every row live when they were armed is
+    live or was captured; the rest are kept in the uncaptured tables for verify to report."""
     tables = read_history_tables(conn)
-    left = int(run_script(conn, render("capture_off.sql", database=database, tables=tables))["armed"])
-    if left:
-        raise RuntimeError(f"{left} capture trigger(s) still armed on the slave after dropping them")
+    figures = _ints(run_script(conn, render("capture_check.sql", database=database, tables=tables)))
+    if figures["armed"]:
+        raise RuntimeError(f"{figures['armed']} capture trigger(s) still armed on the slave after dropping them")
+    if figures["checked_tables"] and figures["enabled_triggers"] < len(tables):
+        log.error(
+            "at disarm only %d of the %d capture triggers existed and were enabled: rows deleted meanwhile "
+            "were not captured",
+            figures["enabled_triggers"],
+            len(tables),
+        )
+    if figures["uncaptured_rows"] or figures["uncaptured_detail_rows"]:
+        log.error(
+            "%(uncaptured_rows)d history rows (+%(uncaptured_detail_rows)d detail rows) were deleted while the "
+            "capture was armed without reaching it; verify_history will fail and name them",
+            figures,
+        )
+    return figures
 
 
 def _changed_jobs(conn: Any) -> list[int]:
@@ -213,6 +259,7 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
         figures["restored_rows" if i == 0 else "restored_detail_rows"] += restored
         figures["refused_rows"] += refused
     figures.update(_ints(query(conn, render("held_figures.sql", database=database, tables=tables))[0]))
+    figures["uncaptured_lob_rows"] = _report_uncaptured(conn, tables)
     names = _job_names(conn, changed[:CHANGED_IDS_SHOWN])
     for event_id, name in names.items():
         log.warning(
@@ -236,6 +283,22 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
     return figures
 
 
+def _report_uncaptured(conn: Any, tables: list[HistoryTable]) -> int:
+    """Rows the capture archived without their text/ntext/image columns since this backup was
+    made (written after arming, so no copy held them): named by key in the log, counted."""
+    count = 0
+    for t in tables:
+        if not t.unreadable:
+            continue
+        rows = query(conn, render("lob_uncaptured.sql", t=t))
+        count += len(rows)
+        if rows:
+            keys = [t.key_params(r) for r in rows[:CHANGED_IDS_SHOWN]]
+            log.warning("%d row(s) of %s archived without %s (%s): keys %s", len(rows), t.live,
+                        ", ".join(t.unreadable), t.uncaptured_reason, keys)  # fmt: skip
+    return count
+
+
 class HistoryLost(RuntimeError):
     """Rows neither live nor archived; `figures`: verify_history's counts, lost rows among them."""
 
@@ -244,7 +307,49 @@ class HistoryLost(RuntimeError):
         self.figures = figures
 
 
+class CaptureIncomplete(HistoryLost):
+    """History rows were deleted while the capture was armed, past its trigger."""
+
+
+def _uncaptured(conn: Any, tables: list[HistoryTable]) -> tuple[dict[str, int], list[str]]:
+    """Rows each uncaptured table holds, by table; a few of them named."""
+    counts, named = {}, []
+    for t in tables:
+        if existing_tables(conn, (t.uncaptured,)):
+            counts[t.live] = int(query(conn, render("held_rows.sql", table=t.uncaptured))[0]["n"])
+            if counts[t.live]:
+                for row in query(conn, render("uncaptured_rows.sql", t=t)):
+                    named.append(f"{t.live}(" + ", ".join(f"{k}={v}" for k, v in row.items()) + ")")
+    return counts, named
+
+
+def refuse_an_incomplete_capture(conn: Any, tables: list[HistoryTable]) -> None:
+    """Fail, naming rows, when the disarm found history deleted past the capture trigger."""
+    counts, named = _uncaptured(conn, tables)
+    if not sum(counts.values()):
+        return
+    first, *rest = [t.live for t in tables]
+    figures = {
+        "archived_rows": 0,
+        "archived_detail_rows": 0,
+        "conflict_rows": 0,
+        "lost_rows": counts.get(first, 0),
+        "lost_detail_rows": sum(counts.get(r, 0) for r in rest),
+    }
+    where = ", ".join(t.uncaptured for t in tables if counts.get(t.live))
+    raise CaptureIncomplete(
+        f"{figures['lost_rows']} history rows (+{figures['lost_detail_rows']} detail rows) were deleted while "
+        "the capture triggers were armed without being captured (a TRUNCATE TABLE, a capture trigger disabled, "
+        f"dropped or not fired; 'nested triggers' off?), e.g. {'; '.join(named)}. Their keys are in {where}; "
+        f"the backup table {BACKUP_TABLE} is kept. Recover those rows from a database backup, then drop {where} "
+        "to let the night verify.",
+        figures,
+    )
+
+
 def verify(conn: Any, database: str) -> dict[str, int]:
+    disarm_capture(conn, database)  # already done by restore_history: then a no-op
+    refuse_an_incomplete_capture(conn, read_history_tables(conn))
     if not backup_present(conn):
         log.info("no history backup on the slave: verified by an earlier attempt")
         return {

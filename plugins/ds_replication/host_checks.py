@@ -19,7 +19,15 @@ from ds_replication.catalog import HistoryTable, existing_tables, read_history_t
 from ds_replication.ds_tools import in_ds_folder
 from ds_replication.lasting import LastingError, describe
 from ds_replication.sql import query
-from ds_replication.sql_server import NEAR_CAP, SqlServer, data_mb, read_server, refuse_old
+from ds_replication.sql_server import (
+    NEAR_CAP,
+    NestedTriggersOff,
+    SqlServer,
+    data_mb,
+    read_server,
+    refuse_nested_triggers_off,
+    refuse_old,
+)
 from ds_replication.templates import render
 
 if TYPE_CHECKING:
@@ -251,21 +259,14 @@ def transaction_log(conn: Connection, rows: int, history_bytes: int, database: s
     return Check("transaction log", True, found)
 
 
-def nested_triggers(conn: Connection) -> Check:
-    """Server option `nested triggers` in use: the capture triggers must fire inside the DS's own
-    delete cascade (event -> event_schedule -> event_schedule_info), which is a trigger's delete."""
-    rows = query(conn, render("nested_triggers.sql"))
-    value = int(rows[0]["value_in_use"]) if rows else None
-    if value == 1:
-        return Check("nested triggers", True, "1 (on)")
-    return Check(
-        "nested triggers",
-        False,
-        "0 (off)" if value == 0 else "not found in sys.configurations",
-        "with the server option 'nested triggers' off, history the DS's own triggers delete during the import "
-        "is never captured and is lost. Turn it on (SQL Server's default): EXEC sp_configure 'nested triggers', 1; "
-        "RECONFIGURE",
-    )
+def nested_triggers(conn: Connection, where: str) -> Check:
+    """Server option `nested triggers` in use (sql_server.refuse_nested_triggers_off): the
+    capture triggers must fire inside the DS's own delete cascade, a trigger's delete."""
+    try:
+        refuse_nested_triggers_off(conn, where)
+    except NestedTriggersOff as error:
+        return Check("nested triggers", False, "0 (off)", str(error))
+    return Check("nested triggers", True, "1 (on)")
 
 
 def login_language(conn: Connection) -> Check:
@@ -320,17 +321,18 @@ def server_facts(conn: Connection) -> tuple[Check, dt.datetime | None]:
     return Check("SERVERPROPERTY", True, found), row["utc_now"]
 
 
-def database(conn: Connection, server: SqlServer, name: str) -> Iterator[Check]:
-    """Every check of a slave's DS database, in the order preflight refuses them."""
+def database(conn: Connection, server: SqlServer, host: DsHost) -> Iterator[Check]:
+    """Every check of a slave's DS database (on `conn`, a connection to it), in the order
+    preflight refuses them."""
     facts, utc_now = server_facts(conn)
     yield facts
     found, tables = history_tables(conn)
     yield found
-    yield nested_triggers(conn)
+    yield nested_triggers(conn, f"{host.role} {host.name} ({host.mssql_conn_id})")
     yield login_language(conn)
     if not tables:
         return
-    yield from space(conn, server, tables, name)
+    yield from space(conn, server, tables, host.database)
     yield older_procedure(conn, tables)
     if utc_now is not None:
         yield clock(utc_now)

@@ -25,6 +25,10 @@ class OldSqlServer(LastingError):
     pass
 
 
+class NestedTriggersOff(LastingError):
+    pass
+
+
 @dataclass(frozen=True)
 class SqlServer:
     version: str  # e.g. 9.00.5000
@@ -73,3 +77,27 @@ def data_mb(conn: Any) -> float:
     """Size of the current database's data files in MB (the log does not count toward the cap)."""
     rows = query(conn, render("data_size.sql"))
     return round(int(rows[0]["pages"] or 0) * 8192 / 1024 / 1024, 1)
+
+
+def nested_triggers(conn: Any) -> tuple[bool, bool]:
+    """The server option 'nested triggers': (in use, as configured). Off, a trigger's own
+    DELETE fires no other trigger, and the DS deletes history through its trigger on `event`."""
+    row = query(conn, render("nested_triggers.sql"))[0]
+    return bool(row["value_in_use"]), bool(row["configured"])
+
+
+def refuse_nested_triggers_off(conn: Any, where: str) -> None:
+    """The capture triggers on the history are nested triggers: the DS deletes a job's history
+    through its own AFTER DELETE trigger on `event`. With the option off they would not fire
+    and the history aximport deletes would be lost, so refuse before anything changes."""
+    in_use, configured = nested_triggers(conn)
+    if in_use:
+        return
+    pending = " (sp_configure already says 1: only RECONFIGURE is missing)" if configured else ""
+    raise NestedTriggersOff(
+        f"the SQL Server of {where} runs with the server option 'nested triggers' off (0){pending}: the DS "
+        "deletes a job's history through its own trigger on the event table, so this package's capture "
+        "triggers on the history would not fire and the history aximport deletes would be lost. Turn it on "
+        "(a server-wide option; ask the DBA): EXEC sp_configure 'nested triggers', 1; RECONFIGURE; "
+        "See docs/supported-servers.md."
+    )

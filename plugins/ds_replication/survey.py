@@ -58,7 +58,7 @@ def _checks(host: DsHost, out: list[Check]) -> None:
     try:
         with host.connect() as conn:
             if host.role == "slave":
-                for check in host_checks.database(conn, server, host.database):
+                for check in host_checks.database(conn, server, host):
                     out.append(check)
             else:
                 facts, utc_now = host_checks.server_facts(conn)

@@ -9,6 +9,7 @@ as pymssql parameters. No secret is ever part of a script.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,9 @@ def sample_tables(identity: bool) -> list[HistoryTable]:
             ("schedule_id", "info_id"),
             None,
             frozenset({"message"}),
+            # with IDENTITY, the SQL 2000 era's ntext message (capture_trigger.sql and lob_refresh.sql differ)
+            lob_casts=(("message", "nvarchar(MAX)"),) if identity else (),
+            unreadable=("message",) if identity else (),
         ),
     ]
 
@@ -100,11 +104,18 @@ def sample_scripts(identity: bool) -> dict[str, str]:
     tables = sample_tables(identity)
     t = tables[0]
     common = {"database": "express", "tables": tables, "restore_changed_jobs": identity}
+    from ds_replication.catalog import Column  # catalog renders templates itself
+
+    status = Column("status", "nvarchar", 400, 0, 0, False)
+    lob = dataclasses.replace(tables[1], lob_casts=(("message", "nvarchar(MAX)"),), unreadable=("message",))
     scripts = {
-        "history_tables": render("history_tables.sql", missing={t.archive: []}, **common),
+        "history_tables": render("history_tables.sql", missing={t.archive: []}, widened={t.backup: [status]}, **common),
         "backup_history": render("backup_history.sql", fingerprints={2020549: "ab" * 32}, **common),
         "capture_trigger": render("capture_trigger.sql", t=t, children=tables[1:]),
         "capture_off": render("capture_off.sql", **common),
+        "capture_ledger": render("capture_ledger.sql", **common),
+        "capture_check": render("capture_check.sql", **common),
+        "uncaptured_rows": render("uncaptured_rows.sql", t=t),
         "capture_ready": render("capture_ready.sql", **common),
         "mark_changed_jobs": render("mark_changed_jobs.sql", changed_event_ids=[2020549], **common),
         "held_figures": render("held_figures.sql", **common),
@@ -128,8 +139,12 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "folder_job_counts": render("folder_job_counts.sql"),
         "folder_job_names": render("folder_job_names.sql"),
         "server_version": render("server_version.sql"),
+        "nested_triggers": render("nested_triggers.sql"),
         "data_size": render("data_size.sql"),
         "identity_insert_off": render("identity_insert_off.sql", t=t),
+        "capture_trigger_detail": render("capture_trigger.sql", t=lob, children=[]),
+        "lob_refresh": render("lob_refresh.sql", t=lob),
+        "lob_uncaptured": render("lob_uncaptured.sql", t=lob),
     }
     for table in tables:
         for name in ("restore_history", "restore_row", "archive_row", "restorable_keys"):

@@ -5,6 +5,7 @@
 - A slave whose SMB server speaks SMB1 only (Windows Server 2003): preflight refuses it in
   seconds, naming the host, the dialect and what is needed, without retries.
 - A slave on SQL Server 2000 / MSDE 2000 (no sys.* views): preflight refuses it with its version.
+- A slave whose server runs with 'nested triggers' off: preflight refuses it by the option's name.
 - A slave's database near its Express edition's cap: preflight warns (log and XCom) and the run goes on.
 - Sensors (called directly, against the lab's servers): an error no wait heals (a login
   refused, an unknown host, a missing share) fails the poke at once with its message; a
@@ -91,6 +92,29 @@ def test_preflight_refuses_sql_server_2000_with_its_version(old_estate, msde_200
     assert expected in result["log"], result["log"][-4000:]
     assert "Invalid object name" not in result["log"], "preflight went on to read sys.* views"
     assert old_estate.lab.scalar("master", "SELECT COUNT(*) AS n FROM event") == before
+
+
+@pytest.fixture
+def nested_triggers_off_slave(old_estate):
+    old_estate.lab.server(SLAVE, "--nested-triggers", "0")
+    yield SLAVE
+    old_estate.lab.server(SLAVE, "--nested-triggers", "1")
+
+
+def test_preflight_refuses_a_slave_with_nested_triggers_off(old_estate, nested_triggers_off_slave):
+    """sp_configure 'nested triggers' 0: the DS deletes history through its trigger on event, so
+    the capture triggers (nested) would not fire. Refused by name, before anything changes."""
+    lab = old_estate.lab
+    history = lab.scalar(SLAVE, "SELECT COUNT(*) AS n FROM event_schedule")
+    result = old_estate.run(nested_triggers_off_slave)
+    assert result["state"] == "failed", states(result)
+    assert states(result)["preflight"] == "failed", states(result)
+    assert result["tasks"]["preflight"]["try_number"] == 1, "retried, though waiting will not heal it"
+    expected = "runs with the server option 'nested triggers' off (0)"
+    assert expected in result["log"], result["log"][-4000:]
+    assert "EXEC sp_configure 'nested triggers', 1; RECONFIGURE;" in result["log"]
+    assert not lab.table_exists(SLAVE, "ds_replication_event_schedule_backup"), "the slave was changed"
+    assert lab.scalar(SLAVE, "SELECT COUNT(*) AS n FROM event_schedule") == history
 
 
 @pytest.fixture

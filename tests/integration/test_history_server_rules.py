@@ -115,3 +115,83 @@ def test_a_night_under_a_british_login_keeps_every_row():
         before = versions(lab)
         night(lab)
         assert_kept(before, versions(lab))
+
+
+GLOBAL_INFO = (
+    "SELECT TOP 1 i.schedule_id, i.info_id FROM event_schedule_info AS i WHERE i.schedule_id IN ("
+    "SELECT s.schedule_id FROM event_schedule AS s WHERE s.event_id IN (SELECT e.event_id FROM event AS e "
+    "WHERE e.folder_id IN (SELECT f.folder_id FROM event_folder AS f WHERE f.name = N'Global'))) "
+    "ORDER BY i.schedule_id, i.info_id"
+)
+
+
+def test_a_keyed_table_with_ntext_keeps_every_row_whole():
+    """ntext history (a DS of the SQL 2000 era): compared by CAST to nvarchar(max) (Msg 402 on `=`
+    before the fix: the backup failed), captured without reading ntext from deleted (Msg 311)."""
+    with lab_with("ntext_history") as lab:
+        long = "x" * 5000
+        lab.sql(SLAVE, f"UPDATE event_schedule_info SET message = N'{long}' WHERE info_id = 2")
+        before = versions(lab)
+        assert any(r["message"] == long for r in before["info"])
+
+        def edited_after_backup(conn: Any) -> None:
+            # the DS rewrites a message after the backup: arming the capture takes it
+            key = lab.sql(SLAVE, GLOBAL_INFO)[0]
+            lab.sql(SLAVE, "UPDATE event_schedule_info SET message = N'edited after the backup' "
+                           f"WHERE schedule_id = {key['schedule_id']} AND info_id = {key['info_id']}")  # fmt: skip
+            for row in before["info"]:
+                if (row["schedule_id"], row["info_id"]) == (key["schedule_id"], key["info_id"]):
+                    row["message"] = "edited after the backup"
+
+        figures = night(lab, during=edited_after_backup)
+        after = versions(lab)
+        assert_kept(before, after)
+        assert figures["restore"]["uncaptured_lob_rows"] == 0
+        assert figures["restore"]["restored_detail_rows"] > 0
+
+
+def test_an_ntext_row_written_after_arming_is_archived_by_key_not_put_back_blank():
+    """A trigger cannot read the ntext of a row no copy holds: the row goes to the archive with the
+    reason and is reported by key; it is never restored with an empty message."""
+    with lab_with("ntext_history") as lab:
+        with connect(lab) as conn:
+            history.backup(conn, DATABASE)
+            history.arm_capture(conn, DATABASE)
+        key = lab.sql(SLAVE, GLOBAL_INFO)[0]
+        values = f"({key['schedule_id']}, 99, 0, N'written while armed', '2026-11-03T02:00:00')"
+        lab.sql(
+            SLAVE,
+            f"INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at) VALUES {values}",
+        )
+        result = lab.shell(SLAVE, reimport())
+        assert result.returncode == 0, result.stdout + result.stderr
+        with connect(lab) as conn:
+            history.disarm_capture(conn, DATABASE)
+            figures = history.restore(conn, DATABASE, restore_changed_jobs=True)
+            history.verify(conn, DATABASE)
+        assert figures["uncaptured_lob_rows"] == 1
+        late = f"WHERE schedule_id = {key['schedule_id']} AND info_id = 99"
+        assert lab.sql(SLAVE, f"SELECT info_id FROM event_schedule_info {late}") == []
+        archived = lab.sql(SLAVE, "SELECT message, ds_replication_reason AS reason "
+                                  f"FROM ds_replication_event_schedule_info_archive {late}")  # fmt: skip
+        assert len(archived) == 1 and archived[0]["message"] is None
+        assert archived[0]["reason"].startswith("not captured whole: message written after the capture was armed")
+
+
+def test_a_column_the_ds_widens_is_widened_in_the_backup_and_the_archive():
+    """Schema drift beyond added columns: a DS update makes event_schedule.status longer. Before the
+    fix the backup kept the old width and the next backup failed (Msg 8152): every night failed."""
+    with lab_with("default") as lab:
+        night(lab)  # the backup and archive tables exist from here on, status nvarchar(50)
+        lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status nvarchar(200) NOT NULL")
+        long = "completed with a long explanation " * 4
+        lab.sql(SLAVE, f"UPDATE event_schedule SET status = N'{long}' WHERE schedule_id % 2 = 0")
+        before = versions(lab)
+        night(lab)
+        assert_kept(before, versions(lab))
+        widths = lab.sql(
+            SLAVE,
+            "SELECT max_length AS n FROM sys.columns WHERE name = 'status' AND object_id IN "
+            "(OBJECT_ID(N'dbo.ds_replication_event_schedule_archive'), OBJECT_ID(N'dbo.event_schedule'))",
+        )
+        assert [w["n"] for w in widths] == [400, 400]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,51 @@ def test_a_column_the_ds_adds_later_reaches_the_backup_and_the_archive():
         assert added == [{"name": "agent_version"}], added
         kept = [r["agent_version"] for r in after["schedule"] if r["schedule_id"] % 2 == 0]
         assert kept and set(kept) == {"6.9.453"}, "the new column's values are restored too"
+
+
+def test_exact_duplicate_rows_of_a_keyless_table_keep_their_multiplicity():
+    """info_duplicates: every fourth detail row is an exact duplicate pair; without a key the two
+    copies are two rows. The capture sees both in one `deleted`; the restore tops a held row up
+    to the number of copies held (one already live: before the fix it restored none), and verify
+    counts copies (before the fix a pair with one copy left was "live", 0 lost)."""
+    with lab_with("info_duplicates") as lab:
+        seen = versions(lab)
+        (pair,) = lab.sql(
+            SLAVE,
+            "SELECT TOP 1 i.schedule_id, i.info_id FROM event_schedule_info AS i INNER JOIN event_schedule AS s "
+            "ON s.schedule_id = i.schedule_id INNER JOIN event AS e ON e.event_id = s.event_id INNER JOIN "
+            "event_folder AS f ON f.folder_id = e.folder_id WHERE f.name = N'Global' "
+            "GROUP BY i.schedule_id, i.info_id HAVING COUNT(*) = 2",
+        )
+        where = f"schedule_id = {pair['schedule_id']} AND info_id = {pair['info_id']}"
+        count = f"SELECT COUNT(*) AS n FROM event_schedule_info WHERE {where}"
+        one_copy = (
+            "INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at) "
+            "SELECT TOP 1 schedule_id, info_id, status_code, message, logged_at "
+            f"FROM ds_replication_event_schedule_info_backup WHERE {where}"
+        )
+        with connect(lab) as conn:
+            history.backup(conn, DATABASE)
+            history.arm_capture(conn, DATABASE)
+        result = lab.shell(SLAVE, reimport())
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert lab.sql(SLAVE, count) == [{"n": 0}]
+        held = f"SELECT COUNT(*) AS n FROM ds_replication_event_schedule_info_backup WHERE {where}"
+        assert lab.scalar(SLAVE, held) == 2
+        lab.sql(SLAVE, one_copy)  # one copy is back already (by hand, or an earlier attempt)
+        with connect(lab) as conn:
+            history.disarm_capture(conn, DATABASE)
+            figures = history.restore(conn, DATABASE, restore_changed_jobs=True)
+        after = versions(lab)
+        expected = Counter(_frozen(r) for r in seen["info"])
+        found = Counter(_frozen(r) for r in after["info"])
+        short = {row: n - found[row] for row, n in expected.items() if found[row] < n}
+        assert short == {}, (short, figures)
+        assert lab.sql(SLAVE, count) == [{"n": 2}]
+        # one copy of the pair goes (both, and one comes back): verify counts it lost
+        lab.sql(SLAVE, f"DELETE FROM event_schedule_info WHERE {where}")
+        lab.sql(SLAVE, one_copy)
+        with connect(lab) as conn, pytest.raises(history.HistoryLost) as lost:
+            history.verify(conn, DATABASE)
+        assert lost.value.figures["lost_detail_rows"] == 1, lost.value.figures
+        assert lab.table_exists(SLAVE, "ds_replication_event_schedule_info_backup")

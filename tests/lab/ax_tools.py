@@ -21,6 +21,7 @@ from tests.lab.tsql.errors import SqlError
 
 MAGIC = "AXLAB1"
 JOB_TABLES = ("event_condition", "install_task", "script_task")
+HISTORY_TABLES = ("event_schedule", "event_schedule_info")
 CRASH_EXIT = 3221225477  # 0xC0000005, access violation, as Windows reports it
 Fault = Callable[[str, str], bool]
 
@@ -166,9 +167,18 @@ def _import(db: sqlite3.Connection, export: dict, overwrite: bool, fault: Fault,
     )
     if outside:
         return ToolResult(1, f"axImport: job {outside[0]['event_id']} exists in another folder; nothing imported.\r\n")
+    if fault("aximport_truncate", line):  # a tool that clears details with TRUNCATE: no trigger fires
+        firing.run_truncate(db, "event_schedule_info")
+    switched_off = []
+    if fault("aximport_triggers_off", line):  # DISABLE TRIGGER ALL on the history, ENABLE again after
+        for table in HISTORY_TABLES:
+            switched_off += [(table, name) for name in firing.enabled_triggers(db, table)]
+            firing.set_disabled(db, table, None, True)
     # As the real tool: delete the folder tree's jobs; the triggers delete their history.
     if tree:
         firing.run_delete(db, "event", f"DELETE FROM event WHERE folder_id IN ({_placeholders(tree)})", tuple(tree))
+    for table, name in switched_off:
+        firing.set_disabled(db, table, name, False)
     if fault("aximport_crash", line):
         return ToolResult(CRASH_EXIT, "")
     # Re-create the folders of the file under the target's parent, with the file's ids.

@@ -147,6 +147,8 @@ SCHEMAS = {
     "default": "the DS schema as the article describes it",
     "info_unique_index": "event_schedule_info: no primary key, a UNIQUE INDEX on (schedule_id, info_id)",
     "info_no_key": "event_schedule_info: no key at all; the seed leaves some messages NULL",
+    "info_duplicates": "event_schedule_info: no key at all, as info_no_key; the seed writes every fourth detail "
+    "row twice (an exact duplicate pair)",
     "reused_keys": "event_schedule.schedule_id assigned by the application as MAX + 1 (next_schedule_id)",
     "rowversion_computed": "event_schedule: a rowversion column row_version and a computed column duration_s",
     "fk_computer": "event_schedule.computer_id: a FOREIGN KEY to computer (no cascade)",
@@ -170,7 +172,7 @@ def tables(schema: str = "default") -> tuple[Table, ...]:
     info, history = by_name["event_schedule_info"], by_name["event_schedule"]
     if schema == "info_unique_index":
         by_name[info.name] = replace(info, primary_key=(), unique_indexes=((INFO_UNIQUE_INDEX, info.primary_key),))
-    elif schema == "info_no_key":
+    elif schema in ("info_no_key", "info_duplicates"):
         by_name[info.name] = replace(info, primary_key=())
     elif schema == "rowversion_computed":
         extra = (

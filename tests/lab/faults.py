@@ -30,6 +30,10 @@ FAULTS: dict[str, str] = {
     "aximport_slow": "aximport runs a while (8 s) before it imports, as on a large folder; a terminate ends it first",
     "aximport_crash": "aximport deletes the target folder's jobs, then dies before re-inserting them",
     "aximport_fail": "aximport exits non-zero before changing anything",
+    "aximport_triggers_off": "aximport disables the history tables' triggers, deletes, then enables them again "
+    "(DISABLE, then ENABLE TRIGGER ALL): the history it deletes fires no trigger",
+    "aximport_truncate": "aximport empties event_schedule_info with TRUNCATE TABLE (no trigger fires) before it "
+    "deletes the folder's jobs",
     "axexport_truncated": "axexport writes a truncated export file (and exits 0)",
     "axexport_corrupt": "axexport writes an export file with a flipped byte (and exits 0)",
     "axexport_short": "axexport leaves the folder's last job out of the file, prints the count it wrote, exits 0",

@@ -8,7 +8,8 @@ Each slave: the older Global tree and Drivers (9 replicated jobs), a local folde
 with 2 jobs, 5 computers, and 1-2 history rows per job and computer (event_schedule) with
 1-3 detail rows each (event_schedule_info). Deterministic: the same every time. The schema
 variant of the database decides the rest: `reused_keys` numbers history as its application does
-(ds_schema.next_schedule_id), `info_no_key` leaves every third detail message NULL.
+(ds_schema.next_schedule_id), `info_no_key` leaves every third detail message NULL,
+`info_duplicates` too and writes every fourth detail row twice (an exact duplicate pair).
 """
 
 from __future__ import annotations
@@ -113,11 +114,13 @@ def seed_slave(db_path: Path, index: int) -> None:
                     )
                     for info_id in range(1, rng.randint(1, 3) + 1):
                         details += 1
-                        message = None if schema == "info_no_key" and details % 3 == 0 else f"step {info_id}: {status}"
-                        db.execute(
+                        keyless = schema in ("info_no_key", "info_duplicates")
+                        message = None if keyless and details % 3 == 0 else f"step {info_id}: {status}"
+                        copies = 2 if schema == "info_duplicates" and details % 4 == 0 else 1
+                        db.executemany(
                             "INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at) "
                             "VALUES (?, ?, ?, ?, ?)",
-                            (schedule_id, info_id, 0 if status == "Completed" else 1603, message, start),
+                            [(schedule_id, info_id, 0 if status == "Completed" else 1603, message, start)] * copies,
                         )
     db.close()
 
@@ -159,7 +162,7 @@ def seed_history(db_path: Path, rows: int) -> dict[str, int]:
                 (rows, first),
             )
             # 1 + i % 3 detail rows for row i: info ids 1..3, as seed_slave's 1-3
-            null_every_third = schema == "info_no_key"
+            null_every_third = schema in ("info_no_key", "info_duplicates")
             db.execute(
                 f"{series}, d(j) AS (VALUES (1), (2), (3)) "
                 "INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at) "

@@ -3,6 +3,7 @@ pymssql and the lab's TDS server: the catalog says what the variant is, and it b
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import tempfile
@@ -218,3 +219,31 @@ def test_up_records_the_schema_and_refuses_bad_choices(tmp_path):
         if (lab.dir / "lab.json").exists():
             lab.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("host", ["ntext_history"], indirect=True)
+def test_ntext_history_is_ntext_and_refuses_equality(host):
+    """A DS of the SQL Server 2000 era: event_schedule_info.message is ntext (sys.columns type 99,
+    max_length 16); `=` on it fails with Msg 402, a CAST to nvarchar(max) compares."""
+    assert host.rows(
+        "SELECT system_type_id, max_length FROM sys.columns "
+        "WHERE object_id = OBJECT_ID(N'dbo.event_schedule_info') AND name = 'message'"
+    ) == [(99, 16)]
+    assert host.error("SELECT COUNT(*) FROM event_schedule_info AS a, event_schedule_info AS b "
+                      "WHERE a.message = b.message") == (
+        402, "The data types ntext and ntext are incompatible in the equal to operator.")  # fmt: skip
+    same = host.rows("SELECT COUNT(*) FROM event_schedule_info AS a WHERE EXISTS (SELECT 1 FROM event_schedule_info "
+                     "AS b WHERE CAST(a.message AS nvarchar(max)) = CAST(b.message AS nvarchar(max)))")  # fmt: skip
+    assert same == host.rows("SELECT COUNT(*) FROM event_schedule_info WHERE message IS NOT NULL")
+    assert isinstance(host.rows("SELECT TOP 1 message FROM event_schedule_info")[0][0], str)
+
+
+@pytest.mark.parametrize("host", ["british_login"], indirect=True)
+def test_british_login_reads_dates_year_day_month(host):
+    """The SQL login's DEFAULT_LANGUAGE is British: @@LANGUAGE British, DATEFORMAT dmy, so
+    'YYYY-MM-DD hh:mm:ss' is year-day-month (Msg 242 for day 29 as a month)."""
+    assert host.rows("SELECT @@LANGUAGE") == [("British",)]
+    assert host.rows("SELECT CAST('2026-11-03 02:00:00' AS datetime)") == [(dt.datetime(2026, 3, 11, 2, 0),)]
+    out_of_range = "The conversion of a varchar data type to a datetime data type resulted in an out-of-range value."
+    assert host.error("SELECT CAST('2026-11-29 02:00:00' AS datetime)") == (242, out_of_range)
+    assert host.rows("SELECT CAST('2026-11-29T02:00:00' AS datetime)") == [(dt.datetime(2026, 11, 29, 2, 0),)]

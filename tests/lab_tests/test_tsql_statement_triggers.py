@@ -242,3 +242,37 @@ def test_sp_settriggerorder_first_runs_that_trigger_first(s):
     run(s, "EXEC sp_settriggerorder @triggername = N'dbo.ours', @order = N'First', @stmttype = N'DELETE'")
     run(s, "DELETE FROM event_schedule_info WHERE schedule_id = 100000024")
     assert rows(s, "SELECT rows_left FROM seen ORDER BY rows_left") == [(0,), (2,)]  # now ours ran first
+    error = error_of(s, "EXEC sp_settriggerorder N'site_own', N'First', N'DELETE'")
+    assert error.number == 50001 and "already the First" in error.message  # SQL Server refuses a second First
+
+
+def test_set_rowcount_0_in_a_trigger_body_is_accepted(s):
+    """SET ROWCOUNT 0 at the top of a trigger lifts a session's row limit; the lab refuses SET
+    ROWCOUNT in a session, so no limit is ever set and the statement has nothing to lift."""
+    run(s, "CREATE TRIGGER ours ON event_schedule_info AFTER DELETE AS BEGIN SET NOCOUNT ON; SET ROWCOUNT 0; "
+        "INSERT INTO firings SELECT N'ours', COUNT(*) FROM deleted END")  # fmt: skip
+    run(s, "DELETE FROM event_schedule_info")
+    assert firings(s) == [("ours", 2)]
+    assert error_of(s, "SET ROWCOUNT 5").number == 50001
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "INSERT INTO lob_copy (id, notes) SELECT id, notes FROM deleted",
+        "INSERT INTO lob_copy SELECT * FROM deleted",
+        "DELETE FROM lob_copy WHERE id IN (SELECT d.id FROM deleted AS d WHERE d.notes IS NULL)",
+    ],
+)
+def test_an_after_trigger_may_not_read_text_ntext_or_image_from_deleted(s, body):
+    """Msg 311 "Cannot use text, ntext, or image columns in the 'inserted' and 'deleted'
+    tables." (severity 16), raised by CREATE TRIGGER for an AFTER trigger; the trigger is not
+    created. Its other columns may be read."""
+    run(s, "CREATE TABLE lob (id int NOT NULL PRIMARY KEY, notes ntext NULL, picture image NULL)")
+    run(s, "CREATE TABLE lob_copy (id int NOT NULL, notes ntext NULL, picture image NULL)")
+    error = error_of(s, f"CREATE TRIGGER keep_lob ON lob AFTER DELETE AS {body}")
+    assert (error.number, error.severity) == (311, 16)
+    assert error.message == "Cannot use text, ntext, or image columns in the 'inserted' and 'deleted' tables."
+    assert rows(s, "SELECT COUNT(*) FROM sys.triggers WHERE name = 'keep_lob'") == [(0,)]
+    readable = "CREATE TRIGGER keep_lob ON lob AFTER DELETE AS INSERT INTO lob_copy (id) SELECT id FROM deleted"
+    assert run(s, readable) == []

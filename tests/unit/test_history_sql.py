@@ -76,12 +76,21 @@ def test_the_capture_trigger_copies_deleted_rows_into_the_backup():
         .startswith("CREATE TRIGGER [dbo].[ds_replication_capture_event_schedule]")
     )
     assert "AFTER DELETE" in sql
-    assert sql.rstrip().endswith(
+    assert (
         "INSERT INTO [dbo].[ds_replication_event_schedule_backup] ([schedule_id], [computer_id], [event_id], "
         "[status], [start_time], [end_time])\n"
         "    SELECT d.[schedule_id], d.[computer_id], d.[event_id], d.[status], d.[start_time], d.[end_time] "
-        "FROM deleted AS d;\nEND;"
+        "FROM deleted AS d;\n" in sql
     )
+    # and records what it captured, for the check at disarm (its row identity: key, parent, fixed columns)
+    assert sql.rstrip().endswith(
+        "INSERT INTO [dbo].[ds_replication_event_schedule_captured] ([schedule_id], [event_id], [computer_id], "
+        "[start_time])\n    SELECT d.[schedule_id], d.[event_id], d.[computer_id], d.[start_time] FROM deleted AS d;\n"
+        "END;"
+    )
+    # the DS session's SET ROWCOUNT would limit the copies: lifted first
+    assert sql.index("SET ROWCOUNT 0;") < sql.index("INSERT INTO")
+    assert "SET LOCK_TIMEOUT 30000;" in sample_scripts(False)["transaction_begin"]
     # a held copy of the deleted row is replaced by its last version, never kept beside it
     assert "DELETE b FROM [dbo].[ds_replication_event_schedule_backup] AS b" in sql
     assert "DROP" not in sql
@@ -145,3 +154,17 @@ def test_fingerprints_must_be_hex_digests(digest):
 def test_event_ids_must_be_integers():
     with pytest.raises(ValueError):
         render("mark_changed_jobs.sql", database="express", changed_event_ids=["1; DROP TABLE event"])
+
+
+def test_the_capture_trigger_never_reads_a_lob_from_deleted():
+    """SQL Server: "Cannot use text, ntext, or image columns in the 'inserted' and 'deleted' tables"
+    (Msg 311, at CREATE TRIGGER): the ntext message must come from the backup's copy."""
+    info = sample_tables(True)[1]
+    assert info.unreadable == ("message",)
+    parent = render("capture_trigger.sql", t=sample_tables(True)[0], children=[info])
+    own = render("capture_trigger.sql", t=info, children=[])
+    for sql in (parent, own):
+        assert "d.[message]" not in sql and "deleted.[message]" not in sql
+    assert "b.[message]" in own  # the copy's value, kept with the newer version of the row
+    plain = render("capture_trigger.sql", t=sample_tables(False)[1], children=[])
+    assert "d.[message]" in plain  # without LOBs the trigger copies deleted whole, as before

@@ -14,7 +14,8 @@ from ds_replication.notifications.mail import ALERT_XCOM_KEY, RECOVERY, base_url
 
 
 class PreflightOperator(BaseOperator):
-    """Check that master and slave answer on WinRM, SQL and SMB; then, if the slave still holds
+    """Check that master and slave answer on WinRM, SQL and SMB, and that the slave's SQL Server
+    runs with 'nested triggers' on (the history capture needs it); then, if the slave still holds
     a history backup from an earlier run, alert and restore now the rows whose jobs exist.
     The backup itself is kept until a later import, restore and verification succeed.
 
@@ -50,7 +51,7 @@ class PreflightOperator(BaseOperator):
         assert server is not None  # reach() raised when SQL did not answer
         with slave.connect() as conn:
             # the slave database's checks, as the survey reads them (host_checks.database)
-            checks = list(host_checks.database(conn, server, slave.database))
+            checks = list(host_checks.database(conn, server, slave))
             host_checks.each_warning(checks, self.log.warning)
             if refused := host_checks.refusals(checks):
                 message = host_checks.refusal_text(f"slave {slave.name} not ready", refused)

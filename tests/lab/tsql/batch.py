@@ -162,6 +162,9 @@ def _continues(current: list[Token], word: str, tokens: list[Token], n: int) -> 
         return True
     if word == "WITH" and first == "ALTER" and "LOGIN" in words:  # ALTER LOGIN x WITH DEFAULT_LANGUAGE = ...
         return True
+    following = tokens[n + 1].text.upper() if n + 1 < len(tokens) else ""
+    if word == "ALTER" and first == "ALTER" and "TABLE" in words and following == "COLUMN":  # ALTER COLUMN
+        return True
     return (
         word == "WITH"
         and first is not None

@@ -360,6 +360,11 @@ def _record(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> No
         )  # fmt: skip
 
 
+def record_columns(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> None:
+    """The catalog's facts of a table's columns, changed in place (ALTER COLUMN)."""
+    _record(db, table, cols)
+
+
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 

@@ -24,7 +24,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-from tests.lab.tsql.errors import SqlError
+from tests.lab.tsql.errors import SqlError, unsupported
 
 # The name of `deleted` in a stored body; replaced by the TEMP table of the firing level.
 DELETED = "lab_deleted_level"
@@ -144,11 +144,20 @@ def set_disabled(db: sqlite3.Connection, table: str, name: str | None, disabled:
 
 
 def set_order(db: sqlite3.Connection, name: str, order: int) -> None:
-    """sp_settriggerorder: 1 First, -1 Last, 0 None; a table has one First and one Last."""
+    """sp_settriggerorder: 1 First, -1 Last, 0 None. A table has one First and one Last: SQL
+    Server refuses a second one; the lab refuses it too (50001), not knowing SQL Server's words."""
     table = db.execute("SELECT table_name FROM lab_triggers WHERE name = ?", (name,)).fetchone()[0]
-    if order:
-        db.execute("UPDATE lab_triggers SET first = 0 WHERE table_name = ? AND first = ?", (table, order))
+    taken = db.execute(
+        "SELECT name FROM lab_triggers WHERE table_name = ? AND first = ? AND name <> ?", (table, order, name)
+    ).fetchone()
+    if order and taken:
+        raise unsupported(f"sp_settriggerorder: {taken[0]} is already the {'First' if order > 0 else 'Last'} trigger")
     db.execute("UPDATE lab_triggers SET first = ? WHERE name = ?", (order, name))
+
+
+def enabled_triggers(db: sqlite3.Connection, table: str) -> list[str]:
+    sql = "SELECT name FROM lab_triggers WHERE table_name = ? AND is_disabled = 0 ORDER BY seq"
+    return [r[0] for r in db.execute(sql, (table,))]
 
 
 def triggers_of(db: sqlite3.Connection, table: str) -> list[str]:

@@ -84,6 +84,16 @@ def index_columns(db: sqlite3.Connection, name: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def index_on_column(db: sqlite3.Connection, table: str, column: str) -> str | None:
+    """The name of an index of `table` with `column` among its keys, if any."""
+    row = db.execute(
+        "SELECT index_name FROM lab_indexes WHERE lower(table_name) = lower(?) AND lower(column_name) = lower(?) "
+        "ORDER BY index_id LIMIT 1",
+        (table, column),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def forget_table(db: sqlite3.Connection, table: str) -> None:
     """A dropped table's indexes and foreign keys (SQLite drops the indexes themselves)."""
     db.execute("DELETE FROM lab_indexes WHERE table_name = ?", (table,))

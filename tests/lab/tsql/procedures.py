@@ -139,6 +139,14 @@ def _trigger_state(s: Session, statement: str, written_table: str, name: str | N
     if table is None:
         raise SqlError(1088, f'Cannot find the object "{written_table}" because it does not exist or you do not '
                        "have permissions.")  # fmt: skip
+    native = s.db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+        "AND name NOT LIKE 'lab\\_%' ESCAPE '\\'",
+        (table,),
+    ).fetchall()
+    if name is None and native:
+        raise unsupported(f"{'DISABLE' if disabled else 'ENABLE'} TRIGGER ALL on {table}: its native trigger "
+                          f"{native[0][0]} cannot be switched")  # fmt: skip
     if name is not None and not firing.registered(s.db, name):
         if catalog.trigger_name(s.db, name) is not None:
             raise unsupported(f"{'DISABLE' if disabled else 'ENABLE'} TRIGGER of the native trigger {name}")

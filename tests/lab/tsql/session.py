@@ -355,10 +355,10 @@ class Session:
             self._raiserror(args[0])
         elif kind == "print":
             self._scalar(args[0])
-        elif kind in ("sp_configure", "reconfigure", "trigger_state", "sp_settriggerorder"):
-            self._write(lambda: procedures.run(self, kind, args, out), out, count=False)
         elif kind == "alter_login":
             self.db.execute("INSERT OR REPLACE INTO lab_settings (name, value) VALUES ('login_language', ?)", args)
+        elif kind in ("sp_configure", "reconfigure", "trigger_state", "sp_settriggerorder"):
+            self._write(lambda: procedures.run(self, kind, args, out), out, count=False)
         elif kind == "create_trigger":
             self._write(lambda: triggers.create(self, args[0]), out, count=False)
         else:

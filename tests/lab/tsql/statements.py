@@ -507,8 +507,11 @@ def drop_table(s: Session, tree: exp.Drop) -> None:
 def alter_table(s: Session, tree: exp.Alter) -> None:
     table = _user_table(s, tree.this)
     for action in tree.args.get("actions") or []:
+        if isinstance(action, exp.AlterColumn):
+            _alter_column(s, table, action)
+            continue
         if not isinstance(action, exp.ColumnDef):
-            raise unsupported("ALTER TABLE other than ADD column")
+            raise unsupported("ALTER TABLE other than ADD column and ALTER COLUMN")
         col = column_def(action)
         if col.identity or col.pk or col.type == "timestamp":
             raise unsupported("ALTER TABLE ADD of an IDENTITY, PRIMARY KEY or timestamp column")
@@ -516,6 +519,40 @@ def alter_table(s: Session, tree: exp.Alter) -> None:
             raise unsupported("ALTER TABLE ADD of a NOT NULL column without a default")
         _check_columns(table, [*catalog.columns(s.db, table), col])
         catalog.add_column(s.db, table, col)
+
+
+# Type families ALTER COLUMN may move within (the lab keeps the stored values as they are).
+_ALTERABLE = (("char", "varchar", "nchar", "nvarchar"), INTEGER_TYPES)
+
+
+def _alter_column(s: Session, table: str, action: exp.AlterColumn) -> None:
+    """ALTER TABLE t ALTER COLUMN c type [NULL | NOT NULL] (SQL Server docs, "ALTER TABLE"):
+    a string made longer or shorter, an integer type made wider. Values that no longer fit:
+    Msg 8152; a column of the primary key or an index: Msg 5074 (with 4922, as SQL Server)."""
+    cols = catalog.columns(s.db, table)
+    name = action.this.name
+    col = next((c for c in cols if c.name.lower() == name.lower()), None)
+    if col is None:
+        raise SqlError(4924, f"ALTER TABLE ALTER COLUMN failed because column '{name}' does not exist in table "
+                       f"'{table}'.")  # fmt: skip
+    kind, length = type_name(action.args["dtype"])
+    family = next((f for f in _ALTERABLE if col.type in f), None)
+    if kind is None or family is None or kind not in family or action.args.get("collate") or col.identity:
+        raise unsupported(f"ALTER COLUMN {name} from {col.type} to {action.args['dtype'].sql(dialect='tsql')}")
+    if family == INTEGER_TYPES and INTEGER_TYPES.index(kind) < INTEGER_TYPES.index(col.type):
+        raise unsupported(f"ALTER COLUMN {name} to a narrower integer type")
+    index = f"PK_{table}" if col.pk else keys.index_on_column(s.db, table, col.name)
+    if index:
+        raise SqlError(5074, f"The index '{index}' is dependent on column '{col.name}'.")
+    nullable = action.args.get("allow_null") is not False
+    if nullable != col.nullable:
+        raise unsupported(f"ALTER COLUMN {name} changing NULL / NOT NULL")
+    if length is not None and family != INTEGER_TYPES:
+        too_long = s.run(f"SELECT 1 FROM {_q(table)} WHERE length({_q(col.name)}) > ? LIMIT 1", (length,))
+        if too_long.fetchone():
+            raise SqlError(8152, "String or binary data would be truncated.")
+    col.type, col.length = kind, length if family != INTEGER_TYPES else None
+    catalog.record_columns(s.db, table, cols)
 
 
 def select_into(s: Session, tree: exp.Select) -> int:

@@ -100,6 +100,8 @@ def _compile_statement(node: Simple) -> exp.Expression | None:
     words = node.text.upper().split()
     if words[:2] == ["SET", "NOCOUNT"] and words[2:] in (["ON"], ["OFF"]):
         return None  # a trigger's row counts never reach the client in the lab
+    if words == ["SET", "ROWCOUNT", "0"]:
+        return None  # no limit: the lab refuses SET ROWCOUNT elsewhere, so none is ever set
     if node.keyword not in ("INSERT", "DELETE"):
         raise unsupported(f"{node.keyword} in {CONTEXT} (INSERT, DELETE and SET NOCOUNT only)")
     tree = parse(node.text)
@@ -116,7 +118,9 @@ def create(s: Session, definition: TriggerDefinition) -> None:
         raise invalid_object(definition.table)
     if catalog.object_exists(s.db, definition.name):
         raise object_exists(definition.name)
-    deleted = [c.name for c in catalog.columns(s.db, table)]
+    columns = catalog.columns(s.db, table)
+    deleted = [c.name for c in columns]
+    _refuse_lob_columns(definition, columns)
     program = []
     for tree in definition.body:
         if tree is not None:
@@ -126,6 +130,35 @@ def create(s: Session, definition: TriggerDefinition) -> None:
     indexes = [i for tree in definition.body if tree is not None for i in lookups(tree)]
     firing.create(s.db, definition.name, table, program, deleted, indexes)
     catalog.record_object(s.db, definition.name)
+
+
+LOB_IN_DELETED = SqlError(311, "Cannot use text, ntext, or image columns in the 'inserted' and 'deleted' tables.")
+
+
+def _refuse_lob_columns(definition: TriggerDefinition, columns: list[CatalogColumn]) -> None:
+    """An AFTER trigger may not read a text, ntext or image column of `deleted` (Msg 311, raised
+    by CREATE TRIGGER); `SELECT * FROM deleted` reads them all."""
+    lobs = {c.name.lower() for c in columns if catalog.is_lob(c)}
+    if not lobs:
+        return
+    for tree in definition.body:
+        if tree is None:
+            continue
+        for select in tree.find_all(exp.Select):
+            sources = [t for t in select.find_all(exp.Table) if t.name.lower() == "deleted" and not t.text("db")]
+            aliases = {t.alias_or_name.lower() for t in sources}
+            if not aliases:
+                continue
+            only_deleted = len({t.alias_or_name.lower() for t in select.find_all(exp.Table)}) == len(aliases)
+            for node in select.expressions:
+                star = node.unalias()
+                qualified = isinstance(star, exp.Column) and isinstance(star.this, exp.Star)
+                if isinstance(star, exp.Star) or (qualified and star.table.lower() in aliases):
+                    raise LOB_IN_DELETED
+            for column in select.find_all(exp.Column):
+                named = column.table.lower() in aliases or (not column.table and only_deleted)
+                if named and column.name.lower() in lobs:
+                    raise LOB_IN_DELETED
 
 
 def lookups(tree: exp.Expression) -> list[list[str]]:
