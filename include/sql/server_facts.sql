@@ -2,5 +2,5 @@
 SELECT
     CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS product_version,
     CAST(SERVERPROPERTY('ProductLevel') AS nvarchar(128)) AS product_level,
-    CAST(SERVERPROPERTY('Edition') AS nvarchar(128)) AS edition,
+    CAST(SERVERPROPERTY('Edition') AS nvarchar(128)) AS edition_name,
     GETUTCDATE() AS utc_now;

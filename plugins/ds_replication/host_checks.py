@@ -317,7 +317,7 @@ def clock(utc_now: dt.datetime, now: dt.datetime | None = None) -> Check:
 
 def server_facts(conn: Connection) -> tuple[Check, dt.datetime | None]:
     row = query(conn, render("server_facts.sql"))[0]
-    found = f"{row['product_version']} {row['product_level']} {row['edition']}"
+    found = f"{row['product_version']} {row['product_level']} {row['edition_name']}"
     return Check("SERVERPROPERTY", True, found), row["utc_now"]
 
 
