@@ -152,27 +152,35 @@ def test_second_run_of_a_slave_waits_for_the_first(sched):
     airflow, lab = sched.airflow, sched.lab
     slave = SLAVES[0]
     before = snapshot(lab, slave)
-    first, second = f"first_{slave}", f"second_{slave}"
-    airflow.cli("dags", "trigger", f"replicate_{slave}", "--run-id", first)
-    airflow.cli("dags", "trigger", f"replicate_{slave}", "--run-id", second)
+    # both triggered at the same moment: triggered one after the other, a loaded machine ran the
+    # whole first run while the second `airflow dags trigger` was still starting (its queued_at
+    # came after the first run's end). Which run goes first is the scheduler's to choose.
+    both = [f"a_{slave}", f"b_{slave}"]
+    airflow.cli_together(*(["dags", "trigger", f"replicate_{slave}", "--run-id", run_id] for run_id in both))
 
-    # while the first is active the second is queued, with no task started (when the poll sees
-    # the first still running: a loaded machine may finish it before the second trigger returns;
-    # the times below prove the wait either way)
+    # while one is active the other is queued, with no task started (when the poll sees one still
+    # running; the times below prove the wait either way)
     deadline = time.monotonic() + 60
     seen_waiting = False
     while time.monotonic() < deadline and not seen_waiting:
         with contextlib.suppress(sqlite3.OperationalError):
-            runs = airflow.runs([first, second])
-            if runs[first]["state"] != "running":
-                break
-            assert runs[second]["state"] == "queued", dict(runs[second])
-            assert not [t for t, ti in airflow.task_instances(second).items() if ti["start_date"]]
+            runs = airflow.runs(both)
+            running = [run_id for run_id in both if run_id in runs and runs[run_id]["state"] == "running"]
+            assert len(running) < 2, {run_id: dict(run) for run_id, run in runs.items()}  # max_active_runs=1
+            if len(runs) < 2 or not running:
+                if any(runs[run_id]["state"] in ("success", "failed") for run_id in runs):
+                    break
+                time.sleep(1)
+                continue
+            (other,) = set(both) - set(running)
+            assert runs[other]["state"] == "queued", dict(runs[other])
+            assert not [t for t, ti in airflow.task_instances(other).items() if ti["start_date"]]
             seen_waiting = True
         time.sleep(1)
 
-    runs = airflow.wait_finished([first, second])
+    runs = airflow.wait_finished(both)
     assert_succeeded(airflow, runs)
+    first, second = sorted(both, key=lambda run_id: interval(runs[run_id])[0])
     (start1, end1), (start2, end2) = interval(runs[first]), interval(runs[second])
     assert end1 <= start2, f"runs of {slave} overlapped: {start1}..{end1} and {start2}..{end2}"
     assert parse_time(runs[second]["queued_at"]) < end1  # it was waiting while the first ran
