@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import logging
+import os
 import sys
+from collections.abc import Iterator
 
 from ds_replication.config import ConfigError, load_estate
 
@@ -45,14 +50,57 @@ def check_config(path: str) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def survey(path: str, as_json: bool) -> int:
+    """Survey every host of the estate (read-only): 0 when all are go, 1 when any is no-go,
+    2 when the estate file is not valid."""
+    from ds_replication import survey as estate_survey  # Airflow's hooks: only for this command
+
+    # the hooks and the SQL templates log every step at INFO: the tables are the output here
+    logging.disable(logging.WARNING)
+    try:
+        estate = load_estate(path)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    with _stdout_to_stderr():  # Airflow's log lines (structlog writes to stdout) stay out of the result
+        surveys = estate_survey.survey_estate(estate)
+    if as_json:
+        print(json.dumps(estate_survey.as_json(surveys), indent=2))
+    else:
+        print(estate_survey.as_text(surveys))
+    return 0 if all(s.verdict == "go" for s in surveys) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ds-replication", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate an estate file and summarise it")
     check.add_argument("file", help="the estate YAML file")
+    surveying = commands.add_parser(
+        "survey",
+        help="check every host of the estate, read-only, as preflight would: go or no-go per host "
+        "(exit 0 all go, 1 any no-go, 2 bad file or usage)",
+    )
+    surveying.add_argument("file", help="the estate YAML file (connections: Airflow's, as the DAGs read them)")
+    surveying.add_argument("--json", action="store_true", help='print {"hosts": [...]} instead of tables')
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
+    if args.command == "survey":
+        return survey(args.file, args.json)
     return 2  # argparse has refused anything else already
 
 

@@ -17,19 +17,18 @@ from typing import Any, Literal
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from pymssql import Connection
 
+from ds_replication import host_checks
 from ds_replication.catalog import folder_job_counts, folder_job_names
 from ds_replication.config import Master, SlaveConfig
 from ds_replication.ds_tools import axexport_command, aximport_command, check_export_count
 from ds_replication.exit_codes import failure_text
-from ds_replication.hooks.database import DsDatabaseHook, query
+from ds_replication.hooks.database import DsDatabaseHook
 from ds_replication.hooks.share import DsShareHook
 from ds_replication.hooks.shell import CommandResult, DsShellHook
-from ds_replication.lasting import LastingError
-from ds_replication.sql_server import SqlServer, read_server, refuse_old
+from ds_replication.sql_server import SqlServer
 
 # A folder of a run: {"name": "Global", "subfolders": True} (JSON: it travels in XCom)
 JobFolder = dict[str, Any]
-REACH_TIMEOUT_SECONDS = 120
 IMPORT_TOOL = "aximport.exe"
 
 
@@ -146,34 +145,15 @@ class DsHost:
     # --- reaching it ---------------------------------------------------------------------
 
     def reach(self) -> SqlServer | None:
-        """Check SQL, WinRM and SMB; every problem in one error (not retried when none of them
-        heals by waiting, as an old server); its SQL Server when that answers."""
-        problems: list[tuple[str, Exception]] = []
-        server = None
-        try:
-            with self.connect() as conn:
-                query(conn, "SELECT 1 AS ok")
-                server = read_server(conn)
-            refuse_old(server, self.mssql_conn_id)
-        except Exception as error:
-            problems.append((f"SQL ({self.mssql_conn_id})", error))
-        try:
-            result = self.run("ver", REACH_TIMEOUT_SECONDS)
-            if result.return_code != 0:
-                raise AirflowException(f"'ver' exited {result.return_code}")
-        except Exception as error:
-            problems.append((f"WinRM ({self.winrm_conn_id})", error))
-        try:
-            hook = self.share_hook()
-            hook.refuse_smb1()  # in seconds, before smbprotocol's own timeouts
-            with hook:
-                hook.listdir("")
-        except Exception as error:
-            problems.append((f"SMB ({self.smb_conn_id}, share {self.share})", error))
+        """Check SQL, cmd over WinRM in the DS folder with its tools, and SMB (host_checks.reach,
+        as the survey does); every problem in one error (not retried when none of them heals by
+        waiting, as an old server); its SQL Server when that answers."""
+        checks, server = host_checks.reach(self)
+        problems = host_checks.refusals(checks)
         if problems:
-            message = f"{self.role} not reachable: " + "; ".join(f"{where}: {error}" for where, error in problems)
+            message = host_checks.refusal_text(f"{self.role} not reachable", problems)
             # an old server needs a person: no retry would help
-            if all(isinstance(error, LastingError) for _, error in problems):
+            if all(check.lasting for check in problems):
                 raise AirflowFailException(message + " (not retried: waiting will not heal this)")
             raise AirflowException(message)
         return server

@@ -21,10 +21,14 @@ from ds_replication.operators.export_jobs import ExportJobsOperator
 from ds_replication.operators.import_jobs import ImportJobsOperator
 from ds_replication.operators.preflight import PreflightOperator
 from ds_replication.operators.restore_history import RestoreHistoryOperator
+from ds_replication.operators.survey_host import SurveyHostOperator
 from ds_replication.operators.verify_history import VerifyHistoryOperator
 from ds_replication.sensors.wait_for_backup import BackupCompleteSensor
 from ds_replication.sensors.wait_for_export import ExportFileSensor
 from ds_replication.sensors.wait_for_import import ImportedJobsSensor
+from ds_replication.survey import HOST_SECONDS
+
+SURVEY_DAG_ID = "survey_estate"
 
 
 @dataclass(frozen=True)
@@ -281,11 +285,59 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
     return dag
 
 
+SURVEY_DOC = """
+### Survey the estate: go or no-go per host, read-only
+
+One task per host (master `{master}` and every slave) runs every check the slave DAGs'
+preflight refuses a night with, and those it only warns about, without changing anything:
+SQL Server version and edition, the history tables' keys and triggers, room in the data and
+the log for tonight's copies, cmd over WinRM in the DS folder with its tools, SMB 2 and the
+share, the clock. A task fails on a no-go and names the failing checks; its result (XCom
+`survey`) is shown on the replication page. The same survey from a shell:
+`ds-replication survey FILE`.
+"""
+
+
+def build_survey_dag(estate: Estate) -> DAG:
+    """`survey_estate`: manual runs only, one task per host (on the slave's queue, if it has one)."""
+    slaves = estate.slave_configs()
+    with DAG(
+        dag_id=SURVEY_DAG_ID,
+        schedule=None,
+        catchup=False,
+        max_active_runs=1,
+        # like the slave DAGs: paused when new unless every slave says otherwise
+        is_paused_upon_creation=not slaves or any(s.paused_on_first_deploy for s in slaves),
+        # not `ds-replication`: the replication page lists the DAGs of that tag as slaves
+        tags=["ds-replication-survey", f"master:{estate.master.name}"],
+        doc_md=SURVEY_DOC.format(master=estate.master.name),
+        default_args={"owner": "ds-replication", "retries": 0},
+    ) as dag:
+        SurveyHostOperator(
+            task_id=f"survey_{estate.master.name}",
+            host=DsHost.from_config("master", estate.master),
+            execution_timeout=dt.timedelta(seconds=2 * HOST_SECONDS),
+            doc_md=f"The survey of master `{estate.master.name}`.",
+        )
+        for slave in slaves:
+            SurveyHostOperator(
+                task_id=f"survey_{slave.name}",
+                host=DsHost.from_config("slave", slave),
+                execution_timeout=dt.timedelta(seconds=2 * HOST_SECONDS),
+                doc_md=f"The survey of slave `{slave.name}`.",
+                **({"queue": slave.queue} if slave.queue is not None else {}),
+            )
+    return dag
+
+
 def build_dags(estate: Estate | None = None) -> dict[str, DAG]:
-    """Every slave's DAG by dag_id, from `estate` or the configured estate file.
+    """Every slave's DAG and the survey's by dag_id, from `estate` or the configured estate file.
 
     The whole estate is always read and validated (one bad entry fails every DAG: history
     safety); when a worker parses the file to run a task, only that task's DAG is built."""
     estate = estate or load_estate()
-    slaves = estate.slave_configs(get_parsing_context().dag_id)
-    return {slave.dag_id: build_dag(estate, slave) for slave in slaves}
+    wanted = get_parsing_context().dag_id
+    dags = {slave.dag_id: build_dag(estate, slave) for slave in estate.slave_configs(wanted)}
+    if wanted in (None, SURVEY_DAG_ID):
+        dags[SURVEY_DAG_ID] = build_survey_dag(estate)
+    return dags

@@ -4,7 +4,6 @@ full its database is."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -14,7 +13,7 @@ from ds_replication import history
 from ds_replication.catalog import read_history_tables
 from ds_replication.ds_host import DsHost, JobFolder
 from ds_replication.run_files import selected_folders
-from ds_replication.sql_server import NEAR_CAP, SqlServer, data_mb
+from ds_replication.sql_server import SqlServer, data_mb
 
 
 def take_stock(conn: Connection, database: str, dry_run: bool) -> dict[str, Any]:
@@ -38,26 +37,10 @@ def anything_found(figures: dict[str, Any]) -> bool:
     return bool(figures["leftover_rows"] or figures["legacy_tables"] or figures["armed_capture_triggers"])
 
 
-def database_size(server: SqlServer | None, conn: Connection, slave: DsHost, log: logging.Logger) -> dict[str, Any]:
-    """The slave database's data size against its edition's cap; a warning near the cap
-    (the history backup and archive tables grow it), never a failure."""
-    if server is None:
-        return {}
-    size = data_mb(conn)
-    figures = {"sql_server": f"{server.version} {server.edition}", "database_mb": size, "cap_mb": server.cap_mb}
-    if server.cap_mb and size >= NEAR_CAP * server.cap_mb:
-        log.warning(
-            "slave %s: database %s holds %.0f MB of data, %.0f%% of the %d MB cap of SQL Server %s; every "
-            "night's history backup and the archive tables grow it, and at the cap the DS itself can no "
-            "longer write: make room (docs/supported-servers.md)",
-            slave.name,
-            slave.database,
-            size,
-            100 * size / server.cap_mb,
-            server.cap_mb,
-            figures["sql_server"],
-        )
-    return figures
+def database_size(server: SqlServer, conn: Connection) -> dict[str, Any]:
+    """The slave database's data size against its edition's cap, for the run's figures (the
+    warning near the cap is host_checks.space's)."""
+    return {"sql_server": f"{server.version} {server.edition}", "database_mb": data_mb(conn), "cap_mb": server.cap_mb}
 
 
 def refuse_a_partial_run(slave: DsHost, held: int, folders: list[JobFolder], params: dict[str, Any]) -> None:

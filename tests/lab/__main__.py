@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--version", help="product version, e.g. 8.00.2039 (MSDE 2000) or 10.50.1600.1")
     server.add_argument("--edition", help="e.g. 'Express Edition', 'Desktop Engine', 'Standard Edition'")
     server.add_argument("--data-mb", type=float, help="size of the database's data file in MB")
+    server.add_argument("--log-mb", type=float, help="size of the database's log file in MB")
+    server.add_argument("--log-growth-mb", type=float, help="the log's autogrowth in MB (0: none; unset: 10 percent)")
     server.add_argument(
         "--nested-triggers", type=int, choices=(0, 1), help="server option 'nested triggers' (configured and in use)"
     )
@@ -116,7 +118,16 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 parser.error("fault: name a fault or give --clear")
         elif args.command == "server":
-            facts = control.server(lab_dir, args.host, args.version, args.edition, args.data_mb, args.nested_triggers)
+            facts = control.server(
+                lab_dir,
+                args.host,
+                args.version,
+                args.edition,
+                args.data_mb,
+                args.log_mb,
+                args.log_growth_mb,
+                args.nested_triggers,
+            )
             print(json.dumps(facts))
         elif args.command == "mail":
             print(json.dumps(control.mail(lab_dir), ensure_ascii=False))

@@ -27,6 +27,7 @@ ENVIRONMENT = {
 }
 NOT_FOUND_PATH = "The system cannot find the path specified.\r\n"
 DS_TOOLS = ("axexport", "aximport")  # programs in the DS folder, not on the PATH
+DS_TOOL_FILES = tuple(f"{tool}.exe" for tool in DS_TOOLS)
 NO_TASKS = "INFO: No tasks are running which match the specified criteria.\r\n"
 SLOW_TOOL_SECONDS = 8  # how long the `aximport_slow` fault holds aximport before it imports
 Fault = Callable[[str, str], bool]
@@ -108,8 +109,12 @@ class Shell:
         return self.share_dir.joinpath(*rest)
 
     def _tool_found(self, program: str) -> bool:
-        """A DS tool is found by its path in the DS folder, or by name in the current directory
-        (which must be the DS folder) unless current-directory lookup is off."""
+        """A DS tool is found when its file is in the DS folder (host.install_ds_tools), by its
+        path there, or by name in the current directory (which must be the DS folder) unless
+        current-directory lookup is off."""
+        name = PureWindowsPath(program).name.lower().removesuffix(".exe") + ".exe"
+        if not (self.share_dir / name).is_file():
+            return False
         if "\\" in program or "/" in program:
             return self._local(str(PureWindowsPath(program).parent)) == self.share_dir
         return not self.no_cwd_lookup and self._local(self.cwd) == self.share_dir

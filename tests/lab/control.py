@@ -307,6 +307,8 @@ def server(
     version: str | None = None,
     edition: str | None = None,
     data_mb: float | None = None,
+    log_mb: float | None = None,
+    log_growth_mb: float | None = None,
     nested_triggers: int | None = None,
 ) -> dict:
     """Change what HOST's SQL Server says about itself (tests/lab/tsql/server.py); the facts now."""
@@ -318,15 +320,27 @@ def server(
     _, host = _host(lab_dir, name)
     if version is not None and not re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{1,5}(\.\d{1,5})?", version):
         raise LabError(f"--version {version!r} is not a SQL Server product version such as 8.00.2039 or 9.00.5000.00")
-    if data_mb is not None and data_mb < 0:
-        raise LabError(f"--data-mb must be 0 or more, not {data_mb}")
+    sizes = {"--data-mb": data_mb, "--log-mb": log_mb, "--log-growth-mb": log_growth_mb}
+    for option, mb in sizes.items():
+        if mb is not None and mb < 0:
+            raise LabError(f"{option} must be 0 or more, not {mb}")
     if nested_triggers not in (None, 0, 1):
         raise LabError(f"--nested-triggers must be 0 or 1, not {nested_triggers}")
-    pages = None if data_mb is None else str(round(data_mb * 1024 * 1024 / 8192))
+
+    def pages(mb: float | None) -> str | None:
+        return None if mb is None else str(round(mb * 1024 * 1024 / 8192))
+
     db = sqlite3.connect(host["db_path"], timeout=30)
     try:
-        nested = None if nested_triggers is None else str(nested_triggers)
-        return facts.set_facts(db, product_version=version, edition=edition, data_pages=pages, nested_triggers=nested)
+        return facts.set_facts(
+            db,
+            product_version=version,
+            edition=edition,
+            data_pages=pages(data_mb),
+            log_pages=pages(log_mb),
+            log_growth_pages=pages(log_growth_mb),
+            nested_triggers=None if nested_triggers is None else str(nested_triggers),
+        )
     finally:
         db.close()
 

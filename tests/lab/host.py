@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from tests.lab import ds_schema, faults
+from tests.lab.cmdexe import DS_TOOL_FILES
 from tests.lab.smb import SmbServer
 from tests.lab.tds import TdsServer
 from tests.lab.tsql import Engine
@@ -25,6 +26,15 @@ from tests.lab.wsman import WinRMServer
 def host_paths(lab_dir: Path, name: str) -> dict[str, Path]:
     host_dir = lab_dir / "hosts" / name
     return {"dir": host_dir, "share": host_dir / "share", "db": host_dir / "express.db"}
+
+
+def install_ds_tools(share_dir: Path) -> None:
+    """The DS folder holds the DS tools (the lab's are simulated by cmdexe.py; these files stand
+    for them, so a folder without them is a DS folder with the tools missing)."""
+    for tool in DS_TOOL_FILES:
+        path = share_dir / tool
+        if not path.exists():
+            path.write_bytes(b"MZ DS lab: stands for the Deployment Server tool " + tool.encode() + b"\r\n")
 
 
 def main() -> None:
@@ -48,6 +58,7 @@ def main() -> None:
 
     smb = SmbServer(paths["dir"], paths["share"], user, password, fault, armed, args.name, smb1=args.smb1)
     smb.start()
+    install_ds_tools(paths["share"])
     tds = TdsServer(Engine(str(paths["db"])), user, password, fault=fault, server_name=args.name.upper())
     tds.start()
     winrm = WinRMServer(

@@ -14,6 +14,7 @@ from ds_replication.ds_host import DsHost
 from ds_replication.hooks.database import DsDatabaseHook, query
 from ds_replication.hooks.share import DsShareHook
 from ds_replication.hooks.shell import DsShellHook
+from tests.lab.cmdexe import DS_PATH
 from tests.labctl import lab_in_environ
 
 
@@ -73,7 +74,7 @@ def test_test_connection_names_what_failed(lab, monkeypatch):
 
 def test_a_host_is_reached_as_preflight_reaches_it(lab, monkeypatch):
     slave = DsHost(
-        "slave", "slave1", "ds_slave1_winrm", "ds_slave1_mssql", "ds_slave1_smb", "express", "express", "C:\\"
+        "slave", "slave1", "ds_slave1_winrm", "ds_slave1_mssql", "ds_slave1_smb", "express", "express", DS_PATH
     )
     server = slave.reach()
     assert server is not None and server.version

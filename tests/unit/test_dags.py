@@ -41,7 +41,7 @@ def load_dagbag(tmp_path, monkeypatch):
 def test_dagbag_loads_one_dag_per_slave(load_dagbag, slaves):
     bag = load_dagbag(estate_yaml(slaves))
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == [f"replicate_site_{n}" for n in range(1, slaves + 1)]
+    assert sorted(bag.dag_ids) == [f"replicate_site_{n}" for n in range(1, slaves + 1)] + ["survey_estate"]
 
 
 def test_tasks_run_in_order_each_gated_by_the_one_before(load_dagbag):
@@ -249,9 +249,11 @@ def test_a_task_run_builds_only_its_own_dag_but_reads_the_whole_estate(tmp_path,
     config = tmp_path / "replication.yaml"
     config.write_text(estate_yaml(3))
     monkeypatch.setenv("DS_REPLICATION_CONFIG", str(config))
-    assert sorted(build_dags()) == ["replicate_site_1", "replicate_site_2", "replicate_site_3"]
+    assert sorted(build_dags()) == ["replicate_site_1", "replicate_site_2", "replicate_site_3", "survey_estate"]
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "replicate_site_2")
     assert list(build_dags()) == ["replicate_site_2"]
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "survey_estate")
+    assert list(build_dags()) == ["survey_estate"]
     broken = yaml.safe_load(estate_yaml(3))
     broken["slaves"][2]["name"] = "bad name"
     config.write_text(yaml.safe_dump(broken))
@@ -278,3 +280,25 @@ def test_every_task_runs_on_its_slaves_queue_else_airflows_default(load_dagbag):
         back = DagSerialization.from_dict(DagSerialization.to_dict(dag))
         assert {t.queue for t in dag.tasks} == {queue}, dag_id
         assert {t.queue for t in back.tasks} == {queue}, dag_id
+
+
+def test_the_survey_dag_has_one_task_per_host_manual_and_paused_like_the_slaves(load_dagbag):
+    """`survey_estate`: no schedule, a task per host (master first), each slave's on its queue;
+    paused when new unless every slave says otherwise; serializable."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    config = yaml.safe_load(estate_yaml(2))
+    config["slaves"][1]["queue"] = "site_north"
+    bag = load_dagbag(yaml.safe_dump(config))
+    assert bag.import_errors == {}
+    dag = bag.dags["survey_estate"]
+    assert dag.schedule is None
+    assert [t.task_id for t in dag.tasks] == ["survey_master", "survey_site_1", "survey_site_2"]
+    assert [t.host.role for t in dag.tasks] == ["master", "slave", "slave"]
+    assert dag.get_task("survey_site_2").queue == "site_north"
+    assert dag.is_paused_upon_creation is True
+    assert not dag.task_dict["survey_site_1"].upstream_task_ids, "the hosts are surveyed independently"
+    DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    config["defaults"]["paused_on_first_deploy"] = False
+    config["slaves"] = [{k: v for k, v in s.items() if k != "paused_on_first_deploy"} for s in config["slaves"]]
+    assert load_dagbag(yaml.safe_dump(config)).dags["survey_estate"].is_paused_upon_creation is False

@@ -263,3 +263,30 @@ def test_the_package_modules_define_no_airflow_plugin():
 
     assert defines_a_plugin(PLUGINS / "ds_replication_plugin.py")
     assert not [p.name for p in (PLUGINS / "ds_replication").rglob("*.py") if defines_a_plugin(p)]
+
+
+def test_the_survey_section_shows_each_hosts_verdict_date_and_failing_checks_escaped():
+    import datetime as dt
+
+    from ds_replication.page.survey_view import LastSurvey, survey_section
+
+    assert "No survey yet: trigger the DAG survey_estate" in survey_section(None)
+    hosts = [
+        {"name": "master", "role": "master", "verdict": "go", "checks": [{"check": "clock", "ok": True}]},
+        {
+            "name": "site_a",
+            "role": "slave",
+            "verdict": "no-go",
+            "checks": [
+                {"check": "DS tools", "ok": False, "found": "<none>", "why": "aximport.exe & co"},
+                {"check": "clock", "ok": True, "found": "+0 s", "why": ""},
+            ],
+        },
+    ]
+    when = dt.datetime(2026, 12, 5, 23, 40, tzinfo=dt.UTC)
+    html = survey_section(LastSurvey("manual__1", "failed", when, hosts), "/dags/survey_estate/runs/manual__1")
+    assert 'href="/dags/survey_estate/runs/manual__1"' in html
+    site = html.split('data-survey-host="site_a"', 1)[1].split("</tr>", 1)[0]
+    assert '<span class="state failed">no-go</span>' in site and "2026-12-05 23:40 UTC" in site
+    assert "<b>DS tools</b>: &lt;none&gt; <small>(aximport.exe &amp; co)</small>" in site
+    assert "clock" not in site, "only the failing checks"

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from ds_replication import held_history, history
+from ds_replication import held_history, history, host_checks
 from ds_replication.ds_host import DsHost, JobFolder
 from ds_replication.notifications import leftover_alert
 from ds_replication.notifications.mail import ALERT_XCOM_KEY, RECOVERY, base_url, link_lines, send_alert
-from ds_replication.sql_server import NestedTriggersOff, refuse_nested_triggers_off
 
 
 class PreflightOperator(BaseOperator):
@@ -48,12 +47,18 @@ class PreflightOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         servers = {host.role: host.reach() for host in (self.master, self.slave)}
         params, slave = context["params"], self.slave
+        server = servers["slave"]
+        assert server is not None  # reach() raised when SQL did not answer
         with slave.connect() as conn:
-            try:  # before anything changes on the slave
-                refuse_nested_triggers_off(conn, f"slave {slave.name} ({slave.mssql_conn_id})")
-            except NestedTriggersOff as error:
-                raise AirflowFailException(f"{error} (not retried: waiting will not heal this)") from None
-            size = held_history.database_size(servers["slave"], conn, slave, self.log)
+            # the slave database's checks, as the survey reads them (host_checks.database)
+            checks = list(host_checks.database(conn, server, slave))
+            host_checks.each_warning(checks, self.log.warning)
+            if refused := host_checks.refusals(checks):
+                message = host_checks.refusal_text(f"slave {slave.name} not ready", refused)
+                if all(check.lasting for check in refused):
+                    raise AirflowFailException(message + " (not retried: waiting will not heal this)")
+                raise AirflowException(message)
+            size = held_history.database_size(server, conn)
             figures = {**held_history.take_stock(conn, slave.database, bool(params.get("dry_run"))), **size}
             if not held_history.anything_found(figures):
                 return figures

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ds_replication.notifications.mail import PAGE_ROUTE
-from ds_replication.page import estate_html, page_html, run_html, run_records
+from ds_replication.page import estate_html, page_html, run_html, run_records, survey_view
 from ds_replication.page.run_figures import slave_row
 
 # Where the plugin mounts the app in the API server: the page's address, one path segment.
@@ -62,11 +62,21 @@ async def _sign_in(request: Request, error: SignInNeeded):
     return JSONResponse({"detail": error.detail}, 401, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _readable_dags(user: object) -> dict[str, str]:
+def _allowed(user: object) -> set[str]:
     from airflow.api_fastapi.app import get_auth_manager
 
-    allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
-    return run_records.replication_dags(allowed)
+    return get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+
+
+def _readable_dags(user: object) -> dict[str, str]:
+    return run_records.replication_dags(_allowed(user))
+
+
+def _survey(user: object, links: page_html.Links) -> str:
+    """The "Last survey" section (survey_view), when the user may read DAG survey_estate."""
+    survey = survey_view.last_survey(_allowed(user))
+    run_page = links.run_page(survey_view.SURVEY_DAG_ID, survey.run_id) if survey else ""
+    return survey_view.survey_section(survey, run_page)
 
 
 def _links(request: Request) -> page_html.Links:
@@ -80,7 +90,9 @@ def estate(request: Request, user: User) -> str:
         slave_row(slave, dag_id, run_records.runs(dag_id), run_records.dag_facts(dag_id))
         for dag_id, slave in _readable_dags(user).items()
     ]
-    return estate_html.estate_page(rows, user.get_name(), _links(request))
+    links = _links(request)
+    page = estate_html.estate_page(rows, user.get_name(), links)
+    return page.replace("</body>", _survey(user, links) + "</body>", 1)
 
 
 @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)

@@ -4,10 +4,12 @@ size of its database files (`sys.database_files`), and its one server option, `n
 
 The facts live in the `lab_server` table of the host's database, so a test can change them
 while the host runs (`python -m tests.lab server`): `product_version` (e.g. 9.00.5000.00),
-`edition` (e.g. Express Edition, or Desktop Engine for MSDE 2000) and `data_pages` (the data
-file's size in 8-KB pages; unset: the SQLite file's own size), `nested_triggers` (0 or 1, value
-and value in use at once; T-SQL's sp_configure sets the value, RECONFIGURE puts it in use). A version older than 9 (SQL
-Server 2000, MSDE 2000) has no `sys.*` views: naming one fails with 208, as there.
+`edition` (e.g. Express Edition, or Desktop Engine for MSDE 2000), `data_pages` (the data
+file's size in 8-KB pages; unset: the SQLite file's own size), `log_pages` (the log file's
+size; unset: 1 MB), `log_growth_pages` (its autogrowth in pages, 0: none; unset: 10 percent)
+and `nested_triggers` (0 or 1, value and value in use at once; T-SQL's sp_configure sets the
+value, RECONFIGURE puts it in use). A version older than 9 (SQL Server 2000, MSDE 2000) has no
+`sys.*` views: naming one fails with 208, as there.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ DEFAULTS = {
     "nested_triggers": "1",  # sp_configure's value (sys.configurations.value)
     "nested_triggers_in_use": "1",  # ... and what the server runs with (value_in_use), set by RECONFIGURE
 }
-FACTS = ("product_version", "edition", "data_pages", "nested_triggers")
 # sys.configurations: the one option the lab has (configuration_id 115, 'nested triggers': 0-1,
 # dynamic, not advanced; its value is sql_variant in SQL Server, int here).
 CONFIGURATIONS_VIEW = (
@@ -35,17 +36,32 @@ OPTIONS = {"nested triggers": ("nested_triggers", 0, 1)}
 PRODUCTS = {(8, 0): "2000", (9, 0): "2005", (10, 0): "2008", (10, 50): "2008 R2", (11, 0): "2012"}
 TABLE_DDL = "CREATE TABLE IF NOT EXISTS lab_server (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
 LOG_PAGES = 128  # the log file: 1 MB, as a new database's
+# SQL Server 2005's defaults for a new database: data grows by 1 MB (128 pages), the log by 10 percent
+DATA_GROWTH_PAGES = 128
+LOG_GROWTH_PERCENT = 10
+FACTS = ("product_version", "edition", "data_pages", "log_pages", "log_growth_pages", "nested_triggers")
 
 _DATA_PAGES = (
     "COALESCE((SELECT CAST(s.value AS INTEGER) FROM lab_server AS s WHERE s.name = 'data_pages'), "
     "(SELECT p.page_count * z.page_size / 8192 + 1 FROM pragma_page_count() AS p, pragma_page_size() AS z))"
 )
+
+
+def _log_fact(name: str, default: str) -> str:
+    return f"COALESCE((SELECT CAST(s.value AS INTEGER) FROM lab_server AS s WHERE s.name = '{name}'), {default})"
+
+
+# The log: LOG_PAGES growing by 10 percent up to 2 TB (268435456 pages), unless facts
+# `log_pages` and `log_growth_pages` (0: no autogrowth) say otherwise.
+_LOG_GROWTH = _log_fact("log_growth_pages", str(LOG_GROWTH_PERCENT))
+_LOG_PERCENT = "CASE WHEN EXISTS (SELECT 1 FROM lab_server AS s WHERE s.name = 'log_growth_pages') THEN 0 ELSE 1 END"
 DATABASE_FILES_VIEW = (
     f"SELECT 1 AS file_id, 0 AS type, 'ROWS' AS type_desc, 'express' AS name, "
     f"'C:\\Program Files\\Microsoft SQL Server\\MSSQL.1\\MSSQL\\Data\\express.mdf' AS physical_name, "
-    f"{_DATA_PAGES} AS size, -1 AS max_size "
+    f"{_DATA_PAGES} AS size, -1 AS max_size, {DATA_GROWTH_PAGES} AS growth, 0 AS is_percent_growth "
     f"UNION ALL SELECT 2, 1, 'LOG', 'express_log', "
-    f"'C:\\Program Files\\Microsoft SQL Server\\MSSQL.1\\MSSQL\\Data\\express_log.ldf', {LOG_PAGES}, 268435456"
+    f"'C:\\Program Files\\Microsoft SQL Server\\MSSQL.1\\MSSQL\\Data\\express_log.ldf', "
+    f"{_log_fact('log_pages', str(LOG_PAGES))}, 268435456, {_LOG_GROWTH}, {_LOG_PERCENT}"
 )
 
 

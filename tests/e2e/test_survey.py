@@ -1,0 +1,300 @@
+"""The estate survey (`ds-replication survey`, DAG `survey_estate`) against the DS lab.
+
+- A sound lab is `go` on every host, and the survey changes nothing on any host: every table
+  (rows), trigger, index and share file is the same before and after.
+- Each no-go the lab can show is reported with its reason, on that host only (the others are
+  still surveyed and `go`): SMB1 only, SQL Server 2000 / MSDE 2000, the DS tools missing, a log
+  too small for tonight's copies, a database the backup would take past its edition's cap,
+  `nested triggers` off, a keyless history table with a large (ntext) column, and an
+  unreachable host (closed port, wrong password, WinRM down), each within 60 s. A British
+  login is a note (the package's connections set DATEFORMAT ymd), not a no-go.
+- The lab's history table event_schedule_info has no key (schema info_no_key): go without
+  large columns.
+- The slave DAG's preflight refuses what the survey calls no-go, with the same words.
+- `survey_estate` runs one task per host; a no-go host's task fails naming its checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ds_replication import survey
+from ds_replication.config import load_estate
+from tests.airflow_env import PYTHON, REPO, run_dag
+from tests.e2e.conftest import _estate
+
+SMB1_SLAVE = "slave2"  # its smbd speaks SMB1 only (Windows Server 2003)
+SLAVE = "slave1"
+
+
+@pytest.fixture(scope="module")
+def lab_estate(request):
+    # event_schedule_info without any key: kept safely until a large column comes (the last test)
+    return _estate(request, slaves=2, identity=False, lab_options=("--smb1", SMB1_SLAVE, "--schema", "info_no_key"))
+
+
+def run_survey(lab_estate, *args: str, env: dict[str, str] | None = None, config: Path | None = None):
+    """`ds-replication survey FILE [args]` as an operator runs it; (exit code, stdout, stderr)."""
+    proc = subprocess.run(
+        [PYTHON, "-m", "ds_replication", "survey", str(config or lab_estate.config_path), *args],
+        env=env or lab_estate.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def surveyed(lab_estate, **kwargs) -> tuple[int, dict[str, dict]]:
+    code, out, err = run_survey(lab_estate, "--json", **kwargs)
+    assert code in (0, 1), (code, out, err[-3000:])
+    return code, {h["name"]: h for h in json.loads(out)["hosts"]}
+
+
+def failing(host: dict) -> dict[str, dict]:
+    return {c["check"]: c for c in host["checks"] if not c["ok"]}
+
+
+def without_smb1_slave(lab_estate) -> Path:
+    config = yaml.safe_load(lab_estate.config_path.read_text())
+    config["slaves"] = [s for s in config["slaves"] if s["name"] != SMB1_SLAVE]
+    path = lab_estate.root / "sound.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snapshot(lab_estate) -> dict[str, dict]:
+    """Every host's database (schema objects and every table's rows) and share files (content digests)."""
+    found = {}
+    for name, host in lab_estate.lab.info["hosts"].items():
+        db = sqlite3.connect(f"file:{host['db_path']}?mode=ro", uri=True, timeout=30)
+        try:
+            objects = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+            tables = [n for t, n, _, _ in objects if t == "table"]
+            rows = {t: sorted(map(repr, db.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
+        finally:
+            db.close()
+        share = Path(host["share_dir"])
+        files = {
+            str(p.relative_to(share)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(share.rglob("*"))
+        }
+        found[name] = {"objects": objects, "rows": rows, "files": files}
+    return found
+
+
+def test_a_sound_estate_is_go_and_the_survey_changes_nothing(lab_estate):
+    before = snapshot(lab_estate)
+    code, out, err = run_survey(lab_estate, config=without_smb1_slave(lab_estate))
+    after = snapshot(lab_estate)
+    assert code == 0, (out, err[-3000:])
+    assert "master master: go" in out and f"slave {SLAVE}: go" in out, out
+    assert out.strip().endswith("survey: 2 host(s), 2 go, 0 no-go, 0 warning(s)"), out
+    assert "event_schedule_info: key (every column) (every column (no primary key or unique index))" in out, out
+    for check in ("SQL (ds_slave1_mssql)", "transaction log", "DS tools", "nested triggers", "login language", "clock"):
+        assert check in out, out
+    assert before == after, "the survey changed a table, trigger or share file"
+
+
+def test_json_and_an_smb1_only_slave_is_no_go_while_the_others_are_go(lab_estate):
+    code, hosts = surveyed(lab_estate)
+    assert code == 1
+    assert [(h["name"], h["role"], h["verdict"]) for h in hosts.values()] == [
+        ("master", "master", "go"),
+        (SLAVE, "slave", "go"),
+        (SMB1_SLAVE, "slave", "no-go"),
+    ]
+    assert set(hosts[SLAVE]["checks"][0]) == {"check", "ok", "found", "why"}
+    smb = failing(hosts[SMB1_SLAVE])[f"SMB (ds_{SMB1_SLAVE}_smb, share express)"]
+    assert "speaks only SMB1 (dialect NT LM 0.12" in smb["found"], smb
+
+
+def test_a_bad_estate_file_exits_2_naming_the_field(lab_estate, tmp_path):
+    config = yaml.safe_load(lab_estate.config_path.read_text())
+    config["slaves"][0]["name"] = "bad name"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, out, err = run_survey(lab_estate, config=path)
+    assert code == 2 and "slaves[0].name" in err, (code, out, err)
+    assert run_survey(lab_estate, "--no-such-option")[0] == 2
+
+
+@pytest.fixture
+def msde_2000(lab_estate):
+    lab_estate.lab.server(SLAVE, "--version", "8.00.2039", "--edition", "Desktop Engine")
+    yield
+    lab_estate.lab.server(SLAVE, "--version", "9.00.5000.00", "--edition", "Express Edition")
+
+
+def test_msde_2000_is_no_go_with_its_version(lab_estate, msde_2000):
+    _, hosts = surveyed(lab_estate)
+    sql = failing(hosts[SLAVE])[f"SQL (ds_{SLAVE}_mssql)"]
+    assert "is version 8.00.2039 (Desktop Engine; 8.00 is SQL Server 2000 / MSDE 2000)" in sql["found"], sql
+    assert hosts["master"]["verdict"] == "go"
+
+
+@pytest.fixture
+def tools_missing(lab_estate):
+    share = Path(lab_estate.lab.info["hosts"][SLAVE]["share_dir"])
+    (share / "aximport.exe").rename(share / "aximport.exe.moved")
+    yield
+    (share / "aximport.exe.moved").rename(share / "aximport.exe")
+
+
+def test_the_ds_tools_missing_is_no_go_and_preflight_refuses_it_alike(lab_estate, tools_missing):
+    _, hosts = surveyed(lab_estate)
+    tools = failing(hosts[SLAVE])["DS tools"]
+    assert tools["found"] == r"axexport.exe in C:\Program Files\Altiris\eXpress\Deployment Server", tools
+    assert tools["why"].startswith("aximport.exe not in the DS folder"), tools
+    result = lab_estate.run(SLAVE, {"dry_run": True})
+    assert result["tasks"]["preflight"]["state"] == "failed", result["tasks"]
+    assert result["tasks"]["preflight"]["try_number"] == 1, "retried, though waiting will not heal it"
+    assert f"DS tools: {tools['found']} ({tools['why']})" in result["log"], result["log"][-4000:]
+
+
+@pytest.fixture
+def small_log(lab_estate):
+    lab_estate.lab.server(SLAVE, "--log-mb", "0.05", "--log-growth-mb", "0")
+    yield
+    lab_estate.lab.server(SLAVE, "--log-mb", "1", "--log-growth-mb", "1")
+
+
+def test_a_log_too_small_for_tonights_copies_is_no_go(lab_estate, small_log):
+    _, hosts = surveyed(lab_estate)
+    log = failing(hosts[SLAVE])["transaction log"]
+    assert log["found"].startswith("at most 0.0 MB; tonight needs up to 0."), log
+    assert "error 9002 (log full)" in log["why"], log
+
+
+@pytest.fixture
+def nearly_full(lab_estate):
+    lab_estate.lab.server(SLAVE, "--data-mb", "4095.95")  # SQL Server 2005 Express: a 4096 MB cap
+    yield
+    lab_estate.lab.server(SLAVE, "--data-mb", "40")
+
+
+def test_a_backup_that_would_pass_the_editions_cap_is_no_go(lab_estate, nearly_full):
+    _, hosts = surveyed(lab_estate)
+    size = failing(hosts[SLAVE])["data size"]
+    assert "past the 4096 MB cap of SQL Server 9.00.5000 Express Edition" in size["why"], size
+
+
+@pytest.fixture
+def nested_triggers_off(lab_estate):
+    lab_estate.lab.server(SLAVE, "--nested-triggers", "0")
+    yield
+    lab_estate.lab.server(SLAVE, "--nested-triggers", "1")
+
+
+def test_nested_triggers_off_is_no_go(lab_estate, nested_triggers_off):
+    """sys.configurations, configuration_id 115 (SQL Server docs: "Configure the nested triggers
+    server configuration option"): value_in_use 0."""
+    _, hosts = surveyed(lab_estate)
+    nested = failing(hosts[SLAVE])["nested triggers"]
+    assert nested["found"] == "0 (off)" and "EXEC sp_configure 'nested triggers', 1; RECONFIGURE" in nested["why"]
+
+
+@pytest.fixture
+def british_login(lab_estate):
+    lab_estate.lab.sql(SLAVE, f"ALTER LOGIN [{lab_estate.lab.info['user']}] WITH DEFAULT_LANGUAGE = British")
+    yield
+    lab_estate.lab.sql(SLAVE, f"ALTER LOGIN [{lab_estate.lab.info['user']}] WITH DEFAULT_LANGUAGE = us_english")
+
+
+def test_a_british_login_is_a_note_not_a_no_go(lab_estate, british_login):
+    _, hosts = surveyed(lab_estate)
+    assert hosts[SLAVE]["verdict"] == "go", failing(hosts[SLAVE])
+    language = next(c for c in hosts[SLAVE]["checks"] if c["check"] == "login language")
+    assert language["ok"] and language["found"] == "British" and "DATEFORMAT ymd" in language["why"], language
+
+
+def with_connection(env: dict[str, str], conn_id: str, **changes) -> dict[str, str]:
+    key = f"AIRFLOW_CONN_{conn_id.upper()}"
+    return {**env, key: json.dumps({**json.loads(env[key]), **changes})}
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_host_is_no_go_with_the_reason_and_the_others_are_still_surveyed(lab_estate):
+    env = with_connection(lab_estate.env, f"ds_{SLAVE}_mssql", port=closed_port())
+    env = with_connection(env, f"ds_{SLAVE}_smb", password="wrong password")
+    winrm = json.loads(env[f"AIRFLOW_CONN_DS_{SLAVE.upper()}_WINRM"])
+    winrm["extra"]["endpoint"] = f"http://127.0.0.1:{closed_port()}/wsman"  # WinRM down
+    env[f"AIRFLOW_CONN_DS_{SLAVE.upper()}_WINRM"] = json.dumps(winrm)
+    started = time.monotonic()
+    code, hosts = surveyed(lab_estate, env=env)
+    assert time.monotonic() - started < 120  # the interpreter's start, then at most 60 s per host, in parallel
+    assert code == 1 and hosts["master"]["verdict"] == "go"
+    problems = failing(hosts[SLAVE])
+    assert "Connection refused" in problems[f"SQL (ds_{SLAVE}_mssql)"]["found"], problems
+    assert "refused" in problems[f"WinRM (ds_{SLAVE}_winrm)"]["found"].lower(), problems
+    smb = problems[f"SMB (ds_{SLAVE}_smb, share express)"]["found"]
+    assert "wrong password" not in json.dumps(hosts), "a secret in the survey's output"
+    assert smb, problems
+
+
+def test_a_host_that_does_not_answer_is_no_go_at_the_deadline(lab_estate, monkeypatch):
+    """The bound itself, in process: a command that never ends holds the host's check; the
+    survey gives up on that host at its deadline and reports what it answered."""
+    for key, value in lab_estate.env.items():
+        if key.startswith("AIRFLOW_CONN_"):
+            monkeypatch.setenv(key, value)
+    lab_estate.lab.fault(SLAVE, "command_hang")
+    estate = load_estate(lab_estate.config_path)
+    targets = [h for h in survey.hosts(estate) if h.name in ("master", SLAVE)]
+    started = time.monotonic()
+    results = {r.name: r for r in survey.survey_hosts(targets, seconds=8)}
+    assert time.monotonic() - started < 12
+    assert results["master"].verdict == "go", results["master"]
+    hung = results[SLAVE]
+    assert hung.verdict == "no-go"
+    assert [c.found for c in hung.checks if c.check == "answer in time"] == ["no answer within 8 s"], hung
+    assert hung.checks[0].ok, "what the host answered before is kept"
+
+
+def test_the_survey_dag_runs_one_task_per_host(lab_estate):
+    result = run_dag(lab_estate.env, "survey_estate")
+    states = {task: ti["state"] for task, ti in result["tasks"].items()}
+    assert states == {"survey_master": "success", f"survey_{SLAVE}": "success", f"survey_{SMB1_SLAVE}": "failed"}
+    assert result["xcom"][f"survey_{SLAVE}"]["verdict"] == "go", result["xcom"]
+    assert f"slave {SMB1_SLAVE}: no-go: SMB (ds_{SMB1_SLAVE}_smb, share express): the SMB server" in result["log"]
+    # the replication page's "Last survey" section reads it from Airflow's metadata DB, the
+    # failed task's record included (pushed before it failed)
+    script = (
+        "from ds_replication.page import survey_view as v; "
+        "print('PAGE ' + v.survey_section(v.last_survey(None), '/run'))"
+    )
+    proc = subprocess.run([PYTHON, "-c", script], env=lab_estate.env, cwd=REPO, capture_output=True, text=True)
+    html = proc.stdout.split("PAGE ", 1)[-1]
+    assert proc.returncode == 0 and f"Run {result['run_id']} (failed)" in html, (proc.stdout, proc.stderr[-3000:])
+    rows = dict(re.findall(r'<tr data-survey-host="(\w+)">(.*?)</tr>', html))
+    assert list(rows) == ["master", SLAVE, SMB1_SLAVE], html
+    assert '<span class="state success">go</span>' in rows[SLAVE] and "<small>none</small>" in rows[SLAVE]
+    assert '<span class="state failed">no-go</span>' in rows[SMB1_SLAVE], rows[SMB1_SLAVE]
+    assert f"<b>SMB (ds_{SMB1_SLAVE}_smb, share express)</b>: the SMB server" in rows[SMB1_SLAVE], rows[SMB1_SLAVE]
+
+
+def test_a_keyless_history_table_with_a_large_column_is_no_go(lab_estate):
+    """Last in the module: the lab cannot drop the column again. ntext cannot be compared
+    (Msg 402), so the rows of a keyless table holding one cannot be told apart."""
+    lab_estate.lab.sql(SLAVE, "ALTER TABLE event_schedule_info ADD notes ntext NULL")
+    _, hosts = surveyed(lab_estate)
+    tables = failing(hosts[SLAVE])["history tables"]
+    assert "event_schedule_info has no primary key or unique index, and its column(s) notes" in tables["found"]
+    assert hosts["master"]["verdict"] == "go"
