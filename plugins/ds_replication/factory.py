@@ -103,7 +103,8 @@ STEPS = (
     Step(
         "cleanup",
         CleanupSharesOperator,
-        "Remove the run's files from both shares, whatever happened before.",
+        "Remove the run's files from both shares, whatever happened before; then the job archives and "
+        "archive-table rows older than the slave's `retention` (none while a backup is held).",
         teardown=True,
     ),
 )
@@ -191,7 +192,7 @@ def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
         "wait_for_import": {"slave": host},
         "restore_history": {"slave": host, "restore_changed_jobs": slave.restore_changed_jobs},
         "verify_history": {"slave": host},
-        "cleanup": {"master": master, "slave": host},
+        "cleanup": {"master": master, "slave": host, "retention": slave.retention},
     }
 
 

@@ -109,6 +109,7 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "mark_changed_jobs": render("mark_changed_jobs.sql", changed_event_ids=[2020549], **common),
         "held_figures": render("held_figures.sql", **common),
         "verify_history": render("verify_history.sql", **common),
+        "prune_archive_tables": render("prune_archive_tables.sql", **common).replace("%s", "'2026-01-01T00:00:00'"),
         "adopt_legacy": render(
             "adopt_legacy.sql", sources=[(x, x.legacy_backup, x.legacy_archive) for x in tables], **common
         ),

@@ -38,6 +38,14 @@ class Folder(_Model):
 Folders = Annotated[list[Folder], Field(min_length=1), AfterValidator(unique_folders)]
 
 
+class Retention(_Model):
+    """How long a slave's job archives (the jobs it had before each import) and the rows of the
+    history archive tables are kept: both count from the run that made them."""
+
+    nights: Annotated[int, Field(ge=1, le=3650)] = 30  # archives younger than this many days stay
+    min_archives: Annotated[int, Field(ge=1, le=1000)] = 5  # the newest archives stay, however old
+
+
 class SlaveSettings(_Model):
     """What each slave takes; the `defaults` block and each slave may set any of it."""
 
@@ -60,6 +68,8 @@ class SlaveSettings(_Model):
     # the executor queue of every task of the slave's DAG (CeleryExecutor: the workers that
     # consume it, e.g. one near the slave's site); null: Airflow's [operators] default_queue
     queue: Queue | None = None
+    # the slave's job archives and archive-table rows older than this go at the night's cleanup
+    retention: Retention = Retention()
 
 
 SETTING_NAMES = tuple(SlaveSettings.model_fields)
