@@ -13,6 +13,7 @@ from ds_replication.ds_host import DsHost
 from ds_replication.notifications.history_alert import HistoryAlertNotifier
 from ds_replication.notifications.lost_worker import LostWorkerNotifier
 from ds_replication.notifications.run_timeout import RunTimeoutNotifier
+from ds_replication.operators.approve_changes import ApproveChangesOperator
 from ds_replication.operators.backup_history import BackupHistoryOperator
 from ds_replication.operators.cleanup import CleanupSharesOperator
 from ds_replication.operators.copy_to_slave import CopyToSlaveOperator
@@ -64,6 +65,13 @@ STEPS = (
         CopyToSlaveOperator,
         "Stream the files master share -> slave share as `.part`; renamed once read back equal.",
         takes={"export": "export_jobs"},
+    ),
+    Step(
+        "approve_changes",
+        ApproveChangesOperator,
+        "Jobs changed on the slave since the last import, or not on the master: with `approval` "
+        "on_local_changes (and some found) or always, wait for Approve or Reject in Required actions. "
+        "Reject or no answer in time: nothing is imported, nothing changes on the slave.",
     ),
     Step("backup_history", BackupHistoryOperator, "live history into the backup tables; a leftover backup is kept."),
     Step(
@@ -165,17 +173,14 @@ def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
     host = DsHost.from_config("slave", slave)
     folders = [{"name": f.name, "subfolders": f.subfolders} for f in slave.folders]
     command_timeout = slave.command_timeout_minutes * 60
+    alert = {"smtp_conn_id": slave.smtp_conn_id, "from_email": slave.alert_from, "to": list(slave.alert_emails)}
     return {
         "preflight": {
             "master": master,
             "slave": host,
             "restore_changed_jobs": slave.restore_changed_jobs,
             "folders": folders,
-            "alert": {
-                "smtp_conn_id": slave.smtp_conn_id,
-                "from_email": slave.alert_from,
-                "to": list(slave.alert_emails),
-            },
+            "alert": alert,
         },
         "export_jobs": {
             "master": master,
@@ -186,6 +191,14 @@ def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
         },
         "wait_for_export": {"master": master},
         "copy_to_slave": {"master": master, "slave": host},
+        "approve_changes": {
+            "master": master,
+            "slave": host,
+            "folders": folders,
+            "approval": slave.approval,
+            "alert": alert,
+            "response_timeout": dt.timedelta(minutes=slave.approval_timeout_minutes),
+        },
         "backup_history": {"slave": host},
         "wait_for_backup": {"slave": host},
         "import_jobs": {"slave": host, "command_timeout_seconds": command_timeout},
