@@ -20,11 +20,14 @@ class DsReplicationPlugin(AirflowPlugin):
     name = "ds_replication"
     listeners = [dry_run_note]
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "DS replication"}]
+    # Browse -> DS replication: with no url_route Airflow's menu links to the page (a new tab)
+    # rather than showing it in its sandboxed iframe, where no link may navigate the window and
+    # the address doubles (/plugin/ds-replication/ds-replication/). The run view stays a tab of
+    # the run's page; its links re-make a click in the window (page_html.SCRIPT).
     external_views = [
         {
             "name": "DS replication",
             "href": URL_PREFIX.lstrip("/") + "/",
-            "url_route": PAGE_ROUTE,
             "destination": "nav",
             "category": "browse",
         },

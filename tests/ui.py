@@ -1,11 +1,13 @@
 """`make ui`: the Airflow UI on a seeded DS lab, to try the DAGs by hand.
 
 Starts a DS lab (a master and two slaves, seeded) and a private Airflow (api-server,
-scheduler, dag-processor) with the project's DAGs, the lab's connections, the export pool
-and the lab's estate file, on free ports, in a temp dir. Prints the URL and how to sign in;
+scheduler, dag-processor, triggerer) with the project's DAGs, the lab's connections, the
+export pool and the lab's estate file, on free ports, in a temp dir; `[api] base_url` is its
+address, so the alert mails (the lab's SMTP sink: `python -m tests.lab mail`) link to it.
+Prints the URL, how to sign in, and the file that sets up Airflow's command line for it;
 Ctrl-C (or SIGTERM) stops every process it started, by pid, and removes the temp dir.
 
-The DAGs are created paused, as on a first deploy of a real estate (README, "The Airflow
+The DAGs are created paused, as on a first deploy of a real estate (docs/ui.md, "The Airflow
 UI"). `--ready-file F` writes what a test needs to drive it (url, user, password, lab dir,
 pids) as JSON to F once everything is up.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -29,12 +32,15 @@ from types import FrameType
 import yaml
 
 from tests.airflow_env import airflow_env, migrate, read_connections_env
-from tests.airflow_server import Airflow
+from tests.airflow_server import COMPONENTS, Airflow
+from tests.lab.smb import free_port
 from tests.labctl import Lab
 
 USER = "admin"
 # Short waits and one retry, so a run by hand ends in a minute on the lab (production: 30 s polls).
 SETTINGS = {"sensor_poke_seconds": 3, "retries": 1, "retry_delay_minutes": 0.1}
+# As `airflow standalone` runs it: the triggerer too (deferred tasks; Airflow's home page shows it).
+UI_COMPONENTS = {**COMPONENTS, "triggerer": ["triggerer"]}
 
 
 class AirflowUi:
@@ -57,6 +63,9 @@ class AirflowUi:
         self.home = home or root / "airflow"
         self.airflow: Airflow | None = None
         self.password = ""
+        # Airflow's settings, as shell exports: `. <file>` and the `airflow` CLI (the alert
+        # mails' commands) talks to this Airflow
+        self.cli_env = root / "airflow.env"
 
     def start(self) -> None:
         if self.own_lab:
@@ -70,13 +79,25 @@ class AirflowUi:
         estate = yaml.safe_load(self.config_path.read_text())
         env = airflow_env(self.home, self.config_path, read_connections_env(self.lab.connections_path))
         migrate(env)
-        self.airflow = Airflow(self.root, env)
+        self.airflow = Airflow(
+            self.root,
+            env,
+            UI_COMPONENTS,
+            # the triggerer serves its logs on a port of its own (8794 unless told otherwise)
+            extra_env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())},
+        )
+        # the address users open the UI at: the alert mails link to the failed run and the page
+        self.airflow.env["AIRFLOW__API__BASE_URL"] = self.airflow.url
         self.password = self.airflow.add_user(USER)
         master = estate["master"]
         pool = f"ds_export_{master['name']}"
         self.airflow.cli("pools", "set", pool, str(master.get("export_slots", 2)), "DS exports on the master")
         self.airflow.start()
         self.airflow.wait_ready(self.dag_ids)
+        self.cli_env.touch(mode=0o600)  # the lab's connection passwords are among the settings
+        self.cli_env.write_text(
+            "".join(f"export {name}={shlex.quote(value)}\n" for name, value in sorted(self.airflow.env.items()))
+        )
         token = self.airflow.token(USER, self.password)  # signing in works before anyone is told to
         dags = self.airflow.rest("GET", "/api/v2/dags?tags=ds-replication", token)["dags"]
         self.paused = all(d["is_paused"] for d in dags)
@@ -99,6 +120,7 @@ class AirflowUi:
             "airflow_pids": {name: proc.pid for name, proc in self.airflow.procs.items()},
             "lab_pids": lab_pids,
             "dag_ids": list(self.dag_ids),
+            "cli_env": str(self.cli_env),
         }
 
     def stop(self) -> None:
@@ -146,6 +168,8 @@ def main() -> int:
                 else ".\n"
             )
             + f"  estate file {ui.config_path}; lab {ui.lab.dir} (python -m tests.lab ... --dir {ui.lab.dir})\n"
+            f"  alert mails: python -m tests.lab mail --dir {ui.lab.dir}; their airflow commands run after\n"
+            f"    . {ui.cli_env}\n"
             f"Ctrl-C stops Airflow{'' if args.lab else ' and the lab'} and removes the temp dir.",
             flush=True,
         )

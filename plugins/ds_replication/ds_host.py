@@ -20,6 +20,7 @@ from pymssql import Connection
 from ds_replication.catalog import folder_job_counts, folder_job_names
 from ds_replication.config import Master, SlaveConfig
 from ds_replication.ds_tools import axexport_command, aximport_command, check_export_count
+from ds_replication.exit_codes import failure_text
 from ds_replication.hooks.database import DsDatabaseHook, query
 from ds_replication.hooks.share import DsShareHook
 from ds_replication.hooks.shell import CommandResult, DsShellHook
@@ -102,8 +103,8 @@ class DsHost:
         result = self.run(command, timeout_seconds)
         if result.return_code != 0:
             raise AirflowException(
-                f"axexport of {what} failed with exit code {result.return_code}: "
-                f"{(result.stdout + result.stderr).strip()}{failed}"
+                f"axexport of {what} failed: "
+                f"{failure_text('axexport', result.return_code, result.stdout, result.stderr)}{failed}"
             )
         check_export_count(result, jobs, f"export of {what}")
         return result
@@ -113,9 +114,9 @@ class DsHost:
         result = self.run(aximport_command(self.ds_path, file_name), timeout_seconds)
         if result.return_code != 0:
             raise AirflowException(
-                f"aximport of {file_name} (folder {folder['name']!r}) failed with exit code "
-                f"{result.return_code}: {(result.stdout + result.stderr).strip()}; the history backup "
-                "is kept and restore_history will put it back after a successful import"
+                f"aximport of {file_name} (folder {folder['name']!r}) failed: "
+                f"{failure_text('aximport', result.return_code, result.stdout, result.stderr)}; the history "
+                "backup is kept and restore_history will put it back after a successful import"
             )
         return result
 

@@ -13,6 +13,7 @@ from ds_replication.ds_host import DsHost
 from ds_replication.notifications.history_alert import HistoryAlertNotifier
 from ds_replication.notifications.lost_worker import LostWorkerNotifier
 from ds_replication.notifications.run_timeout import RunTimeoutNotifier
+from ds_replication.notifications.task_error import record_error
 from ds_replication.operators.approve_changes import ApproveChangesOperator
 from ds_replication.operators.backup_history import BackupHistoryOperator
 from ds_replication.operators.cleanup import CleanupSharesOperator
@@ -129,8 +130,9 @@ row is back or archived, and cleans up the files. Every step is its own task, ga
 sensor where the servers must show the result; every step is safe to retry.
 
 A failure from `import_jobs` on sends an alert to {emails}. The history backup is never
-dropped before it has been verified: re-run the DAG to recover (README, "Recovering from a
-failed night").
+dropped before it has been verified: trigger a new run to recover, do not clear the failed task
+(docs/recovery.md, "Recovering from a failed night"). What each run did: Browse -> DS
+replication, or a run's "What this run did" tab.
 """
 
 
@@ -218,8 +220,8 @@ def _tasks(
     for step in STEPS:
         kwargs = dict(arguments[step.task_id])
         kwargs |= {name: tasks[source].output for name, source in step.takes.items()}
+        kwargs["on_failure_callback"] = [notifier, record_error] if step.alerts else record_error
         if step.alerts:
-            kwargs["on_failure_callback"] = notifier
             kwargs["on_retry_callback"] = lost
         if issubclass(step.operator, BaseSensorOperator):
             kwargs |= {
@@ -237,13 +239,24 @@ def _tasks(
     return list(tasks.values())
 
 
+def description(estate: Estate, slave: SlaveConfig) -> str:
+    """The DAG's one line in Airflow's DAG list."""
+    folders = ", ".join(f.name for f in slave.folders)
+    return f"Replicates DS jobs ({folders}) from {estate.master.name} to {slave.name}, keeping its job history"
+
+
 def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
     master = estate.master
     alert = {"to": list(slave.alert_emails), "smtp_conn_id": slave.smtp_conn_id, "from_email": slave.alert_from}
     held = {"slave_name": slave.name, "mssql_conn_id": slave.mssql_conn_id, "database": slave.database}
     with DAG(
         dag_id=slave.dag_id,
+        description=description(estate, slave),
         schedule=slave.schedule,
+        # scheduled nights and manual runs only: a backfill would replay past nights' imports,
+        # which makes no sense for a copy of the master's jobs as they are now (and Airflow's
+        # UI then offers no Backfill)
+        allowed_run_types=["scheduled", "manual"],
         # No start_date: once unpaused, a new DAG's first scheduled run is the next one due
         # (CronTriggerTimetable without a start waits for it), not the night just past.
         catchup=False,

@@ -49,7 +49,7 @@ def database_size(server: SqlServer | None, conn: Connection, slave: DsHost, log
         log.warning(
             "slave %s: database %s holds %.0f MB of data, %.0f%% of the %d MB cap of SQL Server %s; every "
             "night's history backup and the archive tables grow it, and at the cap the DS itself can no "
-            "longer write: make room (README, 'Supported servers')",
+            "longer write: make room (docs/supported-servers.md)",
             slave.name,
             slave.database,
             size,

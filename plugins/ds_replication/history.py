@@ -1,6 +1,6 @@
 """Backup, capture, restore and verification of a slave's job history (include/sql).
 
-How the history is kept (README "How history is kept"):
+How the history is kept (docs/history.md):
 - `backup` copies the live history into the backup tables (a snapshot; a backup left by a
   failed night is kept, never dropped);
 - `arm_capture`, just before aximport, installs AFTER DELETE triggers that copy every history

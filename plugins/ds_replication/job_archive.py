@@ -54,24 +54,27 @@ def archive_slave_jobs(
         present = set(share.listdir(ARCHIVE_FOLDER))
         for folder, name in zip(folders, names, strict=True):
             jobs = jobs_of[folder["name"]]
-            if not jobs:
-                continue
             path = f"{ARCHIVE_FOLDER}\\{name}"
             if name in present:
+                # reported even when a crashed import emptied the folder since (its jobs: unknown
+                # here): the file is then the only copy of the slave's jobs from before the run
                 log.info("the slave's jobs of folder %r were kept in %s by an earlier try", folder["name"], path)
-            else:
-                partial = tool_partial_name(name)
-                if partial in present:  # an earlier try's: axexport must not meet it
-                    share.remove(f"{ARCHIVE_FOLDER}/{partial}")
-                slave.export_folder(
-                    folder,
-                    f"{ARCHIVE_FOLDER}\\{partial}",
-                    len(jobs),
-                    command_timeout_seconds,
-                    what=f"the slave's own jobs of folder {folder['name']!r}",
-                    failed=f" (into {path}); nothing was imported",
-                )
-                share.replace(f"{ARCHIVE_FOLDER}/{partial}", f"{ARCHIVE_FOLDER}/{name}")
-                log.info("kept the slave's jobs of folder %r in %s: %s", folder["name"], path, jobs)
+                kept[folder["name"]] = {"file": path, "jobs": len(jobs) if jobs else None}
+                continue
+            if not jobs:
+                continue
+            partial = tool_partial_name(name)
+            if partial in present:  # an earlier try's: axexport must not meet it
+                share.remove(f"{ARCHIVE_FOLDER}/{partial}")
+            slave.export_folder(
+                folder,
+                f"{ARCHIVE_FOLDER}\\{partial}",
+                len(jobs),
+                command_timeout_seconds,
+                what=f"the slave's own jobs of folder {folder['name']!r}",
+                failed=f" (into {path}); nothing was imported",
+            )
+            share.replace(f"{ARCHIVE_FOLDER}/{partial}", f"{ARCHIVE_FOLDER}/{name}")
+            log.info("kept the slave's jobs of folder %r in %s: %s", folder["name"], path, jobs)
             kept[folder["name"]] = {"file": path, "jobs": len(jobs)}
     return kept

@@ -65,7 +65,7 @@ def refuse_old(server: SqlServer, conn_id: str) -> None:
         raise OldSqlServer(
             f"the SQL Server of connection {conn_id} is version {server.version} ({server.edition}; 8.00 is "
             "SQL Server 2000 / MSDE 2000): this package needs SQL Server 2005 (9.00) or later, whose sys.* "
-            "views its scripts read. See README, 'Supported servers'."
+            "views its scripts read. See docs/supported-servers.md."
         )
 
 

@@ -1,9 +1,21 @@
-"""The replication page as an administrator opens it in the Airflow UI, in a real browser:
-Browse -> DS replication shows the slave's last run with the figures of its task XComs, and the
-run's page offers "What this run did". (The figures against the lab's tables, a failed night and
-the 401 of an unsigned request: tests/e2e/test_page.py, over HTTP.)"""
+"""The operator's night in the browser (issue 19), through the real Airflow UI of `make ui`:
+Browse -> DS replication opens the page at its own address; its links lead into Airflow's pages,
+and the run view shown inside Airflow's sandboxed frame ("What this run did") leads out of it;
+signed out, the page sends to Airflow's login; the empty state triggers a dry run, which the page
+then lists with what it would have done; after a full night the figures add up; after a night
+whose aximport crashed the page shows the error as Windows gives it, the job archive kept
+before the import and "Trigger a new run", which triggers one as the signed-in user; the alert
+mail links to the failed run and its command runs as printed; times follow the time zone
+chosen in Airflow's UI; the page fits 400 px; the trigger form offers no Backfill.
+
+One `make ui` (Airflow + lab) for the module; the runs build on each other, in file order.
+(The figures against the lab's tables and the HTTP statuses: tests/e2e/test_page.py.)"""
 
 from __future__ import annotations
+
+import re
+import subprocess
+from urllib.parse import quote
 
 import pytest
 
@@ -11,86 +23,189 @@ from tests.browser.test_trigger_form import as_json
 
 pytestmark = pytest.mark.timeout(1800)
 
-RUN_ID = "page_full_night"
+FULL, CRASH = "page_full_night", "page_crashed_night"
+
+
+def open_page(page, ui):
+    """Browse -> DS replication, as an operator opens it: Airflow opens it in a new tab."""
+    page.goto(f"{ui.url}/dags")
+    page.get_by_role("button", name="Browse").click()
+    with page.context.expect_page() as opened:
+        page.get_by_role("menuitem", name="DS replication").click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert tab.url == f"{ui.url}/ds-replication/"  # one path segment, not /plugin/ds-replication/ds-replication/
+    tab.locator("#estate").wait_for()
+    return tab
+
+
+def shown(tab, slave: str) -> dict[str, str]:
+    cells = tab.locator(f'section[data-slave="{slave}"] [data-figure][data-value]')
+    return {cells.nth(n).get_attribute("data-figure"): cells.nth(n).inner_text() for n in range(cells.count())}
+
+
+def xcom(ui, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+    return as_json(ui.api("GET", path)["value"])
+
+
+def test_signed_out_the_page_sends_to_airflows_login_and_back(browser, airflow_ui):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{airflow_ui.url}/ds-replication/")
+        page.get_by_label("Username").fill(airflow_ui.user)  # Airflow's own sign-in form, not JSON
+        page.get_by_label("Password").fill(airflow_ui.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{airflow_ui.url}/ds-replication/")
+        page.locator("#estate").wait_for()
+    finally:
+        context.close()
+
+
+def test_the_empty_state_triggers_a_dry_run_which_the_page_lists(page, airflow_ui, screenshot):
+    dag_id = airflow_ui.dag_ids[1]
+    slave = dag_id.removeprefix("replicate_")
+    tab = open_page(page, airflow_ui)
+    section = tab.locator(f'section[data-slave="{slave}"]')
+    assert "trigger a dry run first" in section.inner_text()
+    assert "paused" in section.locator('[data-fact="paused"]').inner_text()
+    assert section.locator('[data-fact="folders"]').inner_text() == "folders Global, Drivers"
+    screenshot(tab, "01-empty-state")
+    with tab.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/dagRuns")) as posted:
+        section.get_by_role("button", name="Trigger a dry run").click()
+    run_id = posted.value.json()["dag_run_id"]
+    section.get_by_text(f"run {run_id} queued (the DAG is paused").wait_for()
+    run = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+    assert (run["conf"], run["run_type"], run["triggering_user_name"]) == ({"dry_run": True}, "manual", "admin")
+    airflow_ui.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    assert airflow_ui.wait_run(dag_id, run_id)["state"] == "success", airflow_ui.describe(dag_id, run_id)
+    tab.reload()
+    item = tab.locator(f'[data-dry-run="{run_id}"]')
+    master_jobs = xcom(airflow_ui, dag_id, quote(run_id, safe=""), "export_jobs")["master_jobs"]
+    jobs = sum(master_jobs.values())
+    assert "dry run" in item.inner_text() and f"would import {jobs} jobs" in item.inner_text()
+    screenshot(tab, "02-dry-run-listed")
 
 
 @pytest.fixture(scope="module")
 def full_night(airflow_ui):
-    """A full run of the first slave, triggered over REST; its task XComs."""
+    """A full run of the first slave, triggered over REST."""
     dag_id = airflow_ui.dag_ids[0]
     airflow_ui.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-    airflow_ui.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": RUN_ID, "logical_date": None})
-    run = airflow_ui.wait_run(dag_id, RUN_ID)
-    assert run["state"] == "success", airflow_ui.describe(dag_id, RUN_ID)
-    base = f"/api/v2/dags/{dag_id}/dagRuns/{RUN_ID}/taskInstances"
-    return dag_id, {
-        task: as_json(airflow_ui.api("GET", f"{base}/{task}/xcomEntries/return_value")["value"])
-        for task in ("wait_for_import", "backup_history", "restore_history", "verify_history")
-    }
+    airflow_ui.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": FULL, "logical_date": None})
+    run = airflow_ui.wait_run(dag_id, FULL)
+    assert run["state"] == "success", airflow_ui.describe(dag_id, FULL)
+    return dag_id
 
 
-def shown(frame, slave: str) -> dict[str, str]:
-    row = frame.locator(f'tr[data-slave="{slave}"]')
-    row.wait_for()
-    cells = row.locator("[data-figure][data-value]")
-    return {cells.nth(n).get_attribute("data-figure"): cells.nth(n).inner_text() for n in range(cells.count())}
-
-
-def test_the_page_in_the_ui_shows_the_runs_figures(page, airflow_ui, full_night, screenshot):
-    dag_id, x = full_night
+def test_after_a_full_night_the_figures_add_up_and_the_links_lead_into_airflow(
+    page, airflow_ui, full_night, screenshot
+):
+    dag_id = full_night
     slave = dag_id.removeprefix("replicate_")
-    page.goto(f"{airflow_ui.url}/dags")
-    page.get_by_role("button", name="Browse").click()
-    page.get_by_role("menuitem", name="DS replication").click()
-    frame = page.frame_locator("iframe")
-    figures = shown(frame, slave)
-    assert figures == {
-        "jobs_imported": str(sum(x["wait_for_import"]["slave_jobs"].values())),
-        "backed_up": str(x["backup_history"]["backed_up_rows"]),
-        "restored": str(x["restore_history"]["restored_rows"]),
-        "archived": str(x["verify_history"]["archived_rows"]),
-        "lost": "0",
-        "held_now": "0",
-        "changed_jobs": str(x["restore_history"]["changed_jobs"]),
-        "alerts": "0",
-    }
-    assert frame.locator(f'tr[data-slave="{slave}"] a[data-figure="run_id"]').inner_text() == RUN_ID
-    assert frame.locator(f'tr[data-slave="{slave}"] svg.nights rect').count() >= 1
-    screenshot(page, "01-replication-page")
-
-
-def test_the_run_page_offers_what_this_run_did(page, airflow_ui, full_night, screenshot):
-    dag_id, x = full_night
-    page.goto(f"{airflow_ui.url}/dags/{dag_id}/runs/{RUN_ID}")
-    page.get_by_text("What this run did").first.click()
-    frame = page.frame_locator("iframe")
+    x = {t: xcom(airflow_ui, dag_id, FULL, t) for t in ("backup_history", "restore_history", "verify_history")}
+    backed_up, restored = x["backup_history"]["backed_up_rows"], x["restore_history"]["restored_rows"]
+    archived = x["verify_history"]["archived_rows"]
+    tab = open_page(page, airflow_ui)
+    figures = shown(tab, slave)
+    never = backed_up - restored - archived
+    assert (figures["backed_up"], figures["restored"], figures["archived"], figures["never_deleted"]) == (
+        str(backed_up),
+        str(restored),
+        str(archived),
+        str(never),
+    )
+    section = tab.locator(f'section[data-slave="{slave}"]')
+    sum_line = f"Backed up {backed_up} = restored {restored} + archived {archived} + never deleted {never}"
+    assert sum_line in section.locator("[data-sum]").inner_text()
+    assert section.locator('[data-figure="run_id"]').inner_text() == FULL
+    assert section.locator("svg.nights text[data-date]").count() >= 1  # the chart has dates
+    assert section.get_by_role("button", name="Trigger a new run").count() == 0  # a good night
+    screenshot(tab, "03-after-a-full-night")
+    # the page's link to the run's Airflow page navigates (top-level page: a plain link)
+    section.locator('a[data-link="run_page"]').click()
+    tab.wait_for_url(f"{airflow_ui.url}/dags/{dag_id}/runs/{FULL}")
+    # inside Airflow's sandboxed frame, the run view's links lead out of it
+    tab.get_by_text("What this run did").first.click()
+    frame = tab.frame_locator("iframe")
     frame.locator("#figures").wait_for()
-    backed_up = frame.locator('#figures [data-figure="backed_up"]').inner_text()
-    assert backed_up == str(x["backup_history"]["backed_up_rows"])
-    assert frame.locator('[data-figure="run_id"]').inner_text() == RUN_ID
-    screenshot(page, "02-what-this-run-did")
+    assert frame.locator('#figures [data-figure="backed_up"]').inner_text() == str(backed_up)
+    screenshot(tab, "04-what-this-run-did")
+    frame.get_by_role("link", name="the DAG").click()
+    tab.wait_for_url(f"{airflow_ui.url}/dags/{dag_id}")
+    tab.get_by_text("What this run did").first.wait_for(state="detached")
+    tab.go_back()
+    frame.get_by_role("link", name="every slave").click()
+    tab.wait_for_url(f"{airflow_ui.url}/ds-replication/")
 
 
-# restore_history's first INSERT into the live table fails on both tries (retries=1): a failed night
-RESTORE_FAULT = ("sql_drop_before_commit", "INSERT INTO [dbo].[event_schedule] (")
-BACKUP = "ds_replication_event_schedule_backup"
+def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_run(
+    page, airflow_ui, full_night, screenshot
+):
+    dag_id = full_night
+    slave = dag_id.removeprefix("replicate_")
+    mails = len(airflow_ui.lab.mail())
+    airflow_ui.lab.fault(slave, "aximport_crash", times=2, match="aximport")  # retries=1: both tries crash
+    airflow_ui.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": CRASH, "logical_date": None})
+    assert airflow_ui.wait_run(dag_id, CRASH)["state"] == "failed", airflow_ui.describe(dag_id, CRASH)
+    archive = xcom(airflow_ui, dag_id, CRASH, "import_jobs", "archive")
+    assert archive, "import_jobs recorded no archive before it imported"
+
+    tab = open_page(page, airflow_ui)
+    section = tab.locator(f'section[data-slave="{slave}"]')
+    error = section.locator('[data-error="import_jobs"] + pre').inner_text()
+    assert "aximport exited with 0xC0000005 (access violation); its last output line: (no output)" in error
+    files = section.locator('[data-figure="archive_files"] li')
+    assert sorted(files.all_inner_texts()) == sorted(f"{folder}: {e['file']}" for folder, e in archive.items())
+    tab.set_viewport_size({"width": 400, "height": 900})
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 400  # usable at 400 px: no sideways scroll
+    screenshot(tab, "05-after-a-crashed-import-400px")
+    tab.set_viewport_size({"width": 1400, "height": 1000})
+
+    # the alert mail: links to the failed run ([api] base_url set by `make ui`), and its command
+    # runs as printed where Airflow's command line is set up (make ui: the file it names)
+    sent = [m for m in airflow_ui.lab.mail()[mails:] if slave in m["subject"]]
+    assert len(sent) == 1, sent
+    body = sent[0]["body"]
+    assert f"{airflow_ui.url}/dags/{dag_id}/runs/{CRASH}" in body and f"{airflow_ui.url}/ds-replication/" in body
+    printed = re.search(r"with its AIRFLOW_HOME\): (airflow [^<\n]+)", body)
+    assert printed and printed.group(1) == f"airflow dags trigger {dag_id}", body
+
+    # "Trigger a new run": through Airflow's REST API as the signed-in user
+    with tab.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/dagRuns")) as posted:
+        section.get_by_role("button", name="Trigger a new run").click()
+    assert posted.value.status == 200, posted.value.text()
+    run_id = posted.value.json()["dag_run_id"]
+    section.get_by_text(f"run {run_id} queued").wait_for()
+    run = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+    assert (run["run_type"], run["triggering_user_name"], run["conf"]) == ("manual", "admin", {})
+    screenshot(tab, "06-a-new-run-triggered")
+    # ... and the mail's command, as printed, after `. <the file make ui names>`
+    runs = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"]
+    script = f". {airflow_ui.info['cli_env']} && {printed.group(1)}"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"] == runs + 1
+    assert airflow_ui.wait_run(dag_id, run_id)["state"] == "success", airflow_ui.describe(dag_id, run_id)
 
 
-def test_after_a_failed_night_the_page_shows_the_rows_held(page, airflow_ui, full_night, screenshot):
-    dag_id, _ = full_night
-    slave, run_id = dag_id.removeprefix("replicate_"), "page_failed_night"
-    fault, match = RESTORE_FAULT
-    airflow_ui.lab.fault(slave, fault, times=2, match=match)
-    airflow_ui.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": run_id, "logical_date": None})
-    run = airflow_ui.wait_run(dag_id, run_id)
-    assert run["state"] == "failed", airflow_ui.describe(dag_id, run_id)
-    held = airflow_ui.lab.scalar(slave, f"SELECT COUNT(*) AS n FROM {BACKUP}")
-    assert held > 0
+def test_times_follow_the_zone_chosen_in_airflows_ui(page, airflow_ui, full_night):
     page.goto(f"{airflow_ui.url}/dags")
-    page.get_by_role("button", name="Browse").click()
-    page.get_by_role("menuitem", name="DS replication").click()
-    frame = page.frame_locator("iframe")
-    figures = shown(frame, slave)
-    assert (figures["held_now"], figures["alerts"]) == (str(held), "1"), figures
-    assert frame.locator(f'tr[data-slave="{slave}"] a[data-figure="run_id"]').inner_text() == run_id
-    screenshot(page, "03-after-a-failed-night")
+    page.get_by_role("button", name="+00:00").click()
+    page.get_by_role("dialog").get_by_role("combobox").first.click()
+    page.keyboard.type("Tokyo")
+    page.get_by_role("option", name="Asia/Tokyo").first.click()
+    tab = open_page(page, airflow_ui)
+    assert tab.locator("[data-zone]").first.inner_text() == "Asia/Tokyo"
+    next_run = tab.locator(f'section[data-slave="{full_night.removeprefix("replicate_")}"] [data-fact="next_run"]')
+    assert next_run.inner_text().endswith("11:00 GMT+9")  # the schedule's 02:00 UTC
+
+
+def test_the_trigger_form_offers_no_backfill(page, airflow_ui):
+    dag_id = airflow_ui.dag_ids[0]
+    assert airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/details")["is_backfillable"] is False
+    page.goto(f"{airflow_ui.url}/dags/{dag_id}")
+    page.get_by_role("button", name="Trigger Dag").click()
+    backfill = page.get_by_role("dialog").get_by_role("radio", name="Backfill")
+    assert backfill.is_disabled()

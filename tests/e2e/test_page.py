@@ -109,7 +109,7 @@ def page_estate(request):
 
 
 def row_of(html: str, slave: str) -> str:
-    match = re.search(rf'<tr data-slave="{slave}">(.*?)</tr>', html, re.S)
+    match = re.search(rf'<section class="slave" data-slave="{slave}">(.*?)</section>', html, re.S)
     assert match, html[-3000:]
     return match.group(1)
 
@@ -127,17 +127,27 @@ def assert_no_secret(estate: PageEstate, html: str) -> None:
 
 
 def test_the_page_needs_a_sign_in(page_estate):
+    """As the README says: 401 without a valid sign-in (a bad token too, where Airflow's own API
+    answers 403), and a browser is sent to Airflow's login, which sends it back."""
+    bad = {"Authorization": "Bearer not-a-token"}
+    browser = {"Accept": "text/html,application/xhtml+xml"}
     for path in (PAGE, f"/ds-replication/runs/{DAG}/any"):
         assert page_estate.get(path, signed=False).status_code == 401, path
+        assert page_estate.http.get(path, headers=bad).status_code == 401, path
+        assert page_estate.http.get(path, headers={**browser, "Cookie": "_token=not-a-token"}).status_code == 303
+        to_login = page_estate.http.get(path, headers=browser)
+        assert to_login.status_code == 303, path
+        assert to_login.headers["location"] == f"/auth/login?next={quote(page_estate.base + path, safe='')}"
 
 
 def test_the_ui_offers_the_page_and_the_run_view(page_estate):
     plugins = page_estate.get("/api/v2/plugins").json()["plugins"]
     page = next(p for p in plugins if p["name"] == "ds_replication")
-    views = {v["url_route"]: (v["destination"], v["href"]) for v in page["external_views"]}
+    views = {v["name"]: (v["destination"], v["href"], v.get("url_route")) for v in page["external_views"]}
+    # the menu entry has no url_route: Airflow links to the page instead of framing it
     assert views == {
-        "ds-replication": ("nav", "ds-replication/"),
-        "ds-replication-run": ("dag_run", "ds-replication/runs/{DAG_ID}/{RUN_ID}"),
+        "DS replication": ("nav", "ds-replication/", None),
+        "What this run did": ("dag_run", "ds-replication/runs/{DAG_ID}/{RUN_ID}", "ds-replication-run"),
     }
     assert page_estate.get("/api/v2/plugins/importErrors").json()["import_errors"] == []
 
@@ -163,6 +173,12 @@ def test_after_a_full_run_the_page_shows_the_xcoms_and_the_lab(page_estate):
         "restored": str(x["restore_history"]["restored_rows"]),
         "archived": str(verify["archived_rows"]),
         "lost": str(verify["lost_rows"]),
+        "never_deleted": str(
+            x["backup_history"]["backed_up_rows"]
+            - x["restore_history"]["restored_rows"]
+            - verify["archived_rows"]
+            - verify["lost_rows"]
+        ),
         "held_now": "0",
         "changed_jobs": str(x["restore_history"]["changed_jobs"]),
         "alerts": "0",
@@ -173,13 +189,13 @@ def test_after_a_full_run_the_page_shows_the_xcoms_and_the_lab(page_estate):
     assert int(shown["backed_up"]) == len(before.schedule)
     assert int(shown["archived"]) == audit.archived and audit.lost == 0 == int(shown["lost"])
     assert BACKUP not in after.tables
-    assert all(entry["file"] in row for entry in archive.values())
     assert f'href="/ds-replication/runs/{DAG}/{run_id}"' in row and "<svg" in row
-    assert 'data-slave="slave2"' in html and "no real run yet" in row_of(html, "slave2")
+    assert 'data-slave="slave2"' in html and "trigger a dry run first" in row_of(html, "slave2")
     assert_no_secret(page_estate, html)
 
     view = page_estate.get(f"/ds-replication/runs/{DAG}/{run_id}")
     assert view.status_code == 200 and figures(view.text)["backed_up"] == shown["backed_up"]
+    assert all(f"{folder}: {e['file']}".replace("\\", "\\<wbr>") in view.text for folder, e in archive.items())
     assert_no_secret(page_estate, view.text)
 
 
@@ -199,7 +215,7 @@ def test_after_a_failed_night_the_page_shows_the_rows_held(page_estate):
     html = page_estate.get(PAGE).text
     shown = figures(row_of(html, SLAVE))
     assert (shown["held_now"], shown["alerts"]) == (str(held), "1"), shown
-    assert f">{run_id}</a>" in row_of(html, SLAVE)
+    assert f">{run_id}</a>" in row_of(html, SLAVE) and "Trigger a new run" in row_of(html, SLAVE)
     view = page_estate.get(f"/ds-replication/runs/{DAG}/{run_id}").text
     assert figures(view)["held"] == str(held) and 'data-alert="restore_history"' in view
     assert_no_secret(page_estate, html + view)
@@ -208,4 +224,6 @@ def test_after_a_failed_night_the_page_shows_the_rows_held(page_estate):
     assert sent and f"{held} history rows held" in sent[-1]["subject"], sent
     body = sent[-1]["body"]
     assert f"{page_estate.base}/dags/{DAG}/runs/{run_id}" in body, body
-    assert f"{page_estate.base}/plugin/ds-replication" in body, body
+    assert f"{page_estate.base}/ds-replication/" in body, body
+    # the error the failed task raised, as the page shows it
+    assert 'data-error="restore_history"' in row_of(html, SLAVE)

@@ -129,7 +129,7 @@ TRIGGERS = (
        END""",
 )
 
-# Schema variants (README): what each changes against `default`.
+# Schema variants (tests/lab/README.md): what each changes against `default`.
 SCHEMAS = {
     "default": "the DS schema as the article describes it",
     "info_unique_index": "event_schedule_info: no primary key, a UNIQUE INDEX on (schedule_id, info_id)",

@@ -164,7 +164,7 @@ def test_the_mail_says_which_try_was_lost_and_what_is_held(processor_context):
         "retries the step (try 2 of 2)",
         "ds_replication_event_schedule_backup on the slave: 42",
         "http://airflow.example:8080/dags/lost_or_not/runs/manual__lost",
-        "http://airflow.example:8080/plugin/ds-replication",
+        "http://airflow.example:8080/ds-replication/",
         "Nothing needs doing unless the run then fails",
     ):
         assert said in text, (said, text)

@@ -10,9 +10,10 @@ import re
 import sys
 from pathlib import Path
 
+from ds_replication.exit_codes import exit_code_text, failure_text
 from ds_replication.notifications.mail import link_lines
-from ds_replication.page import page_html
-from ds_replication.page.run_figures import STEP_ORDER, RunRecord, figures, held_figure, slave_row
+from ds_replication.page import estate_html, page_html, run_html
+from ds_replication.page.run_figures import STEP_ORDER, DagFacts, RunRecord, figures, held_figure, slave_row
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGINS = REPO / "plugins"
@@ -58,14 +59,37 @@ def failed_night(day: int = 1) -> RunRecord:
     record.state = "failed"
     record.tasks |= {"restore_history": "failed", "verify_history": "upstream_failed"}
     del record.xcoms["verify_history"]
-    record.xcoms["restore_history"] = {"alert": {"subject": "restore_history failed", "to": ["a@b"], "held_rows": 61}}
+    record.xcoms["restore_history"] = {
+        "alert": {"subject": "restore_history failed", "to": ["a@b"], "held_rows": 61},
+        "error": "OperationalError: connection dropped <at COMMIT>",
+    }
+    return record
+
+
+def crashed_import(day: int = 1) -> RunRecord:
+    """aximport crashed: import_jobs left no return value, only the archive it kept first."""
+    record = good_night(f"manual__crash_{day}", day)
+    record.state = "failed"
+    archive = record.xcoms["import_jobs"].pop("return_value")["archive"]
+    record.xcoms["import_jobs"] = {"archive": archive, "error": "AirflowException: aximport exited with 0xC0000005"}
+    for task_id in ("wait_for_import", "restore_history", "verify_history"):
+        del record.xcoms[task_id]
+    record.tasks |= {
+        "import_jobs": "failed",
+        "wait_for_import": "upstream_failed",
+        "restore_history": "upstream_failed",
+    }
     return record
 
 
 def dry_run(day: int = 2) -> RunRecord:
     record = RunRecord("replicate_slave1", f"manual__dry_{day}", "success", {"dry_run": True}, T0 + dt.timedelta(day))
-    record.tasks = {"preflight": "success", "backup_history": "skipped"}
-    record.xcoms = {"preflight": {"return_value": {"leftover_rows": 61, "restored_rows": 0}}}
+    record.tasks = {"preflight": "success", "export_jobs": "success", "backup_history": "skipped"}
+    record.xcoms = {
+        "preflight": {"return_value": {"leftover_rows": 61, "restored_rows": 0}},
+        "export_jobs": {"return_value": {"master_jobs": {"Global": 7, "Drivers": 1}}},
+        "copy_to_slave": {"return_value": {"bytes": 3345}},
+    }
     return record
 
 
@@ -73,7 +97,9 @@ def test_a_good_nights_figures_are_its_xcoms():
     f = figures(good_night())
     assert (f.jobs_imported, f.backed_up, f.restored, f.archived, f.lost) == (9, 84, 53, 8, 0)
     assert (f.held, f.held_at) == (0, "verify_history")
-    assert f.changed_jobs == 1 and f.archive_files == ["ds_replication_archive\\a.bin"] and f.alerts == []
+    assert f.changed_jobs == 1 and f.archive_files == ["Global: ds_replication_archive\\a.bin"] and f.alerts == []
+    # the figures add up: backed up = restored + archived + never deleted
+    assert f.never_deleted == 84 - 53 - 8 == 23
 
 
 def test_a_failed_night_holds_what_its_alert_counted():
@@ -111,48 +137,102 @@ def figure_cells(html: str) -> dict[str, str]:
     return dict(re.findall(r'data-figure="([a-z_]+)" data-value="([^"]*)"', html))
 
 
-def test_the_estate_page_shows_each_figure_escaped_with_a_chart_and_links():
+FACTS = DagFacts(["Global", "Drivers"], "0 2 * * *", "At 02:00", T0 + dt.timedelta(days=5), paused=False)
+
+
+def section_of(html: str, slave: str) -> str:
+    start = html.index(f'data-slave="{slave}"')
+    end = html.find("<section", start)
+    return html[start : end if end > 0 else len(html)]
+
+
+def test_the_estate_page_shows_each_slave_its_figures_escaped_with_a_chart_and_links():
     rows = [
-        slave_row("slave1", "replicate_slave1", [failed_night(1), good_night(day=0)]),
-        slave_row("slave2", "replicate_slave2", []),
+        slave_row("slave1", "replicate_slave1", [failed_night(1), good_night(day=0)], FACTS),
+        slave_row("slave2", "replicate_slave2", [], FACTS),
     ]
-    html = page_html.estate_page(rows, "admin <x>", LINKS)
-    slave1 = html[html.index('data-slave="slave1"') : html.index('data-slave="slave2"')]
+    html = estate_html.estate_page(rows, "admin <x>", LINKS)
+    slave1 = section_of(html, "slave1")
     assert figure_cells(slave1) == {
         "jobs_imported": "9",
         "backed_up": "84",
         "restored": "",
         "archived": "",
+        "never_deleted": "",
         "lost": "",
         "held_now": "61",
         "changed_jobs": "",
         "alerts": "1",
     }
-    assert "ds_replication_archive\\a.bin" in slave1 and slave1.count("<rect") >= 3
+    assert "folders Global, Drivers" in slave1 and "At 02:00" in slave1 and 'class="active"' in slave1
+    assert '<time datetime="2026-12-06T02:00:00+00:00">' in slave1  # the next run
     assert 'href="/ds-replication/runs/replicate_slave1/manual__failed_1"' in slave1
-    assert 'href="/dags/replicate_slave1/runs/manual__failed_1" target="_top"' in slave1
-    assert "no real run yet" in html and "admin &lt;x&gt;" in html and "<x>" not in html
+    assert 'href="/dags/replicate_slave1/runs/manual__failed_1"' in slave1 and 'target="_top"' not in html
+    assert 'href="/dags/replicate_slave1"' in slave1
+    # the failed night: its error, the archive kept before the import, and a new run offered
+    assert "connection dropped &lt;at COMMIT&gt;" in slave1
+    assert "Global: ds_replication_archive\\<wbr>a.bin" in slave1
+    assert 'data-trigger="/api/v2/dags/replicate_slave1/dagRuns"' in slave1 and "Trigger a new run" in slave1
+    assert slave1.count("<rect") >= 3 and 'data-date="2026-12-01T02:03:00+00:00"' in slave1
+    slave2 = section_of(html, "slave2")
+    assert "trigger a dry run first" in slave2 and "&quot;dry_run&quot;: true" in slave2
+    assert "admin &lt;x&gt;" in html and "<x>" not in html
+
+
+def test_a_good_night_adds_up_and_offers_no_new_run():
+    html = estate_html.estate_page([slave_row("slave1", "replicate_slave1", [good_night()], FACTS)], "a", LINKS)
+    assert "Backed up 84 = restored 53 + archived 8 + never deleted 23" in html
+    assert "Trigger a new run" not in html and "trigger a dry run first" not in html
+
+
+def test_dry_runs_are_listed_marked_with_what_they_would_have_done():
+    rows = [slave_row("slave1", "replicate_slave1", [dry_run(2), good_night()], FACTS)]
+    html = estate_html.estate_page(rows, "a", LINKS)
+    item = html[html.index('data-dry-run="manual__dry_2"') :]
+    assert 'class="dry">dry run' in item and "would import 8 jobs (Global 7, Drivers 1)" in item
+    view = run_html.run_page(dry_run(2), "a", LINKS)
+    assert "This dry run would import 8 jobs" in view and 'class="dry">dry run' in view
+
+
+def test_a_crashed_import_names_the_job_archive_it_kept_before():
+    f = figures(crashed_import())
+    assert f.archive_files == ["Global: ds_replication_archive\\a.bin"]
+    assert f.errors == {"import_jobs": "AirflowException: aximport exited with 0xC0000005"}
+    view = run_html.run_page(crashed_import(), "a", LINKS)
+    assert 'data-error="import_jobs"' in view and "the only copy" in view
 
 
 def test_the_run_page_shows_what_the_run_did():
-    html = page_html.run_page(good_night("manual__2026-12-01T02:00:00+00:00"), "admin", LINKS)
+    html = run_html.run_page(good_night("manual__2026-12-01T02:00:00+00:00"), "admin", LINKS)
     cells = figure_cells(html)
-    assert (cells["backed_up"], cells["restored"], cells["archived"], cells["lost"], cells["held"]) == (
+    assert (cells["backed_up"], cells["restored"], cells["archived"], cells["never_deleted"], cells["lost"]) == (
         "84",
         "53",
         "8",
-        "0",
+        "23",
         "0",
     )
+    assert cells["held"] == "0"
     assert "Deploy &lt;Office&gt;" in html and "Global: 7 jobs" in html
     assert 'href="/dags/replicate_slave1/runs/manual__2026-12-01T02%3A00%3A00%2B00%3A00"' in html
+
+
+def test_windows_exit_codes_read_as_windows_shows_them():
+    """ntstatus.h / [MS-ERREF] 2.3.1: 0xC0000005 STATUS_ACCESS_VIOLATION; a process's exit code
+    is a DWORD, read as 3221225477 unsigned or -1073741819 signed."""
+    assert exit_code_text(3221225477) == exit_code_text(-1073741819) == "0xC0000005 (access violation)"
+    assert exit_code_text(1) == "1" and exit_code_text(0xC0000999) == "0xC0000999"
+    assert failure_text("aximport", 3221225477, "Importing Global...\r\n", "") == (
+        "aximport exited with 0xC0000005 (access violation); its last output line: Importing Global..."
+    )
+    assert failure_text("aximport", 3221225477, "", "").endswith("its last output line: (no output)")
 
 
 def test_the_alert_links_are_made_from_the_base_url():
     lines = link_lines("replicate_slave1", "manual__2026-12-01T02:00:00+00:00", "https://airflow.example.com")
     assert lines == [
         "This run: https://airflow.example.com/dags/replicate_slave1/runs/manual__2026-12-01T02%3A00%3A00%2B00%3A00",
-        "Replication page (every slave, rows held now): https://airflow.example.com/plugin/ds-replication",
+        "Replication page (every slave, rows held now): https://airflow.example.com/ds-replication/",
     ]
     assert "[api] base_url" in link_lines("replicate_slave1", "r", None)[0]
 

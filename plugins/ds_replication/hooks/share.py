@@ -192,7 +192,7 @@ class DsShareHook(SambaHook):
             raise Smb1OnlyServer(
                 f"the SMB server {conn.host}:{port} of connection {self.smb_conn_id} speaks only SMB1 (dialect "
                 f"{dialect}, as Windows Server 2003 and older): this package needs SMB 2 or later (Windows Server "
-                "2008 and later). See README, 'Supported servers'."
+                "2008 and later). See docs/supported-servers.md."
             )
 
     def test_connection(self) -> tuple[bool, str]:

@@ -23,17 +23,21 @@ RECOVERY = (
     "run of all folders; or wait for the next scheduled run). Do not clear the failed task: the run's cleanup has "
     "already removed its export files. The next run's preflight puts back the rows whose jobs exist, the next "
     "successful import and restore put back the rest, and verify_history drops the backup only when every "
-    "row is live again or archived in ds_replication_event_schedule_archive. See README, 'Recovering from a "
-    "failed night'."
+    "row is live again or archived in ds_replication_event_schedule_archive. See docs/recovery.md, 'Recovering "
+    "from a failed night'."
 )
-# The replication page's route in the Airflow UI (the plugin's external view, ds_replication_plugin.py).
+# The replication page's address under Airflow's (the plugin's app, ds_replication_plugin.py).
 PAGE_ROUTE = "ds-replication"
 # Where a task records the alert it sent (XCom key), for the replication page.
 ALERT_XCOM_KEY = "alert"
 
 
 def trigger_command(dag_id: str) -> str:
-    return f"To recover, after fixing the cause: airflow dags trigger {dag_id}"
+    return (
+        f"To recover, after fixing the cause: trigger a new run of {dag_id} (the DAG's Trigger button in the "
+        "Airflow UI, or the replication page's \"Trigger a new run\"), or run, where Airflow's command line is "
+        f"set up for this Airflow (the scheduler's machine, with its AIRFLOW_HOME): airflow dags trigger {dag_id}"
+    )
 
 
 def base_url() -> str | None:
@@ -51,7 +55,7 @@ def link_lines(dag_id: str, run_id: str | None, base: str | None) -> list[str]:
     lines = []
     if run_id:
         lines.append(f"This run: {base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}")
-    lines.append(f"Replication page (every slave, rows held now): {base}/plugin/{PAGE_ROUTE}")
+    lines.append(f"Replication page (every slave, rows held now): {base}/{PAGE_ROUTE}/")
     return lines
 
 

@@ -17,7 +17,7 @@ from ds_replication.hooks.smb_lane import CREDIT_BYTES, Lane
 from ds_replication.run_files import partial_name
 
 # Bytes per SMB request and requests in flight per lane. 1 MiB pieces, 8 ahead, measured best
-# on the lab (README, "Share copy"): larger pieces cost smbprotocol more copying per request.
+# on the lab (docs/performance.md, "Share copy"): larger pieces cost smbprotocol more copying per request.
 CHUNK_BYTES = 1024 * 1024
 DEPTH = 8
 # credits to ask for on the slave's connection: its writes and its checks in flight

@@ -12,6 +12,9 @@ from ds_replication import history
 from ds_replication.ds_host import DsHost
 from ds_replication.job_archive import archive_file_names, archive_slave_jobs
 
+# Where import_jobs records the job archive it kept, before it imports (the replication page).
+ARCHIVE_XCOM_KEY = "archive"
+
 
 class ImportJobsOperator(BaseOperator):
     """Wait for an `aximport` still running on the slave (bounded), keep the slave's own jobs of
@@ -40,6 +43,8 @@ class ImportJobsOperator(BaseOperator):
         slave.wait_for_no_import(self.command_timeout_seconds)
         names = archive_file_names(slave.name, context["run_id"], context["dag_run"].run_after, len(folders))
         archive = archive_slave_jobs(slave, folders, names, self.command_timeout_seconds)
+        # A failed import leaves no return value: the page names the archive from this one.
+        context["ti"].xcom_push(key=ARCHIVE_XCOM_KEY, value=archive)
         # From here until restore_history, every history row aximport deletes is copied into the
         # backup by the database itself, at the moment it is deleted (rows written since
         # backup_history included). A retry arms them again; restore_history disarms them.

@@ -1,49 +1,125 @@
-"""The replication page as HTML (the estate, and one run), from plain data; every value escaped.
-No connection data ever reaches these functions: only run ids, states and the XCom figures."""
+"""What every view of the replication page shares: its links, times, badges, figures, and the
+document around them (style and one small script). Every value is escaped. No connection data
+ever reaches these functions: only run ids, states and the XCom figures.
+
+The views themselves: estate_html (every slave) and run_html (one run); each is a list of
+section functions, so that a new section is one function added to that list."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from ds_replication.page.night_chart import COLOURS, night_chart
-from ds_replication.page.run_figures import STEP_ORDER, RunFigures, RunRecord, SlaveRow, figures
-
 STYLE = """
-body { font-family: system-ui, sans-serif; font-size: 13px; margin: 16px; color: #1a1a1a; }
-h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 20px 0 6px; }
-p.meta { color: #555; margin: 0 0 12px; }
-table { border-collapse: collapse; } th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; vertical-align: top; }
-th { text-align: left; background: #f4f4f4; font-weight: 600; }
-td.when { white-space: nowrap; } td.files { max-width: 13em; overflow-wrap: anywhere; font-size: 12px; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; font-size: 14px; margin: 0; padding: 12px; color: #1a1a1a;
+  max-width: 1100px; }
+h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 0 0 6px; }
+h3 { font-size: 14px; margin: 14px 0 4px; }
+p { margin: 4px 0; } p.meta, .facts { color: #444; } small, .hint { color: #666; }
+a { color: #1565c0; }
+nav.top { display: flex; flex-wrap: wrap; gap: 4px 14px; margin-bottom: 10px; }
+section.slave { border: 1px solid #ddd; border-radius: 6px; padding: 10px 12px; margin: 12px 0; }
+.facts { display: flex; flex-wrap: wrap; gap: 2px 16px; margin: 2px 0 8px; }
+dl.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(8.5em, 1fr)); gap: 6px 12px;
+  margin: 6px 0; }
+dl.figures div { border-left: 3px solid #ddd; padding-left: 6px; }
+dl.figures dt { color: #555; font-size: 12px; }
+dl.figures dd { margin: 0; font-size: 17px; font-variant-numeric: tabular-nums; }
+.sum { color: #333; margin: 6px 0; }
 .state { border-radius: 4px; padding: 1px 6px; color: #fff; white-space: nowrap; }
 .success { background: #3a7d44; } .failed { background: #c62828; } .running, .queued { background: #1565c0; }
-.other { background: #777; } .dry { background: #777; color: #fff; border-radius: 4px; padding: 1px 6px; }
-.held { color: #b26a00; font-weight: 600; } .lost { color: #c62828; font-weight: 600; }
-.legend span { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 10px; }
-small { color: #666; } details { margin-top: 16px; } summary { cursor: pointer; color: #555; }
+.other { background: #777; } .dry { background: #6a4fb3; color: #fff; border-radius: 4px; padding: 1px 6px; }
+.paused { background: #777; color: #fff; border-radius: 4px; padding: 1px 6px; font-size: 12px; }
+.active { background: #3a7d44; color: #fff; border-radius: 4px; padding: 1px 6px; font-size: 12px; }
+.held { color: #b26a00; } .lost { color: #c62828; }
+.error { border-left: 4px solid #c62828; background: #fdecea; padding: 6px 10px; margin: 8px 0; }
+.error pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0; font-size: 12px; }
+.empty { border-left: 4px solid #1565c0; background: #e8f0fe; padding: 6px 10px; margin: 8px 0; }
+code.file { overflow-wrap: anywhere; font-size: 12px; }
+ul { margin: 4px 0; padding-left: 20px; }
+button { font: inherit; padding: 4px 10px; border-radius: 4px; border: 1px solid #1565c0; background: #1565c0;
+  color: #fff; cursor: pointer; }
+button:disabled { opacity: .6; cursor: default; }
+.outcome { margin-left: 8px; }
+table { border-collapse: collapse; } th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left; }
+svg.nights { max-width: 100%; height: auto; display: block; margin-top: 4px; }
+.legend span { display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 8px; }
+details { margin-top: 14px; } summary { cursor: pointer; color: #555; }
 """
 
-ESTATE_COLUMNS = (
-    ("Slave", "the slave, its DAG"),
-    ("Last real run", "the newest run that was not a dry run; the view of what it did"),
-    ("State", "that run's state"),
-    ("When", "when it ended (or started), UTC"),
-    ("Jobs imported", "jobs in the slave's folders after the import (wait_for_import)"),
-    ("Backed up", "live history rows copied into the backup before the import (backup_history)"),
-    ("Restored", "history rows put back after the import (restore_history)"),
-    ("Archived", "rows of jobs gone from the slave, moved to the archive table (verify_history)"),
-    ("Lost", "rows neither live nor archived (verify_history; always 0 on a good night)"),
-    ("Held now", "history rows held in the slave's backup table now, as last recorded"),
-    ("Changed jobs", "jobs whose content changed in the import (restore_history)"),
-    ("Job archive", "the file(s) the slave's own jobs were kept in before the import (import_jobs)"),
-    ("Alerts", "alert mails the run sent"),
-    ("Last 30 nights", "history rows kept (green), held (orange), lost (red); a red mark: the run failed"),
-)
+# One script for every view:
+# - Airflow's UI shows the run view in a sandboxed iframe without allow-top-navigation: the
+#   frame may not navigate the window, so a link followed there would do nothing. A link
+#   followed from the window's own document may: a click on a link is re-made there.
+# - Times are written in UTC; shown in the operator's zone: the one chosen in Airflow's UI (its
+#   local storage key "timezone", same origin), else the browser's.
+# - "Trigger a new run" posts to Airflow's REST API as the signed-in user (the session cookie):
+#   the user's own rights decide, as in Airflow's trigger form.
+SCRIPT = r"""
+(function () {
+  if (window.top !== window) {
+    document.addEventListener('click', function (event) {
+      var link = event.target.closest('a[href]');
+      if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey) return;
+      var href = new URL(link.getAttribute('href'), location.href).href;
+      event.preventDefault();
+      var doc = window.top.document, top = doc.createElement('a');
+      top.href = href; doc.body.appendChild(top); top.click(); top.remove();
+    });
+  }
+  var zone;
+  try { var chosen = localStorage.getItem('timezone'); zone = chosen ? JSON.parse(chosen) : undefined; } catch (e) {}
+  zone = zone || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  function parts(iso, opts) {
+    var out = {};
+    new Intl.DateTimeFormat('en-CA', Object.assign({timeZone: zone, hourCycle: 'h23'}, opts))
+      .formatToParts(new Date(iso)).forEach(function (p) { out[p.type] = p.value; });
+    return out;
+  }
+  try {
+    document.querySelectorAll('time[datetime]').forEach(function (el) {
+      var p = parts(el.getAttribute('datetime'), {year: 'numeric', month: '2-digit', day: '2-digit',
+        hour: '2-digit', minute: '2-digit', timeZoneName: 'short'});
+      el.textContent = p.year + '-' + p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute + ' ' + p.timeZoneName;
+      el.title = zone;
+    });
+    document.querySelectorAll('[data-date]').forEach(function (el) {
+      var p = parts(el.getAttribute('data-date'), {month: '2-digit', day: '2-digit'});
+      el.textContent = p.month + '-' + p.day;
+    });
+    document.querySelectorAll('[data-zone]').forEach(function (el) { el.textContent = zone; });
+  } catch (e) { /* an unknown zone: the UTC times stay */ }
+  document.querySelectorAll('button[data-trigger]').forEach(function (button) {
+    button.addEventListener('click', function () {
+      var outcome = button.parentNode.querySelector('.outcome');
+      button.disabled = true; outcome.textContent = 'triggering ...';
+      fetch(button.dataset.trigger, {method: 'POST', credentials: 'same-origin',
+        headers: {'Content-Type': 'application/json', 'Accept': 'application/json'},
+        body: button.dataset.body})
+        .then(function (r) { return r.json().catch(function () { return {}; }).then(function (b) { return [r, b]; }); })
+        .then(function (rb) {
+          var r = rb[0], body = rb[1];
+          if (!r.ok) {
+            var why = typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail || body);
+            outcome.textContent = 'not triggered (' + r.status + '): ' + why; button.disabled = false; return;
+          }
+          var paused = button.dataset.paused ? ' (the DAG is paused: it starts once you unpause it)' : '';
+          outcome.textContent = 'run ' + body.dag_run_id + ' queued' + paused + ': ';
+          var link = document.createElement('a');
+          link.href = button.dataset.runs + encodeURIComponent(body.dag_run_id);
+          link.textContent = 'its Airflow run page';
+          outcome.appendChild(link);
+        })
+        .catch(function (e) { outcome.textContent = 'not triggered: ' + e; button.disabled = false; });
+    });
+  });
+})();
+"""
 
 
 @dataclass(frozen=True)
@@ -54,20 +130,32 @@ class Links:
     ui_root: str
     page_root: str
 
+    def dag_page(self, dag_id: str) -> str:
+        return f"{self.ui_root}/dags/{quote(dag_id, safe='')}"
+
     def run_page(self, dag_id: str, run_id: str) -> str:
-        return f"{self.ui_root}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+        return f"{self.dag_page(dag_id)}/runs/{quote(run_id, safe='')}"
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        return f"{self.run_page(dag_id, run_id)}/tasks/{quote(task_id, safe='')}"
 
     def run_view(self, dag_id: str, run_id: str) -> str:
         return f"{self.page_root}/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
+
+    def trigger_api(self, dag_id: str) -> str:
+        """Airflow's REST API: a new run of the DAG (POST)."""
+        return f"{self.ui_root}/api/v2/dags/{quote(dag_id, safe='')}/dagRuns"
 
     def estate(self) -> str:
         return f"{self.page_root}/"
 
 
 def when(moment: dt.datetime | None) -> str:
+    """A moment as a <time>: UTC as written, the operator's zone once the script ran."""
     if moment is None:
         return ""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    utc = moment.astimezone(dt.UTC)
+    return f'<time datetime="{utc.isoformat()}">{utc.strftime("%Y-%m-%d %H:%M UTC")}</time>'
 
 
 def state_badge(state: str) -> str:
@@ -79,129 +167,38 @@ def number(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def cell(name: str, value: Any, css: str = "n", title: str = "") -> str:
+def figure(name: str, label: str, value: Any, title: str = "", css: str = "") -> str:
+    """One figure of a run, named for tests and scripts (data-figure, data-value)."""
+    shown = escape(number(value)) if value is None or isinstance(value, int) else escape(str(value))
     hint = f' title="{escape(title)}"' if title else ""
-    shown = escape(number(value))
-    return f'<td class="{css}"{hint} data-figure="{escape(name)}" data-value="{shown}">{shown}</td>'
+    klass = f' class="{css}"' if css else ""
+    return (
+        f"<div{hint}><dt>{escape(label)}</dt>"
+        f'<dd{klass} data-figure="{escape(name)}" data-value="{shown}">{shown or "&ndash;"}</dd></div>'
+    )
+
+
+def file_name(path: str) -> str:
+    """A Windows path, whole, that may wrap after each backslash rather than mid-word."""
+    return f'<code class="file">{escape(path).replace(chr(92), chr(92) + "<wbr>")}</code>'
+
+
+def trigger_button(dag_id: str, links: Links, label: str, conf: dict[str, Any], paused: bool) -> str:
+    """A button that triggers a new run of the DAG through Airflow's REST API, as the user."""
+    body = json.dumps({"logical_date": None, "conf": conf})
+    paused_mark = ' data-paused="1"' if paused else ""
+    return (
+        f'<p class="action"><button type="button" data-trigger="{escape(links.trigger_api(dag_id))}" '
+        f'data-body="{escape(body)}" data-runs="{escape(links.dag_page(dag_id) + "/runs/")}"'
+        f"{paused_mark}>{escape(label)}</button>"
+        '<span class="outcome" role="status"></span></p>'
+    )
 
 
 def document(title: str, body: str) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
-    )
-
-
-def _held_cell(row: SlaveRow) -> str:
-    held = row.held
-    source = f"as of run {row.held_run.run_id}" if row.held_run else "no run has counted it yet"
-    css = "n held" if held else "n"
-    return cell("held_now", held, css, source)
-
-
-def estate_row(row: SlaveRow, links: Links) -> str:
-    def run_href(run_id: str) -> str:
-        return links.run_view(row.dag_id, run_id)
-
-    chart = night_chart(row.nights, run_href)
-    head = f"<td><b>{escape(row.slave)}</b><br><small>{escape(row.dag_id)}</small></td>"
-    if row.last is None or row.figures is None:
-        empty = '<td colspan="8"><small>no real run yet</small></td>'  # up to Lost
-        rest = '<td colspan="3"></td>'  # Changed jobs, Job archive, Alerts
-        return f'<tr data-slave="{escape(row.slave)}">{head}{empty}{_held_cell(row)}{rest}<td>{chart}</td></tr>'
-    last, f = row.last, row.figures
-    run = (
-        f'<a href="{escape(run_href(last.run_id))}" data-figure="run_id">{escape(last.run_id)}</a><br>'
-        f'<small><a href="{escape(links.run_page(last.dag_id, last.run_id))}" target="_top">'
-        "Airflow run page</a></small>"
-    )
-    changed_title = ", ".join(f.changed_job_names)
-    cells = [
-        head,
-        f"<td>{run}</td>",
-        f'<td data-figure="state">{state_badge(last.state)}</td>',
-        f'<td class="when">{escape(when(last.when)).replace(" ", "<br>", 1)}</td>',
-        cell("jobs_imported", f.jobs_imported),
-        cell("backed_up", f.backed_up),
-        cell("restored", f.restored),
-        cell("archived", f.archived),
-        cell("lost", f.lost, "n lost" if f.lost else "n"),
-        _held_cell(row),
-        cell("changed_jobs", f.changed_jobs, title=changed_title),
-        f'<td class="files" data-figure="archive_files" title="{escape(", ".join(f.archive_files))}">'
-        f"{'<br>'.join(escape(name.rsplit(chr(92), 1)[-1]) for name in f.archive_files)}</td>",
-        cell("alerts", len(f.alerts), title="; ".join(a.get("subject", "") for a in f.alerts)),
-        f"<td>{chart}</td>",
-    ]
-    return f'<tr data-slave="{escape(row.slave)}">{"".join(cells)}</tr>'
-
-
-def estate_page(rows: list[SlaveRow], user: str, links: Links) -> str:
-    header = "".join(f'<th title="{escape(why)}">{escape(name)}</th>' for name, why in ESTATE_COLUMNS)
-    body = "".join(estate_row(row, links) for row in rows) or (
-        f'<tr><td colspan="{len(ESTATE_COLUMNS)}">no replication DAG found (tag ds-replication)</td></tr>'
-    )
-    legend = "".join(f'<span style="background:{c}"></span>{escape(n)}' for n, c in COLOURS.items())
-    explained = "".join(f"<dt>{escape(n)}</dt><dd>{escape(why)}</dd>" for n, why in ESTATE_COLUMNS)
-    return document(
-        "DS replication",
-        f"<h1>DS replication</h1>"
-        f'<p class="meta">Every slave at a glance; figures from the runs\' task XComs. Signed in as '
-        f'{escape(user)}. <span class="legend">Chart:{legend}</span></p>'
-        f'<table id="estate"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>'
-        f"<details><summary>What each column means</summary><dl>{explained}</dl></details>",
-    )
-
-
-def _figure_rows(f: RunFigures) -> list[tuple[str, str, Any, str]]:
-    """(name, label, value, where it comes from)."""
-    return [
-        ("jobs_imported", "Jobs imported", f.jobs_imported, "wait_for_import: slave_jobs, summed"),
-        ("backed_up", "History rows backed up", f.backed_up, "backup_history: backed_up_rows"),
-        ("restored_at_preflight", "Rows put back by preflight", f.restored_at_preflight, "preflight: restored_rows"),
-        ("restored", "History rows restored", f.restored, "restore_history: restored_rows"),
-        ("restored_detail", "Detail rows restored", f.restored_detail, "restore_history: restored_detail_rows"),
-        ("archived", "Rows archived (job gone)", f.archived, "verify_history: archived_rows"),
-        ("lost", "Rows lost", f.lost, "verify_history: lost_rows"),
-        ("held", "Rows held in the backup at the end", f.held, f"recorded by {f.held_at or 'no step'}"),
-        ("changed_jobs", "Changed jobs", f.changed_jobs, "restore_history: changed_jobs"),
-    ]
-
-
-def run_page(record: RunRecord, user: str, links: Links) -> str:
-    f = figures(record)
-    dry = ' <span class="dry">dry run</span>' if record.dry_run else ""
-    rows = "".join(
-        f"<tr><th>{escape(label)}</th>{cell(name, value)}<td><small>{escape(source)}</small></td></tr>"
-        for name, label, value, source in _figure_rows(f)
-    )
-    order = {task_id: n for n, task_id in enumerate(STEP_ORDER)}
-    tasks = "".join(
-        f"<tr><td>{escape(task_id)}</td><td>{state_badge(record.tasks[task_id])}</td></tr>"
-        for task_id in sorted(record.tasks, key=lambda t: (order.get(t, len(order)), t))
-    )
-    folders = "".join(
-        f"<li>{escape(name)}: {n} job{'' if n == 1 else 's'}</li>" for name, n in f.jobs_by_folder.items()
-    )
-    archive = "".join(f"<li>{escape(name)}</li>" for name in f.archive_files)
-    changed = "".join(f"<li>{escape(name)}</li>" for name in f.changed_job_names)
-    alerts = "".join(
-        f'<li data-alert="{escape(a["task_id"])}">{escape(a["task_id"])}: {escape(a.get("subject", ""))} '
-        f"<small>to {escape(', '.join(a.get('to', [])))}</small></li>"
-        for a in f.alerts
-    )
-    return document(
-        f"DS replication: {record.run_id}",
-        f'<p><a href="{escape(links.estate())}">&larr; every slave</a></p>'
-        f"<h1>What this run did</h1>"
-        f'<p class="meta">{escape(record.dag_id)} &middot; <span data-figure="run_id">{escape(record.run_id)}</span> '
-        f"&middot; {state_badge(record.state)}{dry} &middot; {escape(when(record.when))} &middot; "
-        f'<a href="{escape(links.run_page(record.dag_id, record.run_id))}" target="_top">Airflow run page</a>'
-        f" &middot; signed in as {escape(user)}</p>"
-        f'<table id="figures">{rows}</table>'
-        f"<h2>Jobs per folder</h2><ul>{folders or '<li>none imported</li>'}</ul>"
-        f"<h2>Job archive</h2><ul>{archive or '<li>none</li>'}</ul>"
-        f"<h2>Changed jobs</h2><ul>{changed or '<li>none</li>'}</ul>"
-        f"<h2>Alerts sent</h2><ul>{alerts or '<li>none</li>'}</ul>"
-        f'<h2>Tasks</h2><table id="tasks">{tasks}</table>',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>{body}"
+        f"<script>{SCRIPT}</script></body></html>"
     )

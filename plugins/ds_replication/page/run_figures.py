@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # XCom keys beside return_value: the alert a task sent (with the rows held when it was sent),
-# and the figures of a verification that found rows lost (notifications/mail.py, verify_history.py).
+# the figures of a verification that found rows lost (notifications/mail.py, verify_history.py),
+# the job archive import_jobs kept before it imported (operators/import_jobs.py), and the error of
+# a failed task (notifications/task_error.py).
 ALERT_KEY = "alert"
 LOST_FIGURES_KEY = "figures"
+ARCHIVE_KEY = "archive"
+ERROR_KEY = "error"
 RETURN_KEY = "return_value"
 # The steps of a run in order (factory.TASK_IDS without cleanup), and where each counts held rows.
 STEP_ORDER = (
@@ -74,6 +78,19 @@ class RunFigures:
     held_at: str | None  # the task that recorded `held`
     alerts: list[dict[str, Any]]
     failed_tasks: list[str]
+    errors: dict[str, str]  # failed task -> its error text, as the task recorded it
+    master_jobs: dict[str, int]  # folder -> jobs exported from the master (export_jobs)
+    copied_bytes: int | None  # bytes copied to the slave's share (copy_to_slave)
+
+    @property
+    def never_deleted(self) -> int | None:
+        """Backed-up rows the import never deleted (jobs outside the imported folders: still live),
+        so that backed up = restored + archived + never deleted (+ lost); None unless all known."""
+        parts = (self.backed_up, self.restored, self.archived, self.lost)
+        if any(p is None for p in parts):
+            return None
+        rest = self.backed_up - self.restored - self.archived - self.lost
+        return rest if rest >= 0 else None
 
 
 def _figure(record: RunRecord, task_id: str, key: str) -> int | None:
@@ -116,6 +133,11 @@ def figures(record: RunRecord) -> RunFigures:
     changed_names = list(restore.get("changed_job_names") or []) if isinstance(restore, dict) else []
     imports = record.value("import_jobs")
     archive = imports.get("archive") if isinstance(imports, dict) else None
+    if not isinstance(archive, dict):  # a failed import leaves no return value: the archive it kept first
+        archive = record.value("import_jobs", ARCHIVE_KEY)
+    export = record.value("export_jobs")
+    master_jobs = dict(export.get("master_jobs") or {}) if isinstance(export, dict) else {}
+    copied = _figure(record, "copy_to_slave", "bytes")
     lost = _figure(record, "verify_history", "lost_rows")
     lost_figures = record.value("verify_history", LOST_FIGURES_KEY)
     if lost is None and isinstance(lost_figures, dict) and isinstance(lost_figures.get("lost_rows"), int):
@@ -133,12 +155,36 @@ def figures(record: RunRecord) -> RunFigures:
         lost=lost,
         changed_jobs=_figure(record, "restore_history", "changed_jobs"),
         changed_job_names=changed_names,
-        archive_files=[str(entry["file"]) for entry in (archive or {}).values() if isinstance(entry, dict)],
+        archive_files=archive_files(archive),
         held=held,
         held_at=held_at,
         alerts=alerts_of(record),
         failed_tasks=sorted(t for t, state in record.tasks.items() if state in ("failed", "upstream_failed")),
+        errors=errors_of(record),
+        master_jobs=master_jobs,
+        copied_bytes=copied,
     )
+
+
+def archive_files(archive: Any) -> list[str]:
+    """The job archive's files, whole: 'folder: path' per archived folder."""
+    if not isinstance(archive, dict):
+        return []
+    return [f"{folder}: {entry['file']}" for folder, entry in archive.items() if isinstance(entry, dict)]
+
+
+def errors_of(record: RunRecord) -> dict[str, str]:
+    """The failed tasks' error texts in step order: the one the task recorded, else its alert's."""
+    out = {}
+    for task_id in sorted(record.tasks, key=lambda t: STEP_ORDER.index(t) if t in STEP_ORDER else len(STEP_ORDER)):
+        if record.tasks[task_id] != "failed":
+            continue
+        error = record.value(task_id, ERROR_KEY)
+        alert = record.value(task_id, ALERT_KEY)
+        if not isinstance(error, str) and isinstance(alert, dict):
+            error = alert.get("error")
+        out[task_id] = error if isinstance(error, str) else "no error recorded: see the task's log"
+    return out
 
 
 def held_now(records: list[RunRecord]) -> tuple[int | None, RunRecord | None]:
@@ -162,6 +208,7 @@ class Night:
 
     run_id: str
     state: str
+    when: dt.datetime | None
     kept: int
     held: int
     lost: int
@@ -174,7 +221,7 @@ def nights(records: list[RunRecord], count: int = 30) -> list[Night]:
         f = figures(record)
         held, lost = f.held or 0, f.lost or 0
         kept = max((f.backed_up or 0) - held - lost, 0)
-        out.append(Night(record.run_id, record.state, kept, held, lost))
+        out.append(Night(record.run_id, record.state, record.when, kept, held, lost))
     return out[::-1]
 
 
@@ -189,10 +236,30 @@ class SlaveRow:
     held: int | None  # rows held in the backup now
     held_run: RunRecord | None  # the run that recorded `held`
     nights: list[Night]
+    dry_runs: list[RunRecord] = field(default_factory=list)  # the newest dry runs, newest first
+    dag: DagFacts | None = None
+    runs: int = 0  # runs of any kind
 
 
-def slave_row(slave: str, dag_id: str, records: list[RunRecord]) -> SlaveRow:
+@dataclass
+class DagFacts:
+    """What the slave's DAG says about itself (the metadata DB's DAG row and its trigger form)."""
+
+    folders: list[str]
+    schedule: str | None  # the cron, as Airflow's summary
+    schedule_text: str | None  # Airflow's description of it ("At 02:00")
+    next_run: dt.datetime | None
+    paused: bool
+
+
+DRY_RUNS_SHOWN = 5
+
+
+def slave_row(slave: str, dag_id: str, records: list[RunRecord], dag: DagFacts | None = None) -> SlaveRow:
     """`records`: the DAG's runs, newest first."""
     last = last_real_run(records)
     held, held_run = held_now(records)
-    return SlaveRow(slave, dag_id, last, figures(last) if last else None, held, held_run, nights(records))
+    dry = [r for r in records if r.dry_run][:DRY_RUNS_SHOWN]
+    return SlaveRow(
+        slave, dag_id, last, figures(last) if last else None, held, held_run, nights(records), dry, dag, len(records)
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ds_replication.page.run_figures import RunRecord
+from ds_replication.page.run_figures import DagFacts, RunRecord
 
 # The factory tags every replication DAG with these (factory.build_dag).
 DAG_TAG = "ds-replication"
@@ -76,3 +76,27 @@ def runs(dag_id: str, limit: int = NIGHTS * 2, run_id: str | None = None) -> lis
             )
             for r in dag_runs
         ]
+
+
+def dag_facts(dag_id: str) -> DagFacts | None:
+    """The DAG's folders (its trigger form's pick list), schedule, next run and paused state."""
+    from airflow.models.dag import DagModel
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        model = session.get(DagModel, dag_id)
+        if model is None:
+            return None
+        folders: list[str] = []
+        dag = SerializedDagModel.get_dag(dag_id, session=session)
+        if dag is not None and "folders" in dag.params:
+            schema = dag.params.get_param("folders").schema
+            folders = [str(name) for name in (schema.get("items") or {}).get("enum") or []]
+        return DagFacts(
+            folders=folders,
+            schedule=model.timetable_summary,
+            schedule_text=model.timetable_description,
+            next_run=model.next_dagrun_create_after,
+            paused=bool(model.is_paused),
+        )

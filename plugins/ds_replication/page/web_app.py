@@ -1,20 +1,65 @@
 """The replication page's FastAPI app, mounted in Airflow's API server by the plugin
-(plugins/ds_replication_plugin.py). Every route needs Airflow's sign-in (GetUserDep: the UI's
-session cookie or a bearer token; 401 without), and shows only the DAGs the user may read."""
+(plugins/ds_replication_plugin.py). Every route needs Airflow's sign-in (the UI's session cookie
+or a bearer token) and shows only the DAGs the user may read. Without a valid sign-in a browser
+is sent to Airflow's login page (and back here after it); any other client gets 401."""
 
 from __future__ import annotations
 
-from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from typing import Annotated, Any
 
-from ds_replication.page import page_html, run_records
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ds_replication.notifications.mail import PAGE_ROUTE
+from ds_replication.page import estate_html, page_html, run_html, run_records
 from ds_replication.page.run_figures import slave_row
 
-# Where the plugin mounts the app in the API server.
-URL_PREFIX = "/ds-replication"
+# Where the plugin mounts the app in the API server: the page's address, one path segment.
+URL_PREFIX = "/" + PAGE_ROUTE
 
 app = FastAPI(title="DS replication", docs_url=None, redoc_url=None, openapi_url=None)
+_bearer = HTTPBearer(auto_error=False)
+
+
+class SignInNeeded(Exception):
+    """No valid sign-in: a browser goes to the login page, any other client gets 401."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
+async def signed_in_user(
+    request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Any:
+    """The signed-in user as Airflow's API resolves it (airflow...security.get_user), with every
+    refusal one status: 401, as for a missing sign-in (Airflow answers 403 to a malformed token)."""
+    from airflow.api_fastapi.core_api.security import get_user
+
+    try:
+        return await get_user(request, None, bearer)
+    except HTTPException as error:
+        raise SignInNeeded(str(error.detail)) from None
+
+
+User = Annotated[Any, Depends(signed_in_user)]
+
+
+def _wants_html(request: Request) -> bool:
+    return "authorization" not in request.headers and "text/html" in request.headers.get("accept", "")
+
+
+@app.exception_handler(SignInNeeded)
+async def _sign_in(request: Request, error: SignInNeeded):
+    if _wants_html(request):
+        from airflow.api_fastapi.app import get_auth_manager
+
+        here = str(request.url)
+        login = get_auth_manager().get_url_login(next_url=here)
+        return RedirectResponse(_links(request).ui_root + login if login.startswith("/") else login, 303)
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"detail": error.detail}, 401, headers={"WWW-Authenticate": "Bearer"})
 
 
 def _readable_dags(user: object) -> dict[str, str]:
@@ -30,16 +75,19 @@ def _links(request: Request) -> page_html.Links:
 
 
 @app.get("/", response_class=HTMLResponse)
-def estate(request: Request, user: GetUserDep) -> str:
-    rows = [slave_row(slave, dag_id, run_records.runs(dag_id)) for dag_id, slave in _readable_dags(user).items()]
-    return page_html.estate_page(rows, user.get_name(), _links(request))
+def estate(request: Request, user: User) -> str:
+    rows = [
+        slave_row(slave, dag_id, run_records.runs(dag_id), run_records.dag_facts(dag_id))
+        for dag_id, slave in _readable_dags(user).items()
+    ]
+    return estate_html.estate_page(rows, user.get_name(), _links(request))
 
 
 @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
-def run(request: Request, dag_id: str, run_id: str, user: GetUserDep) -> str:
+def run(request: Request, dag_id: str, run_id: str, user: User) -> str:
     if dag_id not in _readable_dags(user):
         raise HTTPException(404, f"{dag_id} is not a replication DAG you may read")
     found = run_records.runs(dag_id, limit=1, run_id=run_id)
     if not found:
         raise HTTPException(404, f"{dag_id} has no run {run_id}")
-    return page_html.run_page(found[0], user.get_name(), _links(request))
+    return run_html.run_page(found[0], user.get_name(), _links(request))
