@@ -166,6 +166,15 @@ def _params(slave: SlaveConfig) -> dict[str, Param]:
             description="On: jobs whose content changed in this import get their history back too (it may "
             "describe an older revision of the job). Off: that history goes to the archive table.",
         ),
+        "rollback_to": Param(
+            None,
+            type=["string", "null"],
+            title="Roll back to the jobs before run",
+            description="The run id of an earlier night of this DAG: this run imports the jobs the slave had "
+            "before that night, as its import_jobs kept them (the job archive of that run, listed on the "
+            "replication page), instead of the jobs of the master. History is kept as on any night. Empty: "
+            "the jobs of the master.",
+        ),
     }
 
 
@@ -186,7 +195,7 @@ def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
         },
         "export_jobs": {
             "master": master,
-            "slave_name": slave.name,
+            "slave": host,
             "folders": folders,
             "command_timeout_seconds": command_timeout,
             "pool": estate.master.export_pool,

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.conftest import FAST_SETTINGS, _estate
 from tests.e2e.scenario_checks import why
-from tests.history_audit import snapshot
+from tests.history_audit import account, snapshot
 
 SLAVE = "slave1"
 ARCHIVE_TABLES = ("ds_replication_event_schedule_archive", "ds_replication_event_schedule_info_archive")
@@ -101,3 +101,51 @@ def test_a_dry_run_removes_no_archive(control_estate):
     assert (archive_dir(estate) / name).exists()
     assert result["xcom"]["cleanup"]["retention"] == {"skipped": "dry run"}
     assert snapshot(estate.lab, SLAVE).archive == before.archive
+
+
+def slave_jobs(estate) -> list[tuple]:
+    rows = estate.lab.sql(
+        SLAVE,
+        "SELECT e.event_id, e.name, e.folder_id, t.package, t.arguments FROM event e "
+        "LEFT JOIN install_task t ON t.event_id = e.event_id ORDER BY e.event_id",
+    )
+    return [tuple(r.values()) for r in rows]
+
+
+def test_a_rollback_brings_back_what_a_night_renamed_and_removed_and_keeps_history(control_estate):
+    estate = control_estate
+    jobs_before = slave_jobs(estate)
+    names = {row[1] for row in jobs_before}
+    assert {"[I] Audacity 1.2.6 Install", "[I] Adobe AIR Runtime 1.5.1.8210 Install"} <= names, names
+    # on the master: one job renamed, one removed
+    estate.lab.sql(
+        "master",
+        "UPDATE event SET name = '[I] Audacity 1.3 Install' WHERE event_id = 2020545; "
+        "DELETE FROM install_task WHERE event_id = 2020547; DELETE FROM event WHERE event_id = 2020547",
+    )
+    night = estate.run(SLAVE)
+    assert night["state"] == "success", why(night)
+    changed = {row[1] for row in slave_jobs(estate)}
+    assert "[I] Audacity 1.3 Install" in changed and "[I] Adobe AIR Runtime 1.5.1.8210 Install" not in changed
+    before = snapshot(estate.lab, SLAVE)
+    archived_by_the_night = dict(before.archive)
+
+    rollback = estate.run(SLAVE, {"rollback_to": night["run_id"]})
+    assert rollback["state"] == "success", why(rollback)
+    assert {s["state"] for s in rollback["tasks"].values()} == {"success"}, why(rollback)
+    assert rollback["xcom"]["export_jobs"]["rollback_to"] == night["run_id"], why(rollback)
+    assert rollback["xcom"]["approve_changes"]["asked"] is False
+    assert slave_jobs(estate) == jobs_before, why(rollback)  # names, ids, tasks as before the night
+    after = snapshot(estate.lab, SLAVE)
+    audit = account(before, after)
+    assert audit.lost == 0 and audit.detail_lost == 0, (audit, why(rollback))
+    assert all(after.archive.get(k) == row for k, row in archived_by_the_night.items())  # still archived
+    assert rollback["xcom"]["verify_history"]["lost_rows"] == 0
+
+
+def test_a_rollback_to_a_run_without_an_archive_fails_naming_the_param(control_estate):
+    result = control_estate.run(SLAVE, {"rollback_to": "manual__no_such_run"})
+    assert result["state"] == "failed", why(result)
+    assert result["tasks"]["export_jobs"]["state"] == "failed", why(result)
+    assert "params.rollback_to: run 'manual__no_such_run' of this DAG kept no job archive" in result["log"]
+    assert result["tasks"]["import_jobs"]["state"] != "success", why(result)

@@ -60,6 +60,8 @@ class ApproveChangesOperator(ApprovalOperator):
         params = context["params"]
         if params.get("dry_run"):
             return {"asked": False, "why": "dry run: nothing is imported"}
+        if params.get("rollback_to"):
+            return {"asked": False, "why": "a rollback: chosen by whoever triggered the run"}
         if self.approval == "never":
             return {"asked": False, "why": "approval: never"}
         changes = local_changes.find(self.slave, self.master, selected_folders(self.folders, params))

@@ -48,6 +48,17 @@ def dry_run(record: RunRecord, f: RunFigures, links: Links) -> str:
     return f'<p class="empty" data-dry-run="{escape(record.run_id)}">This dry run {escape(dry_run_outcome(f))}.</p>'
 
 
+def rollback(record: RunRecord, f: RunFigures, links: Links) -> str:
+    """A rollback run: whose job archive it imported instead of the master's jobs."""
+    to = (record.conf or {}).get("rollback_to")
+    if not to:
+        return ""
+    return (
+        f'<p class="empty" data-rollback="{escape(str(to))}">A rollback: this run imported the slave\'s own jobs '
+        f"as run {escape(str(to))} kept them before its import, not the master's.</p>"
+    )
+
+
 def approval(record: RunRecord, f: RunFigures, links: Links) -> str:
     """approve_changes: whether the run asked before importing, the answer, and about which jobs."""
     outcome = record.value("approve_changes")
@@ -121,6 +132,7 @@ def tasks(record: RunRecord, f: RunFigures, links: Links) -> str:
 RUN_SECTIONS: tuple[Callable[[RunRecord, RunFigures, Links], str], ...] = (
     heading,
     dry_run,
+    rollback,
     failed,
     approval,
     figure_list,
