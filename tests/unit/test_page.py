@@ -247,6 +247,8 @@ def test_a_rejected_run_and_what_the_retention_kept_are_on_its_page():
     assert "Job archives kept: 1 (2026-12-01); removed: 1." in html
     assert "ds_replication_event_schedule_archive 3" in html
     assert "data-approval" not in run_html.run_page(good_night(), "admin", LINKS)
+    record.conf = {"rollback_to": "scheduled__<x>"}
+    assert 'data-rollback="scheduled__&lt;x&gt;"' in run_html.run_page(record, "admin", LINKS)
 
 
 def test_windows_exit_codes_read_as_windows_shows_them():
