@@ -446,6 +446,15 @@ def folder_job_counts(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, i
     return {path: None if ids is None else sum(jobs.get(i, 0) for i in ids) for path, ids in ids_of.items()}
 
 
+def folder_jobs(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, dict[int, str]]:
+    """{folder path: {event_id: job name}} of each (folder path, with sub-folders); a missing folder has none."""
+    ids_of = _folder_ids(conn, folders)
+    jobs: dict[int, dict[int, str]] = defaultdict(dict)
+    for r in query(conn, render("folder_jobs.sql")):
+        jobs[int(r["folder_id"])][int(r["event_id"])] = str(r["name"])
+    return {path: {e: n for i in ids or () for e, n in jobs[i].items()} for path, ids in ids_of.items()}
+
+
 def folder_job_names(conn: Any, folders: list[tuple[str, bool]]) -> dict[str, list[str] | None]:
     """Names of the jobs in each (folder path, with sub-folders), sorted; None when the folder is missing."""
     ids_of = _folder_ids(conn, folders)

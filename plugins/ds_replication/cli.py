@@ -45,7 +45,11 @@ def check_config(path: str) -> int:
             for task, n in slave.remote_commands().items()
         )
         print(f"    task bounds: {bounds}; other steps {slave.task_timeout_minutes:g} min")
-        source = "run_timeout_minutes" if slave.run_timeout_minutes is not None else "one try of every step"
+        source = (
+            "run_timeout_minutes"
+            if slave.run_timeout_minutes is not None
+            else f"one try of every step and {slave.approval_wait_minutes():g} min for an approval ({slave.approval})"
+        )
         print(f"    run bound (dagrun_timeout): {slave.run_minutes():g} min ({source}); an alert when exceeded")
     return 0
 

@@ -14,6 +14,7 @@ from ds_replication.notifications.history_alert import HistoryAlertNotifier
 from ds_replication.notifications.lost_worker import LostWorkerNotifier
 from ds_replication.notifications.run_timeout import RunTimeoutNotifier
 from ds_replication.notifications.task_error import record_error
+from ds_replication.operators.approve_changes import ApproveChangesOperator
 from ds_replication.operators.backup_history import BackupHistoryOperator
 from ds_replication.operators.cleanup import CleanupSharesOperator
 from ds_replication.operators.copy_to_slave import CopyToSlaveOperator
@@ -70,6 +71,13 @@ STEPS = (
         "Stream the files master share -> slave share as `.part`; renamed once read back equal.",
         takes={"export": "export_jobs"},
     ),
+    Step(
+        "approve_changes",
+        ApproveChangesOperator,
+        "Jobs changed on the slave since the last import, or not on the master: with `approval` "
+        "on_local_changes (and some found) or always, wait for Approve or Reject in Required actions. "
+        "Reject or no answer in time: nothing is imported, nothing changes on the slave.",
+    ),
     Step("backup_history", BackupHistoryOperator, "live history into the backup tables; a leftover backup is kept."),
     Step(
         "wait_for_backup",
@@ -108,7 +116,8 @@ STEPS = (
     Step(
         "cleanup",
         CleanupSharesOperator,
-        "Remove the run's files from both shares, whatever happened before.",
+        "Remove the run's files from both shares, whatever happened before; then the job archives and "
+        "archive-table rows older than the slave's `retention` (none while a backup is held).",
         teardown=True,
     ),
 )
@@ -161,6 +170,15 @@ def _params(slave: SlaveConfig) -> dict[str, Param]:
             description="On: jobs whose content changed in this import get their history back too (it may "
             "describe an older revision of the job). Off: that history goes to the archive table.",
         ),
+        "rollback_to": Param(
+            None,
+            type=["string", "null"],
+            title="Roll back to the jobs before run",
+            description="The run id of an earlier night of this DAG: this run imports the jobs the slave had "
+            "before that night, as its import_jobs kept them (the job archive of that run, listed on the "
+            "replication page), instead of the jobs of the master. History is kept as on any night. Empty: "
+            "the jobs of the master.",
+        ),
     }
 
 
@@ -170,34 +188,39 @@ def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
     host = DsHost.from_config("slave", slave)
     folders = [{"name": f.name, "subfolders": f.subfolders} for f in slave.folders]
     command_timeout = slave.command_timeout_minutes * 60
+    alert = {"smtp_conn_id": slave.smtp_conn_id, "from_email": slave.alert_from, "to": list(slave.alert_emails)}
     return {
         "preflight": {
             "master": master,
             "slave": host,
             "restore_changed_jobs": slave.restore_changed_jobs,
             "folders": folders,
-            "alert": {
-                "smtp_conn_id": slave.smtp_conn_id,
-                "from_email": slave.alert_from,
-                "to": list(slave.alert_emails),
-            },
+            "alert": alert,
         },
         "export_jobs": {
             "master": master,
-            "slave_name": slave.name,
+            "slave": host,
             "folders": folders,
             "command_timeout_seconds": command_timeout,
             "pool": estate.master.export_pool,
         },
         "wait_for_export": {"master": master},
         "copy_to_slave": {"master": master, "slave": host},
+        "approve_changes": {
+            "master": master,
+            "slave": host,
+            "folders": folders,
+            "approval": slave.approval,
+            "alert": alert,
+            "response_timeout": dt.timedelta(minutes=slave.approval_timeout_minutes),
+        },
         "backup_history": {"slave": host},
         "wait_for_backup": {"slave": host},
         "import_jobs": {"slave": host, "command_timeout_seconds": command_timeout},
         "wait_for_import": {"slave": host},
         "restore_history": {"slave": host, "restore_changed_jobs": slave.restore_changed_jobs},
         "verify_history": {"slave": host},
-        "cleanup": {"master": master, "slave": host},
+        "cleanup": {"master": master, "slave": host, "retention": slave.retention},
     }
 
 

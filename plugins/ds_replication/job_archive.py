@@ -3,14 +3,16 @@
 The import deletes the jobs of the folder it imports, and a job removed on the master is not
 in the file: without a copy it would be gone from the slave for good (its history goes to
 the archive table). Before the first import of a run, `import_jobs` exports each folder's
-jobs on the slave with axexport into the archive folder of the slave's DS folder. Nothing in
-the replication ever removes these files; `aximport` brings a job back from them.
+jobs on the slave with axexport into the archive folder of the slave's DS folder. `aximport`
+brings a job back from them; only the retention (config `retention`, `ds_replication.retention`)
+removes old ones.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any
 
 from ds_replication.ds_host import DsHost, JobFolder
@@ -19,6 +21,15 @@ from ds_replication.run_files import run_key, tool_partial_name
 log = logging.getLogger(__name__)
 
 ARCHIVE_FOLDER = "ds_replication_archive"
+
+
+def archive_name_pattern(slave: str) -> re.Pattern[str]:
+    """The names of `slave`'s archive files (and partial files of a try that died), with the run's
+    date, key and folder number: `site` never matches `site_a`'s files (`a_...` is no date)."""
+    return re.compile(
+        rf"{re.escape(slave)}_(?P<date>[0-9]{{8}})_(?P<key>[0-9a-f]{{12}})_(?P<n>[0-9]+)(?:\.part)?\.bin",
+        re.IGNORECASE,
+    )
 
 
 def archive_file_names(slave: str, run_id: str, run_after: dt.datetime, count: int) -> list[str]:

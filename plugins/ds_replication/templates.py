@@ -120,6 +120,7 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "mark_changed_jobs": render("mark_changed_jobs.sql", changed_event_ids=[2020549], **common),
         "held_figures": render("held_figures.sql", **common),
         "verify_history": render("verify_history.sql", **common),
+        "prune_archive_tables": render("prune_archive_tables.sql", **common).replace("%s", "'2026-01-01T00:00:00'"),
         "adopt_legacy": render(
             "adopt_legacy.sql", sources=[(x, x.legacy_backup, x.legacy_archive) for x in tables], **common
         ),
@@ -133,6 +134,9 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "armed_triggers": render("armed_triggers.sql", names=[x.capture_trigger for x in tables]),
         "held_rows": render("held_rows.sql", table=t.backup),
         "stored_fingerprints": render("stored_fingerprints.sql"),
+        "imported_jobs": render("imported_jobs.sql"),
+        "record_imported_jobs": render("record_imported_jobs.sql", database="express", fingerprints={7: "ab" * 32}),
+        "folder_jobs": render("folder_jobs.sql"),
         "job_rows": render("job_rows.sql", table="event"),
         "job_names": render("job_names.sql", event_ids=[2020549, 2020550]),
         "job_folders": render("job_folders.sql"),

@@ -194,6 +194,10 @@ def _write_estate(lab_dir: Path, names: list[str]) -> None:
             "alert_from": "airflow@ds-lab.local",
             # the lab is for trying things out: its DAGs need no unpausing
             "paused_on_first_deploy": False,
+            # the seed's slaves hold a job the master lacks, so every first night would wait for an
+            # answer: the lab's nights run unattended (tests, demo); the change-control tests and
+            # anyone trying the question set on_local_changes or always
+            "approval": "never",
         },
         "master": {**host(names[0]), "export_slots": 2},
         "slaves": [host(n) for n in names[1:]],

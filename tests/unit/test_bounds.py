@@ -56,15 +56,17 @@ def test_the_run_is_bounded_by_one_try_of_every_step_unless_configured():
     slave = estate.slave_configs()[0]
     dag = build_dag(estate, slave)
     steps = sum((dag.get_task(t).execution_timeout for t in TASK_IDS), dt.timedelta())
-    assert dag.dagrun_timeout == steps, (dag.dagrun_timeout, steps)
+    # and the wait for an answer of approve_changes (approval: on_local_changes, 720 min)
+    assert dag.dagrun_timeout == steps + dt.timedelta(minutes=720), (dag.dagrun_timeout, steps)
     assert isinstance(dag.on_failure_callback, RunTimeoutNotifier)
-    configured = parse_estate(estate_text(run_timeout_minutes=24 * 60))
-    assert build_dag(configured, configured.slave_configs()[0]).dagrun_timeout == dt.timedelta(hours=24)
+    configured = parse_estate(estate_text(run_timeout_minutes=26 * 60, approval="never"))
+    assert build_dag(configured, configured.slave_configs()[0]).dagrun_timeout == dt.timedelta(hours=26)
 
 
 def test_check_config_shows_the_run_bound(tmp_path, capsys):
     path = tmp_path / "replication.yaml"
     path.write_text(estate_text())
     assert check_config(str(path)) == 0
-    # 90 x 6 steps + 30 x 3 sensors + export 245 + import 545
-    assert "run bound (dagrun_timeout): 1420 min (one try of every step)" in capsys.readouterr().out
+    # 90 x 7 steps + 30 x 3 sensors + export 245 + import 545, and 720 for an approval
+    out = capsys.readouterr().out
+    assert "run bound (dagrun_timeout): 2230 min (one try of every step and 720 min for an approval" in out, out

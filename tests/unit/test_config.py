@@ -200,6 +200,25 @@ BAD = [
     ("queue too long", set_at(("slaves", 0, "queue"), "q" * 201), "slaves[0].queue", "up to 200"),
     ("queue as number", set_at(("slaves", 0, "queue"), 7), "slaves[0].queue", "text"),
     ("queue on master", set_at(("master", "queue"), "hq"), "master.queue", "unknown key"),
+    (
+        "retention nights zero",
+        set_at(("defaults", "retention"), {"nights": 0}),
+        "defaults.retention.nights",
+        "at least 1",
+    ),
+    (
+        "retention archives as text",
+        set_at(("slaves", 0, "retention"), {"min_archives": "5"}),
+        "slaves[0].retention.min_archives",
+        "whole number",
+    ),
+    (
+        "retention unknown key",
+        set_at(("slaves", 1, "retention"), {"days": 30}),
+        "slaves[1].retention.days",
+        "unknown key",
+    ),
+    ("retention not a mapping", set_at(("defaults", "retention"), 30), "defaults.retention", "mapping"),
 ]
 
 
@@ -334,6 +353,17 @@ slaves:
     assert [(f.name, f.subfolders) for f in plain.folders] == [("Global", True)]
     assert (own.retries, own.schedule, own.paused_on_first_deploy) == (0, None, False)  # null: manual runs only
     assert [(f.name, f.subfolders) for f in own.folders] == [(r"Drivers\Dell", False)]
+
+
+def test_retention_comes_from_the_slave_else_defaults_else_30_nights_and_5_archives():
+    config = copy.deepcopy(BASE)
+    config["defaults"]["retention"] = {"nights": 10}
+    config["slaves"][1]["retention"] = {"nights": 7, "min_archives": 2}
+    a, b = parse_estate(estate_text(config), "estate.yaml").slave_configs()
+    assert (a.retention.nights, a.retention.min_archives) == (10, 5)
+    assert (b.retention.nights, b.retention.min_archives) == (7, 2)
+    default = parse_estate(estate_text(BASE), "estate.yaml").slave_configs()[0].retention
+    assert (default.nights, default.min_archives) == (30, 5)
 
 
 def test_queue_comes_from_the_slave_else_defaults_else_airflows_default():

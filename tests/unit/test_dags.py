@@ -86,7 +86,7 @@ def test_restore_and_verify_alert_on_failure(load_dagbag):
 def test_params_form_has_described_fields(load_dagbag):
     dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
     params = dag.params
-    assert set(params.keys()) == {"folders", "dry_run", "restore_changed_jobs"}
+    assert set(params.keys()) == {"folders", "dry_run", "restore_changed_jobs", "rollback_to"}
     for name in params:
         description = params.get_param(name).description
         assert description and "[" not in description and "'" not in description, description  # no Python repr
@@ -228,7 +228,7 @@ def test_params_are_the_dags_alone_yet_every_task_sees_them(load_dagbag):
     dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
     assert [task.task_id for task in dag.tasks if task.params] == []
     data = DagSerialization.to_dict(dag)
-    assert [name for name, _ in data["dag"]["params"]] == ["folders", "dry_run", "restore_changed_jobs"]
+    assert [name for name, _ in data["dag"]["params"]] == ["folders", "dry_run", "restore_changed_jobs", "rollback_to"]
     assert [task["__var"]["task_id"] for task in data["dag"]["tasks"] if "params" in task["__var"]] == []
     back = DagSerialization.from_dict(data)  # what the scheduler and the trigger form read
     assert back.params.get_param("folders").schema == dag.params.get_param("folders").schema
@@ -239,6 +239,7 @@ def test_params_are_the_dags_alone_yet_every_task_sees_them(load_dagbag):
             "folders": [],
             "dry_run": True,
             "restore_changed_jobs": True,
+            "rollback_to": None,
         }
 
 

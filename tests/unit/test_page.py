@@ -217,6 +217,40 @@ def test_the_run_page_shows_what_the_run_did():
     assert 'href="/dags/replicate_slave1/runs/manual__2026-12-01T02%3A00%3A00%2B00%3A00"' in html
 
 
+def test_a_rejected_run_and_what_the_retention_kept_are_on_its_page():
+    record = good_night("manual__rejected")
+    record.tasks |= dict.fromkeys(("backup_history", "import_jobs", "restore_history", "verify_history"), "skipped")
+    record.xcoms = {
+        "approve_changes": {
+            "return_value": {
+                "asked": True,
+                "approved": False,
+                "timed_out": False,
+                "answered_by": "ops <a>",
+                "local_changes": [{"job": "Site <printer>", "folder": "Global", "change": "edited on the slave"}],
+            }
+        },
+        "cleanup": {
+            "return_value": {
+                "retention": {
+                    "kept": [{"date": "2026-12-01", "run_key": "a" * 12, "files": ["x.bin"]}],
+                    "removed": [{"date": "2025-01-01", "run_key": "b" * 12, "files": ["y.bin"]}],
+                    "rows_archived_before": "2026-10-31",
+                    "archive_rows_removed": {"ds_replication_event_schedule_archive": 3},
+                }
+            }
+        },
+    }
+    html = run_html.run_page(record, "admin", LINKS)
+    assert 'data-approval="rejected"' in html and "rejected by ops &lt;a&gt;: nothing imported" in html
+    assert "Global\\Site &lt;printer&gt;: edited on the slave" in html
+    assert "Job archives kept: 1 (2026-12-01); removed: 1." in html
+    assert "ds_replication_event_schedule_archive 3" in html
+    assert "data-approval" not in run_html.run_page(good_night(), "admin", LINKS)
+    record.conf = {"rollback_to": "scheduled__<x>"}
+    assert 'data-rollback="scheduled__&lt;x&gt;"' in run_html.run_page(record, "admin", LINKS)
+
+
 def test_windows_exit_codes_read_as_windows_shows_them():
     """ntstatus.h / [MS-ERREF] 2.3.1: 0xC0000005 STATUS_ACCESS_VIOLATION; a process's exit code
     is a DWORD, read as 3221225477 unsigned or -1073741819 signed."""

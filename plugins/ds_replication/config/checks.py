@@ -72,7 +72,8 @@ def run_bounds(estate: Estate) -> list[Problem]:
                     f"{slave.run_timeout_minutes:g} minutes is less than one try of every step of slave "
                     f"{slave.name} ({slave.steps_minutes():g} minutes: export_jobs "
                     f"{slave.task_minutes('export_jobs'):g}, import_jobs {slave.task_minutes('import_jobs'):g}, "
-                    "the others their own timeouts); leave it out to use that",
+                    f"the others their own timeouts, the wait for approval {slave.approval_wait_minutes():g}); "
+                    "leave it out to use that",
                 )
             )
     return problems

@@ -3,7 +3,7 @@ time bounds derived from them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -38,6 +38,14 @@ class Folder(_Model):
 Folders = Annotated[list[Folder], Field(min_length=1), AfterValidator(unique_folders)]
 
 
+class Retention(_Model):
+    """How long a slave's job archives (the jobs it had before each import) and the rows of the
+    history archive tables are kept: both count from the run that made them."""
+
+    nights: Annotated[int, Field(ge=1, le=3650)] = 30  # archives younger than this many days stay
+    min_archives: Annotated[int, Field(ge=1, le=1000)] = 5  # the newest archives stay, however old
+
+
 class SlaveSettings(_Model):
     """What each slave takes; the `defaults` block and each slave may set any of it."""
 
@@ -60,6 +68,13 @@ class SlaveSettings(_Model):
     # the executor queue of every task of the slave's DAG (CeleryExecutor: the workers that
     # consume it, e.g. one near the slave's site); null: Airflow's [operators] default_queue
     queue: Queue | None = None
+    # the slave's job archives and archive-table rows older than this go at the night's cleanup
+    retention: Retention = Retention()
+    # approve_changes: ask in Airflow's Required actions before an import overwrites or removes
+    # jobs edited on the slave (on_local_changes), before every import (always), or never; no
+    # answer within approval_timeout_minutes ends the run like a reject, with a mail
+    approval: Literal["always", "on_local_changes", "never"] = "on_local_changes"
+    approval_timeout_minutes: Minutes = 720
 
 
 SETTING_NAMES = tuple(SlaveSettings.model_fields)
@@ -114,6 +129,7 @@ STEP_IDS = (
     "export_jobs",
     "wait_for_export",
     "copy_to_slave",
+    "approve_changes",
     "backup_history",
     "wait_for_backup",
     "import_jobs",
@@ -166,10 +182,15 @@ class SlaveConfig(SlaveSettings):
             return self.sensor_timeout_minutes
         return self.task_timeout_minutes
 
+    def approval_wait_minutes(self) -> float:
+        """How long a run may wait for the answer of approve_changes (not part of its execution)."""
+        return 0 if self.approval == "never" else self.approval_timeout_minutes
+
     def steps_minutes(self) -> float:
-        """One try of every step, each at its bound: longer than that, a run is stuck (a task
-        never scheduled for a missing pool, a hung step) or failing over and over."""
-        return sum(self.task_minutes(step) for step in STEP_IDS)
+        """One try of every step, each at its bound, and the wait for an approval: longer than
+        that, a run is stuck (a task never scheduled for a missing pool, a hung step) or failing
+        over and over."""
+        return sum(self.task_minutes(step) for step in STEP_IDS) + self.approval_wait_minutes()
 
     def run_minutes(self) -> float:
         """The run's bound (dagrun_timeout): run_timeout_minutes, else steps_minutes()."""

@@ -1,4 +1,5 @@
-"""`cleanup`: remove the run's files from both shares, whatever happened before."""
+"""`cleanup`: remove the run's files from both shares, whatever happened before, and what the
+slave's `retention` lets go."""
 
 from __future__ import annotations
 
@@ -6,27 +7,40 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from ds_replication import retention
+from ds_replication.config import Retention
 from ds_replication.ds_host import DsHost
 from ds_replication.run_files import slave_file_pattern
 
 
 class CleanupSharesOperator(BaseOperator):
-    """Delete this slave's export files (and partial copies) on the master's and the slave's share.
+    """Delete this slave's export files (and partial copies) on the master's and the slave's share,
+    then apply the retention to the slave's job archives and archive tables (`ds_replication.retention`).
 
     Files are found by the names this slave's runs write (`slave_file_pattern`), not read from
     XCom, so files of a run that failed half-way, or whose own cleanup failed, go too (`max_active_runs=1`: no other run
-    of this slave can be using them). Missing files are fine: the step is safe to repeat.
+    of this slave can be using them). Missing files are fine: the step is safe to repeat. The
+    retention removes nothing while a history backup is held, nor on a dry run.
 
-    :param master: the master; :param slave: the slave.
+    :param master: the master; :param slave: the slave; :param retention: the slave's `retention`.
     """
 
-    def __init__(self, *, master: DsHost, slave: DsHost, **kwargs: Any) -> None:
+    def __init__(self, *, master: DsHost, slave: DsHost, retention: Retention, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.master = master
         self.slave = slave
+        self.retention = retention
 
     def execute(self, context: Context) -> dict[str, Any]:
         pattern = slave_file_pattern(self.slave.name)
-        removed = {"master": self.master.remove_matching(pattern), "slave": self.slave.remove_matching(pattern)}
+        removed: dict[str, Any] = {
+            "master": self.master.remove_matching(pattern),
+            "slave": self.slave.remove_matching(pattern),
+        }
         self.log.info("removed %s", removed)
+        if context["params"].get("dry_run"):  # a dry run changes nothing on the slave
+            self.log.info("dry run: the retention removes nothing")
+            removed["retention"] = {"skipped": "dry run"}
+            return removed
+        removed["retention"] = retention.apply(self.slave, self.retention, context["dag_run"].run_after.date())
         return removed

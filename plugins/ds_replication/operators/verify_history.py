@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import Context
 from pymssql import Connection
 
-from ds_replication import history
+from ds_replication import history, local_changes
 from ds_replication.operators.slave_sql import SlaveSqlOperator
 
 # Where a verification that found rows lost records its figures.
@@ -15,12 +15,14 @@ FIGURES_XCOM_KEY = "figures"
 
 
 class VerifyHistoryOperator(SlaveSqlOperator):
-    """Account for every backup row, archive the rest, drop the backup (include/sql/verify_history.sql)."""
+    """Account for every backup row, archive the rest, drop the backup (include/sql/verify_history.sql);
+    then record the jobs as the import left them (approve_changes finds later edits against them)."""
 
     def run(self, conn: Connection, context: Context) -> dict[str, Any]:
         try:
-            return history.verify(conn, self.slave.database)
+            figures = history.verify(conn, self.slave.database)
         except history.HistoryLost as error:
             # a failed task leaves no return value: the replication page reads the lost rows here
             context["ti"].xcom_push(key=FIGURES_XCOM_KEY, value=error.figures)
             raise
+        return {**figures, "recorded_jobs": local_changes.record_imported(conn, self.slave.database)}

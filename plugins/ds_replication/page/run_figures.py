@@ -22,6 +22,7 @@ STEP_ORDER = (
     "export_jobs",
     "wait_for_export",
     "copy_to_slave",
+    "approve_changes",
     "backup_history",
     "wait_for_backup",
     "import_jobs",

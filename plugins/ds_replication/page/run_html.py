@@ -48,6 +48,48 @@ def dry_run(record: RunRecord, f: RunFigures, links: Links) -> str:
     return f'<p class="empty" data-dry-run="{escape(record.run_id)}">This dry run {escape(dry_run_outcome(f))}.</p>'
 
 
+def rollback(record: RunRecord, f: RunFigures, links: Links) -> str:
+    """A rollback run: whose job archive it imported instead of the master's jobs."""
+    to = (record.conf or {}).get("rollback_to")
+    if not to:
+        return ""
+    return (
+        f'<p class="empty" data-rollback="{escape(str(to))}">A rollback: this run imported the slave\'s own jobs '
+        f"as run {escape(str(to))} kept them before its import, not the master's.</p>"
+    )
+
+
+def approval(record: RunRecord, f: RunFigures, links: Links) -> str:
+    """approve_changes: whether the run asked before importing, the answer, and about which jobs."""
+    outcome = record.value("approve_changes")
+    if not isinstance(outcome, dict) or not outcome.get("asked"):
+        return ""
+    if outcome.get("approved"):
+        said = f"approved by {escape(str(outcome.get('answered_by')))}: imported"
+    elif outcome.get("timed_out"):
+        said = "not answered in time: nothing imported, nothing changed on the slave"
+    else:
+        said = f"rejected by {escape(str(outcome.get('answered_by')))}: nothing imported, nothing changed on the slave"
+    jobs = "".join(
+        f"<li>{escape(c['folder'])}\\{escape(c['job'])}: {escape(c['change'])}</li>" for c in outcome["local_changes"]
+    )
+    answer = "approved" if outcome.get("approved") else "rejected"
+    return f'<h3>Approval</h3><p data-approval="{answer}">{said}</p><ul>{jobs}</ul>'
+
+
+def retention(record: RunRecord, f: RunFigures, links: Links) -> str:
+    """The cleanup's retention: the job archives it kept and removed, the archive-table rows removed."""
+    kept = (record.value("cleanup") or {}).get("retention")
+    if not isinstance(kept, dict) or "kept" not in kept:
+        return ""
+    rows = ", ".join(f"{escape(table)} {n}" for table, n in kept.get("archive_rows_removed", {}).items()) or "none"
+    return (
+        f'<h3>Retention</h3><p data-retention="kept">Job archives kept: {len(kept["kept"])} '
+        f"({', '.join(escape(a['date']) for a in kept['kept']) or 'none'}); removed: {len(kept.get('removed', []))}. "
+        f"Archive-table rows archived before {escape(str(kept.get('rows_archived_before', '-')))} removed: {rows}.</p>"
+    )
+
+
 def figure_list(record: RunRecord, f: RunFigures, links: Links) -> str:
     items = "".join(figure(name, label, value, source) for name, label, value, source in _figure_rows(f))
     return f'<dl class="figures" id="figures">{items}</dl>{figures_sum(f)}'
@@ -90,9 +132,12 @@ def tasks(record: RunRecord, f: RunFigures, links: Links) -> str:
 RUN_SECTIONS: tuple[Callable[[RunRecord, RunFigures, Links], str], ...] = (
     heading,
     dry_run,
+    rollback,
     failed,
+    approval,
     figure_list,
     details,
+    retention,
     tasks,
 )
 

@@ -1,0 +1,2 @@
+-- Every job with its id and folder.
+SELECT event_id, folder_id, name FROM event;

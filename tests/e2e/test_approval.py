@@ -1,0 +1,207 @@
+"""The approval gate (issue 20) under a real Airflow scheduler, answered through Airflow's HITL
+REST API (what the "Required actions" page calls).
+
+One lab (master, slave1) and one Airflow (api-server, scheduler, dag-processor; LocalExecutor)
+for the module, `approval: on_local_changes`. In order: the first night asks (the seed's slave
+has a job the master lacks) and is approved; the next night has no local change and asks
+nothing; a job edited on the slave is asked about and rejected (nothing imported, nothing
+changed); the same question left unanswered times out like a reject, with a mail. On Airflow
+3.3 a waiting task is `awaiting_input` (no triggerer): the scheduler's sweep ends the wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+import yaml
+
+from tests.airflow_env import airflow_env, migrate, read_connections_env
+from tests.airflow_server import Airflow
+from tests.e2e.conftest import FAST_SETTINGS, fast_connections
+from tests.history_audit import snapshot
+from tests.labctl import Lab
+
+SLAVE = "slave1"
+DAG = f"replicate_{SLAVE}"
+# seconds: long enough to answer, short enough to wait for in the timeout test
+APPROVAL_TIMEOUT_MINUTES = 1.5
+EDITED_JOB = (2020544, "[I] Adobe Shockwave Player 11.0r429")  # in Global, on master and slave alike
+
+
+class ApprovalEstate:
+    def __init__(self, root: Path) -> None:
+        self.lab = Lab(root / "lab").up(slaves=1)
+        self.airflow: Airflow | None = None
+        try:
+            config = yaml.safe_load(self.lab.config_path.read_text())
+            config["defaults"].update(FAST_SETTINGS)
+            config["defaults"].update(
+                schedule=None, approval="on_local_changes", approval_timeout_minutes=APPROVAL_TIMEOUT_MINUTES
+            )
+            config_path = root / "replication.yaml"
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            env = airflow_env(
+                root / "airflow", config_path, fast_connections(read_connections_env(self.lab.connections_path))
+            )
+            migrate(env)
+            self.airflow = Airflow(root, env, extra_env={"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3"})
+            password = self.airflow.add_user("admin", "admin")
+            self.airflow.cli("pools", "set", f"ds_export_{config['master']['name']}", "2", "DS exports")
+            self.airflow.start()
+            self.airflow.wait_ready((DAG,))
+            self.airflow.cli("dags", "unpause", "-y", DAG)
+            self.token = self.airflow.token("admin", password)
+        except BaseException:
+            self.stop()
+            raise
+
+    def trigger(self, run_id: str) -> None:
+        self.airflow.cli("dags", "trigger", DAG, "--run-id", run_id)
+
+    def _path(self, run_id: str, task_id: str) -> str:
+        return f"/api/v2/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
+
+    def question(self, run_id: str, timeout: float = 300) -> dict:
+        """The approve_changes question once the task waits for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.airflow.check_alive()
+            state = self.airflow.task_instances(run_id).get("approve_changes")
+            if state is not None and state["state"] == "awaiting_input":
+                return self.airflow.rest("GET", self._path(run_id, "approve_changes") + "/-1/hitlDetails", self.token)
+            if self.airflow.runs([run_id]).get(run_id, {"state": None})["state"] in ("success", "failed"):
+                raise AssertionError(f"run ended without asking\n{self.airflow.describe([run_id])}")
+            time.sleep(2)
+        raise AssertionError(f"no question within {timeout}s\n{self.airflow.describe([run_id])}")
+
+    def answer(self, run_id: str, option: str) -> None:
+        body = {"chosen_options": [option], "params_input": {}}
+        self.airflow.rest("PATCH", self._path(run_id, "approve_changes") + "/-1/hitlDetails", self.token, body)
+
+    def finish(self, run_id: str) -> dict:
+        """The run's state, task states and the return values of approve_changes and cleanup."""
+        run = self.airflow.wait_finished([run_id])[run_id]
+        tasks = {t: row["state"] for t, row in self.airflow.task_instances(run_id).items()}
+        xcom = {}
+        for task_id in ("approve_changes", "verify_history"):
+            with contextlib.suppress(httpx.HTTPStatusError):
+                path = self._path(run_id, task_id) + "/xcomEntries/return_value"
+                xcom[task_id] = self.airflow.rest("GET", path, self.token)["value"]
+        return {"state": run["state"], "tasks": tasks, "xcom": xcom, "why": self.airflow.describe([run_id])}
+
+    def stop(self) -> None:
+        try:
+            if self.airflow:
+                self.airflow.stop()
+        finally:
+            self.lab.down()
+
+
+@pytest.fixture(scope="module")
+def gate(request):
+    root = Path(tempfile.mkdtemp(prefix="ds-approval-"))
+    state: dict[str, ApprovalEstate] = {}
+
+    def finish() -> None:
+        try:
+            if "estate" in state:
+                state["estate"].stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    request.addfinalizer(finish)
+    state["estate"] = ApprovalEstate(root)
+    return state["estate"]
+
+
+IMPORT_STEPS = (
+    "backup_history",
+    "wait_for_backup",
+    "import_jobs",
+    "wait_for_import",
+    "restore_history",
+    "verify_history",
+)
+
+
+def jobs(lab: Lab) -> list[dict]:
+    return lab.sql(
+        SLAVE,
+        "SELECT e.event_id, e.name, t.package, t.arguments FROM event e "
+        "LEFT JOIN install_task t ON t.event_id = e.event_id ORDER BY e.event_id",
+    )
+
+
+def test_1_a_job_the_master_lacks_is_asked_about_and_approve_imports(gate):
+    gate.trigger("approve_1")
+    question = gate.question("approve_1")
+    assert question["options"] == ["Approve", "Reject"] and question["defaults"] == ["Reject"], question
+    # the seed's slave has this job, the master not: the import would remove it
+    assert "| [I] Adobe FlashPlayer v9.0.124 Install | Global | not on the master" in question["body"], question
+    gate.answer("approve_1", "Approve")
+    result = gate.finish("approve_1")
+    assert result["state"] == "success", result["why"]
+    assert {result["tasks"][t] for t in IMPORT_STEPS} == {"success"}, result["why"]
+    assert result["xcom"]["approve_changes"]["approved"] is True, result
+    assert result["xcom"]["verify_history"]["recorded_jobs"] > 0, result
+    names = {j["name"] for j in jobs(gate.lab)}
+    assert "[I] Adobe FlashPlayer v9.0.124 Install" not in names
+
+
+def test_2_no_local_change_asks_nothing(gate):
+    gate.trigger("approve_2")
+    result = gate.finish("approve_2")
+    assert result["state"] == "success", result["why"]
+    assert result["xcom"]["approve_changes"] == {
+        "asked": False,
+        "why": "no job was changed on the slave",
+        "local_changes": [],
+    }, result
+    assert {result["tasks"][t] for t in IMPORT_STEPS} == {"success"}, result["why"]
+
+
+def test_3_a_job_edited_on_the_slave_is_asked_about_and_reject_changes_nothing(gate):
+    event_id, name = EDITED_JOB
+    gate.lab.sql(SLAVE, f"UPDATE install_task SET arguments = '/silent /site-edit' WHERE event_id = {event_id}")
+    before_jobs, before = jobs(gate.lab), snapshot(gate.lab, SLAVE)
+    gate.trigger("reject_3")
+    question = gate.question("reject_3")
+    assert f"| {name} | Global | edited on the slave since the last import" in question["body"], question
+    assert question["body"].count("\n| ") == 2, question["body"]  # the header and this one job
+    gate.answer("reject_3", "Reject")
+    result = gate.finish("reject_3")
+    assert result["state"] == "success", result["why"]
+    assert {result["tasks"][t] for t in IMPORT_STEPS} == {"skipped"}, result["why"]
+    assert result["tasks"]["cleanup"] == "success", result["why"]
+    assert result["xcom"]["approve_changes"]["approved"] is False, result
+    after = snapshot(gate.lab, SLAVE)
+    assert jobs(gate.lab) == before_jobs  # the slave's edit is still there
+    assert (after.schedule, after.info, after.archive, after.tables) == (
+        before.schedule,
+        before.info,
+        before.archive,
+        before.tables,
+    )
+    assert not after.backup  # no backup was taken
+
+
+def test_4_no_answer_in_time_ends_like_a_reject_with_a_mail(gate):
+    before_jobs = jobs(gate.lab)
+    mails = len(gate.lab.mail())
+    gate.trigger("timeout_4")
+    gate.question("timeout_4")  # asked again: the edit is still there; nobody answers
+    result = gate.finish("timeout_4")
+    assert result["state"] == "success", result["why"]
+    assert {result["tasks"][t] for t in IMPORT_STEPS} == {"skipped"}, result["why"]
+    outcome = result["xcom"]["approve_changes"]
+    assert outcome["approved"] is False and outcome["timed_out"] is True, result
+    assert jobs(gate.lab) == before_jobs
+    new = gate.lab.mail()[mails:]
+    assert any("no approval in time, nothing imported" in m["subject"] for m in new), new
