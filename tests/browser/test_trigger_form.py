@@ -49,11 +49,11 @@ def test_sign_in_shows_one_paused_dag_per_slave(browser, airflow_ui, screenshot)
         page.set_default_timeout(60_000)
         sign_in(page, airflow_ui)
         page.goto(f"{airflow_ui.url}/dags")
-        for dag_id in airflow_ui.dag_ids:
+        for dag_id in [*airflow_ui.dag_ids, "survey_estate"]:
             page.get_by_role("link", name=dag_id, exact=True).wait_for()
-        switches = page.get_by_role("checkbox")  # each DAG's pause switch
-        assert switches.count() == len(airflow_ui.dag_ids) == 2
-        assert [switches.nth(n).is_checked() for n in range(switches.count())] == [False, False]
+        switches = page.get_by_role("checkbox")  # each DAG's pause switch: the slaves' and the survey's
+        assert switches.count() == len(airflow_ui.dag_ids) + 1 == 3
+        assert [switches.nth(n).is_checked() for n in range(switches.count())] == [False, False, False]
         screenshot(page, "01-dag-list-paused")
     finally:
         context.close()
@@ -78,7 +78,7 @@ def test_a_dry_run_of_one_folder_from_the_form(page, airflow_ui, screenshot):
     run_id = trigger(page, dialog)["dag_run_id"]
 
     run = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-    assert run["conf"] == {"folders": ["Drivers"], "dry_run": True, "restore_changed_jobs": True}
+    assert run["conf"] == {"folders": ["Drivers"], "dry_run": True, "restore_changed_jobs": True, "rollback_to": None}
     run = airflow_ui.wait_run(dag_id, run_id)
     assert run["state"] == "success", airflow_ui.describe(dag_id, run_id)
     assert run["note"].startswith("**Dry run** of Drivers: "), run["note"]

@@ -128,12 +128,30 @@ def fault_estate(request):
     return _estate(request, slaves=1, identity=False)
 
 
+# Faults whose night does not end "nothing lost, the next run recovers" by design, and tasks the
+# matrix's estate never sends to a server: each is proved where named.
+FAULTS_PROVED_ELSEWHERE = {
+    # history deleted past the capture trigger: the night fails naming the rows, and keeps failing
+    # until an administrator has looked (tests/integration/test_capture_complete.py)
+    "aximport_truncate": "tests/integration/test_capture_complete.py",
+    "aximport_triggers_off": "tests/integration/test_capture_complete.py",
+}
+TASKS_PROVED_ELSEWHERE = {
+    # the matrix's estate runs with `approval: never` (the seed's slaves hold a job the master lacks,
+    # so every first night would wait for an answer): the question, its answers and its timeout are
+    # tests/e2e/test_approval.py's; a transient fault in its SQL read is not in the matrix yet
+    "approve_changes": "tests/e2e/test_approval.py",
+}
+
+
 def test_every_lab_fault_is_in_the_matrix():
-    assert {c.fault for c in MATRIX} == set(faults.FAULTS)
+    assert {c.fault for c in MATRIX} | set(FAULTS_PROVED_ELSEWHERE) == set(faults.FAULTS)
+    assert not {c.fault for c in MATRIX} & set(FAULTS_PROVED_ELSEWHERE)
 
 
 def test_every_task_of_the_dag_meets_a_fault():
-    assert {c.step for c in MATRIX} == set(TASK_IDS)
+    assert {c.step for c in MATRIX} | set(TASKS_PROVED_ELSEWHERE) == set(TASK_IDS)
+    assert not {c.step for c in MATRIX} & set(TASKS_PROVED_ELSEWHERE)
 
 
 @pytest.mark.parametrize("case", MATRIX, ids=lambda c: c.id)

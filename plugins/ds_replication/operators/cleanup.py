@@ -20,7 +20,8 @@ class CleanupSharesOperator(BaseOperator):
     Files are found by the names this slave's runs write (`slave_file_pattern`), not read from
     XCom, so files of a run that failed half-way, or whose own cleanup failed, go too (`max_active_runs=1`: no other run
     of this slave can be using them). Missing files are fine: the step is safe to repeat. The
-    retention removes nothing while a history backup is held, nor on a dry run.
+    retention removes nothing while a history backup is held, on a dry run, or after a night
+    that `verify_history` did not complete.
 
     :param master: the master; :param slave: the slave; :param retention: the slave's `retention`.
     """
@@ -41,6 +42,12 @@ class CleanupSharesOperator(BaseOperator):
         if context["params"].get("dry_run"):  # a dry run changes nothing on the slave
             self.log.info("dry run: the retention removes nothing")
             removed["retention"] = {"skipped": "dry run"}
+            return removed
+        # Only after a verified night: a failed or rejected one may have met a server the package
+        # refuses (preflight), and its archives are what a recovery needs.
+        if context["ti"].xcom_pull(task_ids="verify_history") is None:
+            self.log.info("the night was not verified: the retention removes nothing")
+            removed["retention"] = {"skipped": "the night was not verified"}
             return removed
         removed["retention"] = retention.apply(self.slave, self.retention, context["dag_run"].run_after.date())
         return removed
