@@ -12,24 +12,8 @@ import pytest
 
 from tests.lab import ds_schema, faults
 from tests.lab.tds import TdsServer
-from tests.lab.tsql import Engine, ResultSet, SqlError, catalog
-
-
-def run(session, batch: str) -> list:
-    return list(session.execute(batch))
-
-
-def rows(session, batch: str) -> list[tuple]:
-    out = run(session, batch)
-    errors = [o for o in out if isinstance(o, SqlError)]
-    assert not errors, errors[0].message
-    return [r for o in out if isinstance(o, ResultSet) for r in o.rows]
-
-
-def error_of(session, batch: str) -> SqlError:
-    errors = [o for o in run(session, batch) if isinstance(o, SqlError)]
-    assert errors, "no error"
-    return errors[0]
+from tests.lab.tsql import Engine, SqlError, catalog
+from tests.lab_tests.test_tsql import error_of, rows, run
 
 
 @pytest.fixture
