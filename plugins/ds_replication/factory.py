@@ -6,7 +6,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk import DAG, BaseOperator, BaseSensorOperator, Param, chain, get_parsing_context
+from airflow.sdk import (
+    DAG,
+    BaseOperator,
+    BaseSensorOperator,
+    CronTriggerTimetable,
+    Param,
+    chain,
+    get_parsing_context,
+)
 
 from ds_replication.config import Estate, SlaveConfig, load_estate
 from ds_replication.ds_host import DsHost
@@ -258,6 +266,20 @@ def description(estate: Estate, slave: SlaveConfig) -> str:
     return f"Replicates DS jobs ({folders}) from {estate.master.name} to {slave.name}, keeping its job history"
 
 
+def nightly(schedule: str | None) -> CronTriggerTimetable | None:
+    """The slave's cron as a timetable whose first run is never the night just past.
+
+    A plain cron string gives CronTriggerTimetable(run_immediately=False), which still runs the
+    past night at once when the DAG is unpaused within a tenth of the interval after it (2.4 h
+    for a nightly cron): an import nobody asked for. A zero buffer waits for the next night.
+    """
+    if schedule is None:
+        return None
+    from airflow import settings  # the zone Airflow gives a DAG without a start_date
+
+    return CronTriggerTimetable(schedule, timezone=settings.TIMEZONE, run_immediately=dt.timedelta(0))
+
+
 def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
     master = estate.master
     alert = {"to": list(slave.alert_emails), "smtp_conn_id": slave.smtp_conn_id, "from_email": slave.alert_from}
@@ -265,13 +287,13 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
     with DAG(
         dag_id=slave.dag_id,
         description=description(estate, slave),
-        schedule=slave.schedule,
+        schedule=nightly(slave.schedule),
         # scheduled nights and manual runs only: a backfill would replay past nights' imports,
         # which makes no sense for a copy of the master's jobs as they are now (and Airflow's
         # UI then offers no Backfill)
         allowed_run_types=["scheduled", "manual"],
-        # No start_date: once unpaused, a new DAG's first scheduled run is the next one due
-        # (CronTriggerTimetable without a start waits for it), not the night just past.
+        # No start_date: once unpaused, a new DAG's first scheduled run is the next one due,
+        # not the night just past (see nightly()).
         catchup=False,
         max_active_runs=1,
         # a run stuck (a missing pool, a hung step) would block every later night silently
