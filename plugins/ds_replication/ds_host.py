@@ -18,13 +18,13 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from pymssql import Connection
 
 from ds_replication import host_checks
-from ds_replication.catalog import folder_job_counts, folder_job_names
 from ds_replication.config import Master, SlaveConfig
 from ds_replication.ds_tools import axexport_command, aximport_command, check_export_count
 from ds_replication.exit_codes import failure_text
 from ds_replication.hooks.database import DsDatabaseHook
 from ds_replication.hooks.share import DsShareHook
 from ds_replication.hooks.shell import CommandResult, DsShellHook
+from ds_replication.job_folders import folder_job_counts, folder_job_names
 from ds_replication.sql_server import SqlServer
 
 # A folder of a run: {"name": "Global", "subfolders": True} (JSON: it travels in XCom)

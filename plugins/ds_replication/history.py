@@ -22,14 +22,9 @@ import dataclasses
 import logging
 from typing import Any
 
-from ds_replication.catalog import (
-    Column,
-    HistoryTable,
-    existing_tables,
-    job_fingerprints,
-    read_history_tables,
-    table_columns,
-)
+from ds_replication.catalog import existing_tables, read_history_tables, table_columns
+from ds_replication.history_table import Column, HistoryTable
+from ds_replication.job_content import job_fingerprints
 from ds_replication.sql import execute, query, run_script
 from ds_replication.templates import render
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ds_replication.catalog import HistoryTable, existing_tables, read_history_tables, table_columns
+from ds_replication.catalog import existing_tables, read_history_tables, table_columns
 from ds_replication.ds_tools import in_ds_folder
+from ds_replication.history_table import HistoryTable
 from ds_replication.lasting import LastingError, describe
 from ds_replication.sql import query
 from ds_replication.sql_server import (

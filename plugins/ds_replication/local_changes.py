@@ -3,7 +3,7 @@ the master did not send them: edited or made on the slave since the last verifie
 not on the master at all. `approve_changes` asks before importing over them.
 
 The last import's jobs are recorded by verify_history (`record_imported`): each job's
-fingerprint (catalog.job_fingerprints, the same as backup_history stores for the night).
+fingerprint (job_content.job_fingerprints, the same as backup_history stores for the night).
 With no record yet (the first night), only jobs the master does not have count.
 """
 
@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ds_replication.catalog import existing_tables, folder_jobs, job_fingerprints
+from ds_replication.catalog import existing_tables
 from ds_replication.ds_host import DsHost, JobFolder
+from ds_replication.job_content import job_fingerprints
+from ds_replication.job_folders import folder_jobs
 from ds_replication.sql import query, run_script
 from ds_replication.templates import render
 

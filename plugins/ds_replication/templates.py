@@ -12,14 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
+from ds_replication.history_table import Column, HistoryTable
 from ds_replication.sql import quote_name
-
-if TYPE_CHECKING:
-    from ds_replication.catalog import HistoryTable
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +68,6 @@ def render(name: str, *, database: str | None = None, **context: Any) -> str:
 
 def sample_tables(identity: bool) -> list[HistoryTable]:
     """History tables as a DS database has them; for lint and tests of the rendered SQL."""
-    from ds_replication.catalog import HistoryTable  # catalog renders templates itself
-
     return [
         HistoryTable(
             "event_schedule",
@@ -104,8 +100,6 @@ def sample_scripts(identity: bool) -> dict[str, str]:
     tables = sample_tables(identity)
     t = tables[0]
     common = {"database": "express", "tables": tables, "restore_changed_jobs": identity}
-    from ds_replication.catalog import Column  # catalog renders templates itself
-
     status = Column("status", "nvarchar", 400, 0, 0, False)
     lob = dataclasses.replace(tables[1], lob_casts=(("message", "nvarchar(MAX)"),), unreadable=("message",))
     scripts = {

@@ -7,7 +7,7 @@ import re
 import pytest
 import sqlfluff
 
-from ds_replication.catalog import HistoryTable
+from ds_replication.history_table import HistoryTable
 from ds_replication.sql import quote_name
 from ds_replication.templates import render, sample_scripts, sample_tables
 

@@ -34,7 +34,7 @@ RESULT_TYPE_OF = {"char": "varchar", "nchar": "nvarchar", "real": "float", "nume
                   "timestamp": "varbinary"}  # fmt: skip
 INTEGER_TYPES = ("tinyint", "smallint", "int", "bigint")
 STRING_TYPES = ("char", "varchar", "nchar", "nvarchar")
-TEXT_TYPES = ("text", "ntext")  # the LOB strings (catalog.LOB_TYPES): no length, no comparison
+TEXT_TYPES = ("text", "ntext")  # the LOB strings (history_table.LOB_TYPES): no length, no comparison
 _DATETIME = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?\s*$")
 
 
