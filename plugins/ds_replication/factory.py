@@ -20,6 +20,7 @@ from ds_replication.config import Estate, SlaveConfig, load_estate
 from ds_replication.ds_host import DsHost
 from ds_replication.notifications.history_alert import HistoryAlertNotifier
 from ds_replication.notifications.lost_worker import LostWorkerNotifier
+from ds_replication.notifications.mail import mail_to
 from ds_replication.notifications.run_timeout import RunTimeoutNotifier
 from ds_replication.notifications.task_error import record_error
 from ds_replication.operators.approve_changes import ApproveChangesOperator
@@ -196,7 +197,7 @@ def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
     host = DsHost.from_config("slave", slave)
     folders = [{"name": f.name, "subfolders": f.subfolders} for f in slave.folders]
     command_timeout = slave.command_timeout_minutes * 60
-    alert = {"smtp_conn_id": slave.smtp_conn_id, "from_email": slave.alert_from, "to": list(slave.alert_emails)}
+    alert = mail_to(slave)
     return {
         "preflight": {
             "master": master,
@@ -282,8 +283,6 @@ def nightly(schedule: str | None) -> CronTriggerTimetable | None:
 
 def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
     master = estate.master
-    alert = {"to": list(slave.alert_emails), "smtp_conn_id": slave.smtp_conn_id, "from_email": slave.alert_from}
-    held = {"slave_name": slave.name, "mssql_conn_id": slave.mssql_conn_id, "database": slave.database}
     with DAG(
         dag_id=slave.dag_id,
         description=description(estate, slave),
@@ -298,9 +297,7 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
         max_active_runs=1,
         # a run stuck (a missing pool, a hung step) would block every later night silently
         dagrun_timeout=dt.timedelta(minutes=slave.run_minutes()),
-        on_failure_callback=RunTimeoutNotifier(
-            **held, run_minutes=slave.run_minutes(), export_pool=master.export_pool, **alert
-        ),
+        on_failure_callback=RunTimeoutNotifier.for_slave(estate, slave),
         is_paused_upon_creation=slave.paused_on_first_deploy,
         tags=["ds-replication", f"master:{master.name}", f"slave:{slave.name}"],
         doc_md=DAG_DOC.format(
@@ -319,7 +316,8 @@ def build_dag(estate: Estate, slave: SlaveConfig) -> DAG:
             **({"queue": slave.queue} if slave.queue is not None else {}),
         },
     ) as dag:
-        chain(*_tasks(estate, slave, HistoryAlertNotifier(**held, **alert), LostWorkerNotifier(**held, **alert)))
+        alerts = HistoryAlertNotifier.for_slave(estate, slave), LostWorkerNotifier.for_slave(estate, slave)
+        chain(*_tasks(estate, slave, *alerts))
     # The trigger form's params are the DAG's alone, set once its tasks exist: a task created in a
     # DAG that has params takes its own copy of them, and Airflow serializes a task's params with
     # a jsonschema check of each schema, several times over (11 tasks: ~90% of the DAG processor's

@@ -83,6 +83,39 @@ def test_restore_and_verify_alert_on_failure(load_dagbag):
         assert notifiers and notifiers[0].to == ["ds-admins@example.com"]
 
 
+def test_every_alert_of_a_slave_is_built_from_its_configuration():
+    """The notifiers read the slave (and the master) in one place, for_slave: each carries the
+    slave's connection, database and mail settings; the run's also its bound and the export pool."""
+    from ds_replication.config import parse_estate
+    from ds_replication.factory import build_dag
+    from ds_replication.notifications.history_alert import HistoryAlertNotifier
+    from ds_replication.notifications.lost_worker import LostWorkerNotifier
+
+    estate = parse_estate(estate_yaml(2))
+    slave = estate.slave_configs()[1]
+    dag = build_dag(estate, slave)
+    import_jobs = dag.get_task("import_jobs")
+    notifiers = [
+        dag.on_failure_callback,
+        *[c for c in import_jobs.on_failure_callback if isinstance(c, HistoryAlertNotifier)],
+        *import_jobs.on_retry_callback,  # Airflow keeps a task's callbacks as a list
+    ]
+    assert [type(n).__name__ for n in notifiers] == ["RunTimeoutNotifier", "HistoryAlertNotifier", "LostWorkerNotifier"]
+    assert isinstance(notifiers[2], LostWorkerNotifier)
+    for notifier in notifiers:
+        assert notifier.slave_name == slave.name == "site_2"
+        assert (notifier.mssql_conn_id, notifier.database) == (slave.mssql_conn_id, slave.database)
+        assert notifier.mail == {
+            "smtp_conn_id": slave.smtp_conn_id,
+            "from_email": slave.alert_from,
+            "to": list(slave.alert_emails),
+        }
+    assert notifiers[0].run_minutes == slave.run_minutes()
+    assert notifiers[0].export_pool == estate.master.export_pool
+    # the mail settings the operators get are the same
+    assert dag.get_task("preflight").alert == notifiers[1].mail == dag.get_task("approve_changes").alert
+
+
 def test_params_form_has_described_fields(load_dagbag):
     dag = load_dagbag(estate_yaml(1)).dags["replicate_site_1"]
     params = dag.params

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from ds_replication.notifications.lost_worker import was_lost
-from ds_replication.notifications.mail import ALERT_XCOM_KEY, SlaveAlertNotifier, send_held_alert
+from ds_replication.notifications.mail import ALERT_XCOM_KEY, SlaveAlertNotifier
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,7 @@ class HistoryAlertNotifier(SlaveAlertNotifier):
 
     def notify(self, context: Any) -> None:
         ti = context["ti"]
-        sent = send_held_alert(
-            slave_name=self.slave_name,
-            mssql_conn_id=self.mssql_conn_id,
-            database=self.database,
+        sent = self.send_held_alert(
             dag_id=ti.dag_id,
             run_id=context["run_id"],
             what=f"{ti.task_id} failed",
@@ -42,7 +39,6 @@ class HistoryAlertNotifier(SlaveAlertNotifier):
                 f"DAG: {ti.dag_id}  run: {context['run_id']}  task: {ti.task_id}  try: {ti.try_number}",
                 f"Error: {error_text(context)}",
             ],
-            alert={"smtp_conn_id": self.smtp_conn_id, "from_email": self.from_email, "to": self.to},
         )
         if sent:
             # A failed task leaves no return value: the replication page reads the rows held here.

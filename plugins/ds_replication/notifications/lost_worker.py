@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ds_replication import history
-from ds_replication.notifications.mail import SlaveAlertNotifier, base_url, held_rows, held_text, link_lines, send_alert
+from ds_replication.notifications.mail import SlaveAlertNotifier, base_url, held_text, link_lines, send_alert
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +142,10 @@ class LostWorkerNotifier(SlaveAlertNotifier):
             database=self.database,
             mssql_conn_id=self.mssql_conn_id,
             context=context,
-            held=held_rows(self.mssql_conn_id, self.database),
+            held=self.held_rows(),
             base=base_url(),
         )
-        send_alert(smtp_conn_id=self.smtp_conn_id, from_email=self.from_email, to=self.to, subject=subject, lines=lines)
+        send_alert(subject=subject, lines=lines, **self.mail)
         try:
             if keep:
                 _keep_alerted_tries(keep)

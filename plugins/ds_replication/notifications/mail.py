@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
 from ds_replication import history
 from ds_replication.hooks.database import DsDatabaseHook
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ds_replication.config import Estate, SlaveConfig
 
 log = logging.getLogger(__name__)
 
@@ -73,35 +78,9 @@ def held_text(held: int | None) -> str:
     return "unknown (slave database not reachable)" if held is None else str(held)
 
 
-def send_held_alert(
-    *,
-    slave_name: str,
-    mssql_conn_id: str,
-    database: str,
-    dag_id: str,
-    run_id: str | None,
-    what: str,
-    situation: list[str],
-    alert: dict[str, Any],
-) -> dict[str, Any] | None:
-    """The alert of a run that failed with the slave's history at stake: `situation` (who, what
-    happened), the rows held now, how to recover, links. Returns what was sent (no secret): the
-    subject, the recipients and the rows held; None when nobody is configured."""
-    if not alert["to"]:
-        log.warning("no alert_emails configured for slave %s: alert not sent", slave_name)
-        return None
-    held = held_rows(mssql_conn_id, database)
-    subject = f"[DS replication] {slave_name}: {what}, {held_text(held)} history rows held"
-    lines = [
-        *situation,
-        f"History rows held in {history.BACKUP_TABLE}: {held_text(held)}",
-        *link_lines(dag_id, run_id, base_url()),
-        "",
-        RECOVERY,
-        trigger_command(dag_id),
-    ]
-    send_alert(subject=subject, lines=lines, **alert)
-    return {"subject": subject, "to": list(alert["to"]), "held_rows": held}
+def mail_to(slave: SlaveConfig) -> dict[str, Any]:
+    """Where the slave's alert mails go, as send_alert takes it: `smtp_conn_id`, `from_email`, `to`."""
+    return {"smtp_conn_id": slave.smtp_conn_id, "from_email": slave.alert_from, "to": list(slave.alert_emails)}
 
 
 def send_alert(*, smtp_conn_id: str, from_email: str, to: list[str], subject: str, lines: list[str]) -> None:
@@ -144,3 +123,38 @@ class SlaveAlertNotifier(BaseNotifier):
         self.to = to
         self.smtp_conn_id = smtp_conn_id
         self.from_email = from_email
+
+    @classmethod
+    def for_slave(cls, estate: Estate, slave: SlaveConfig) -> Self:
+        """The notifier of `slave`, from its configuration (the one place that reads it)."""
+        return cls(slave_name=slave.name, mssql_conn_id=slave.mssql_conn_id, database=slave.database, **mail_to(slave))
+
+    @property
+    def mail(self) -> dict[str, Any]:
+        """Where the mail goes, as send_alert takes it."""
+        return {"smtp_conn_id": self.smtp_conn_id, "from_email": self.from_email, "to": self.to}
+
+    def held_rows(self) -> int | None:
+        return held_rows(self.mssql_conn_id, self.database)
+
+    def send_held_alert(
+        self, *, dag_id: str, run_id: str | None, what: str, situation: list[str]
+    ) -> dict[str, Any] | None:
+        """The alert of a run that failed with the slave's history at stake: `situation` (who, what
+        happened), the rows held now, how to recover, links. Returns what was sent (no secret): the
+        subject, the recipients and the rows held; None when nobody is configured."""
+        if not self.to:
+            log.warning("no alert_emails configured for slave %s: alert not sent", self.slave_name)
+            return None
+        held = self.held_rows()
+        subject = f"[DS replication] {self.slave_name}: {what}, {held_text(held)} history rows held"
+        lines = [
+            *situation,
+            f"History rows held in {history.BACKUP_TABLE}: {held_text(held)}",
+            *link_lines(dag_id, run_id, base_url()),
+            "",
+            RECOVERY,
+            trigger_command(dag_id),
+        ]
+        send_alert(subject=subject, lines=lines, **self.mail)
+        return {"subject": subject, "to": list(self.to), "held_rows": held}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ds_replication.notifications.mail import SlaveAlertNotifier, send_held_alert
+from ds_replication.notifications.mail import SlaveAlertNotifier, mail_to
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ds_replication.config import Estate, SlaveConfig
 
 
 class RunTimeoutNotifier(SlaveAlertNotifier):
@@ -16,14 +21,23 @@ class RunTimeoutNotifier(SlaveAlertNotifier):
         self.run_minutes = run_minutes
         self.export_pool = export_pool
 
+    @classmethod
+    def for_slave(cls, estate: Estate, slave: SlaveConfig) -> Self:
+        """Also the run's bound (the slave's) and the master's export pool, which the mail names."""
+        return cls(
+            slave_name=slave.name,
+            mssql_conn_id=slave.mssql_conn_id,
+            database=slave.database,
+            **mail_to(slave),
+            run_minutes=slave.run_minutes(),
+            export_pool=estate.master.export_pool,
+        )
+
     def notify(self, context: Any) -> None:
         if context.get("reason") != "timed_out":
             return
         dag_id = context["dag"].dag_id
-        send_held_alert(
-            slave_name=self.slave_name,
-            mssql_conn_id=self.mssql_conn_id,
-            database=self.database,
+        self.send_held_alert(
             dag_id=dag_id,
             run_id=context.get("run_id"),
             what=f"run stopped after {self.run_minutes:g} min",
@@ -34,5 +48,4 @@ class RunTimeoutNotifier(SlaveAlertNotifier):
                 "of every step at its bound. Look for a task that never started (is the pool "
                 f"{self.export_pool} there? airflow pools list) or a step that hung.",
             ],
-            alert={"smtp_conn_id": self.smtp_conn_id, "from_email": self.from_email, "to": self.to},
         )
