@@ -35,51 +35,15 @@ _WINDOWS_PATH = re.compile(r"[A-Za-z]:\\[^\"%!^&<>|\x00-\x1f\x7f]*")
 _FOLDER_FORBIDDEN = "/:*?<>|"  # cannot be part of a DS job folder name
 
 
-def _name(value: str) -> str:
-    if not NAME_PATTERN.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a safe name: use 1 to 63 ASCII letters, digits, '_', '-' or '.', "
-            "starting with a letter, digit or '_'"
-        )
-    return value
+def _matching(pattern: re.Pattern[str], problem: str) -> AfterValidator:
+    """The check that `pattern` matches the whole value; else the error "'value' <problem>"."""
 
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} {problem}")
+        return value
 
-def _conn_id(value: str) -> str:
-    if not _CONN_ID.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid connection id: use up to 200 ASCII letters, digits, '_', '-' or '.'"
-        )
-    return value
-
-
-def _queue(value: str) -> str:
-    if not _QUEUE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid queue name: use up to 200 ASCII letters, digits, '_', '-' or '.', "
-            "starting with a letter, digit or '_' (no ',' or spaces: workers list queues with commas)"
-        )
-    return value
-
-
-def _ds_path(value: str) -> str:
-    if not _WINDOWS_PATH.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not an absolute Windows path (X:\\...) free of '\"', '%', '!', '^', '&', "
-            "'<', '>', '|' and control characters"
-        )
-    return value
-
-
-def _database(value: str) -> str:
-    if not _DATABASE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a plain SQL database name (letters, digits, '_'; no spaces)")
-    return value
-
-
-def _share(value: str) -> str:
-    if not _SHARE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a plain share name (letters, digits, '_', '-', '$')")
-    return value
+    return AfterValidator(check)
 
 
 def _folder_name(value: str) -> str:
@@ -140,19 +104,35 @@ def unique_folders(value: list[Any]) -> list[Any]:
     return value
 
 
-def _email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
-        raise ValueError(f"{value!r} is not an e-mail address (name@domain)")
-    return value
-
-
-Name = Annotated[str, AfterValidator(_name)]
-ConnId = Annotated[str, AfterValidator(_conn_id)]
-Queue = Annotated[str, AfterValidator(_queue)]
+Name = Annotated[
+    str,
+    _matching(
+        NAME_PATTERN,
+        "is not a safe name: use 1 to 63 ASCII letters, digits, '_', '-' or '.', starting with a letter, digit or '_'",
+    ),
+]
+ConnId = Annotated[
+    str, _matching(_CONN_ID, "is not a valid connection id: use up to 200 ASCII letters, digits, '_', '-' or '.'")
+]
+Queue = Annotated[
+    str,
+    _matching(
+        _QUEUE,
+        "is not a valid queue name: use up to 200 ASCII letters, digits, '_', '-' or '.', "
+        "starting with a letter, digit or '_' (no ',' or spaces: workers list queues with commas)",
+    ),
+]
 Schedule = Annotated[str | None, AfterValidator(_schedule)]
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, _matching(_EMAIL, "is not an e-mail address (name@domain)")]
 Minutes = Annotated[float, Field(gt=0)]
 FolderName = Annotated[str, AfterValidator(_folder_name)]
-DsPath = Annotated[str, AfterValidator(_ds_path)]
-Database = Annotated[str, AfterValidator(_database)]
-Share = Annotated[str, AfterValidator(_share)]
+DsPath = Annotated[
+    str,
+    _matching(
+        _WINDOWS_PATH,
+        "is not an absolute Windows path (X:\\...) free of '\"', '%', '!', '^', '&', "
+        "'<', '>', '|' and control characters",
+    ),
+]
+Database = Annotated[str, _matching(_DATABASE, "is not a plain SQL database name (letters, digits, '_'; no spaces)")]
+Share = Annotated[str, _matching(_SHARE, "is not a plain share name (letters, digits, '_', '-', '$')")]

@@ -7,6 +7,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from ds_replication.config import STEP_IDS
+
 # XCom keys beside return_value: the alert a task sent (with the rows held when it was sent),
 # the figures of a verification that found rows lost (notifications/mail.py, verify_history.py),
 # the job archive import_jobs kept before it imported (operators/import_jobs.py), and the error of
@@ -16,20 +18,9 @@ LOST_FIGURES_KEY = "figures"
 ARCHIVE_KEY = "archive"
 ERROR_KEY = "error"
 RETURN_KEY = "return_value"
-# The steps of a run in order (factory.TASK_IDS without cleanup), and where each counts held rows.
-STEP_ORDER = (
-    "preflight",
-    "export_jobs",
-    "wait_for_export",
-    "copy_to_slave",
-    "approve_changes",
-    "backup_history",
-    "wait_for_backup",
-    "import_jobs",
-    "wait_for_import",
-    "restore_history",
-    "verify_history",
-)
+# The steps of a run in order (config.STEP_IDS, which factory.TASK_IDS equals, without cleanup),
+# and where each counts held rows.
+STEP_ORDER = tuple(step for step in STEP_IDS if step != "cleanup")
 HELD_KEYS = {"preflight": "leftover_rows", "backup_history": "held_rows", "restore_history": "held_rows"}
 
 
