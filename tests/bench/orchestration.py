@@ -25,6 +25,7 @@ import yaml
 
 from tests.airflow_env import airflow_env, migrate, read_connections_env
 from tests.airflow_server import Airflow, parse_time
+from tests.bench import task_cpu
 from tests.labctl import Lab
 
 EXPORT_SLOTS = 2
@@ -50,12 +51,20 @@ class ScheduledEstate:
             config_path = root / "replication.yaml"
             config_path.write_text(yaml.safe_dump(config, sort_keys=False))
             env = airflow_env(root / "airflow", config_path, read_connections_env(self.lab.connections_path))
+            # the package's DAG file and plugin beside the task CPU anchor and listener (task_cpu.py)
+            task_cpu.install(root / "dags", root / "plugins")
+            self.task_cpu_path = root / "task_cpu.jsonl"
+            env |= {
+                "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+                task_cpu.ENV: str(self.task_cpu_path),
+            }
             migrate(env)
             self.airflow = Airflow(root, env)
             pool = f"ds_export_{config['master']['name']}"
             self.airflow.cli("pools", "set", pool, str(EXPORT_SLOTS), "DS exports on the master")
             self.airflow.start()
-            self.airflow.wait_ready(tuple(f"replicate_{s}" for s in self.lab.slaves()))
+            self.airflow.wait_ready((*(f"replicate_{s}" for s in self.lab.slaves()), task_cpu.ANCHOR_DAG))
             self.airflow.cli("dags", "pause", "-y", "--treat-dag-id-as-regex", "^replicate_")
         except BaseException:
             self.stop()
@@ -100,6 +109,17 @@ class ScheduledEstate:
             "runs": per_run,
         }
 
+    def anchor_run(self, run_id: str) -> None:
+        """One run of the task CPU anchor (task_cpu.ANCHOR_DAG), alone."""
+        airflow = self.airflow
+        assert airflow is not None
+        airflow.cli("dags", "trigger", task_cpu.ANCHOR_DAG, "--run-id", run_id)
+        airflow.cli("dags", "unpause", task_cpu.ANCHOR_DAG)
+        run = airflow.wait_finished([run_id])[run_id]
+        airflow.cli("dags", "pause", task_cpu.ANCHOR_DAG)
+        if run["state"] != "success":
+            raise RuntimeError(f"the task CPU anchor's run failed\n{airflow.describe([run_id])}")
+
     def stop(self) -> None:
         try:
             if self.airflow:
@@ -121,10 +141,13 @@ def bench_orchestration(counts: tuple[int, ...]) -> dict:
         # seconds where later ones took a few): kept apart, not an anchor
         warmup = estate.round(slaves[-1:], "bench_warmup")
         rounds = {n: estate.round(slaves[:n], f"bench_{n}") for n in counts}
+        estate.anchor_run("bench_empty")
+        cpu = task_cpu.read(estate.task_cpu_path, {"anchor": "bench_empty", "ours": f"bench_{min(counts)}_{slaves[0]}"})
     finally:
         if estate:
             estate.stop()
         shutil.rmtree(root, ignore_errors=True)
+    shares = task_cpu.summary(cpu["anchor"], cpu["ours"])
     one = rounds[min(counts)]
     solo = next(iter(one["runs"].values()))
     return {
@@ -139,10 +162,15 @@ def bench_orchestration(counts: tuple[int, ...]) -> dict:
             "between_tasks_share": solo["between_tasks_s"] / solo["run_s"],
             "tasks_s": solo["tasks_s"],
         },
+        "task_cpu": {"method": task_cpu.__doc__, **shares},
         "rounds": {f"slaves_{n}": rounds[n] for n in counts},
         "wall_vs_one": {f"slaves_{n}": rounds[n]["wall_s"] / one["wall_s"] for n in counts},
         "ratios": {
             "one slave's run / its task time": {"ratio": solo["run_s"] / solo["task_s"], "target": None},
+            "CPU of one of our task tries / an EmptyOperator task's (same executor)": {
+                "ratio": shares["our_cpu_per_try_s"] / shares["empty_task_cpu_s"],
+                "target": None,
+            },
             **{
                 f"{n} slaves at once / one (wall)": {
                     "ratio": rounds[n]["wall_s"] / one["wall_s"],
