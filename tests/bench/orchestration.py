@@ -26,6 +26,7 @@ import yaml
 from tests.airflow_env import airflow_env, migrate, read_connections_env
 from tests.airflow_server import Airflow, parse_time
 from tests.bench import task_cpu
+from tests.bench.cpu_meter import Meter
 from tests.labctl import Lab
 
 EXPORT_SLOTS = 2
@@ -79,8 +80,11 @@ class ScheduledEstate:
             airflow.cli("dags", "trigger", f"replicate_{slave}", "--run-id", run_id)
         pattern = "^replicate_(" + "|".join(slaves) + ")$"
         load = os.getloadavg()[0]
+        meter = self.meter()
+        before = meter.reading()
         airflow.cli("dags", "unpause", "-y", "--treat-dag-id-as-regex", pattern)
         runs = airflow.wait_finished(list(run_ids.values()))
+        cpu = meter.spent(before, meter.reading())
         airflow.cli("dags", "pause", "-y", "--treat-dag-id-as-regex", pattern)
         failed = [run_id for run_id, run in runs.items() if run["state"] != "success"]
         if failed:
@@ -106,8 +110,18 @@ class ScheduledEstate:
             "slaves": len(slaves),
             "wall_s": (max(ends) - min(starts)).total_seconds(),
             "load_1min_at_start": load,
+            "cpu_s": cpu,
             "runs": per_run,
         }
+
+    def meter(self) -> Meter:
+        """CPU per group: each Airflow component's process tree (the scheduler's holds the
+        executor's workers and every task process), the lab's hosts, this bench process (the CLI)."""
+        assert self.airflow is not None
+        hosts = self.lab.info["hosts"].values()
+        lab = [self.lab.info["smtp_pid"], *(h[k] for h in hosts for k in ("pid", "engine_pid", "smbd_pid") if h.get(k))]
+        groups = {f"airflow_{name}": [proc.pid] for name, proc in self.airflow.procs.items()}
+        return Meter({**groups, "lab": lab, "bench": [os.getpid()]})
 
     def anchor_run(self, run_id: str) -> None:
         """One run of the task CPU anchor (task_cpu.ANCHOR_DAG), alone."""
@@ -126,6 +140,26 @@ class ScheduledEstate:
                 self.airflow.stop()
         finally:
             self.lab.down()
+
+
+def _ours(cpu: dict) -> float:
+    """CPU seconds of our processes in a round: Airflow's components, the lab, the bench's CLI."""
+    return sum(v for k, v in cpu.items() if k.startswith("airflow_") or k in ("lab", "bench"))
+
+
+def _why_wall(many: dict, one: dict) -> str:
+    """Where a round's CPU went, and the least wall its own CPU allows on this machine's cores."""
+    cpu, cores, n = many["cpu_s"], many["cpu_s"]["cores"], many["slaves"]
+    airflow = sum(v for k, v in cpu.items() if k.startswith("airflow_"))
+    floor = n * _ours(one["cpu_s"]) / cores
+    return (
+        f"CPU-bound: over the {n}-slave round's {many['wall_s']:.0f} s the {cores} cores were busy "
+        f"{cpu['machine_busy_share']:.0%}: Airflow {airflow:.0f} CPU-s (scheduler with its workers and the task "
+        f"processes {cpu.get('airflow_scheduler', 0):.0f}, API server {cpu.get('airflow_api-server', 0):.0f}), "
+        f"the lab's hosts {cpu['lab']:.0f}, other work on the machine {cpu['others']:.0f}. One slave's round "
+        f"used {_ours(one['cpu_s']):.0f} CPU-s of ours: {n} times that on {cores} cores needs at least "
+        f"{floor:.0f} s, {floor / one['wall_s']:.2f}x one slave's wall, before any other work takes a core"
+    )
 
 
 def bench_orchestration(counts: tuple[int, ...]) -> dict:
@@ -175,6 +209,7 @@ def bench_orchestration(counts: tuple[int, ...]) -> dict:
                 f"{n} slaves at once / one (wall)": {
                     "ratio": rounds[n]["wall_s"] / one["wall_s"],
                     "target": WALL_TARGET_AT_20 if n == 20 else None,
+                    "why": _why_wall(rounds[n], one),
                 }
                 for n in counts
                 if n != min(counts)
