@@ -143,8 +143,9 @@ class ScheduledEstate:
 
 
 def _ours(cpu: dict) -> float:
-    """CPU seconds of our processes in a round: Airflow's components, the lab, the bench's CLI."""
-    return sum(v for k, v in cpu.items() if k.startswith("airflow_") or k in ("lab", "bench"))
+    """CPU seconds of what a night runs on in a round: Airflow's components and the lab's hosts
+    (not the bench's own CLI calls and polling)."""
+    return sum(v for k, v in cpu.items() if k.startswith("airflow_") or k == "lab")
 
 
 def _why_wall(many: dict, one: dict) -> str:
@@ -153,10 +154,11 @@ def _why_wall(many: dict, one: dict) -> str:
     airflow = sum(v for k, v in cpu.items() if k.startswith("airflow_"))
     floor = n * _ours(one["cpu_s"]) / cores
     return (
-        f"CPU-bound: over the {n}-slave round's {many['wall_s']:.0f} s the {cores} cores were busy "
+        f"over the {n}-slave round's {many['wall_s']:.0f} s the {cores} cores were busy "
         f"{cpu['machine_busy_share']:.0%}: Airflow {airflow:.0f} CPU-s (scheduler with its workers and the task "
         f"processes {cpu.get('airflow_scheduler', 0):.0f}, API server {cpu.get('airflow_api-server', 0):.0f}), "
-        f"the lab's hosts {cpu['lab']:.0f}, other work on the machine {cpu['others']:.0f}. One slave's round "
+        f"the lab's hosts {cpu['lab']:.0f}, the bench's CLI {cpu['bench']:.0f}, other work on the machine "
+        f"{cpu['others']:.0f}. One slave's round "
         f"used {_ours(one['cpu_s']):.0f} CPU-s of ours: {n} times that on {cores} cores needs at least "
         f"{floor:.0f} s, {floor / one['wall_s']:.2f}x one slave's wall, before any other work takes a core"
     )
