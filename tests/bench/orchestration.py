@@ -30,6 +30,7 @@ from tests.bench.cpu_meter import Meter
 from tests.labctl import Lab
 
 EXPORT_SLOTS = 2
+PARALLELISM = 4  # tests/airflow_server.py runs the LocalExecutor with 4 task slots
 WALL_TARGET_AT_20 = 6.0  # issue 12: 20 slaves in one night, wall at most 6x one slave's
 
 
@@ -153,14 +154,18 @@ def _why_wall(many: dict, one: dict) -> str:
     cpu, cores, n = many["cpu_s"], many["cpu_s"]["cores"], many["slaves"]
     airflow = sum(v for k, v in cpu.items() if k.startswith("airflow_"))
     floor = n * _ours(one["cpu_s"]) / cores
+    task_s = next(iter(one["runs"].values()))["task_s"]
+    slots = n * task_s / PARALLELISM
     return (
         f"over the {n}-slave round's {many['wall_s']:.0f} s the {cores} cores were busy "
         f"{cpu['machine_busy_share']:.0%}: Airflow {airflow:.0f} CPU-s (scheduler with its workers and the task "
         f"processes {cpu.get('airflow_scheduler', 0):.0f}, API server {cpu.get('airflow_api-server', 0):.0f}), "
         f"the lab's hosts {cpu['lab']:.0f}, the bench's CLI {cpu['bench']:.0f}, other work on the machine "
         f"{cpu['others']:.0f}. One slave's round "
-        f"used {_ours(one['cpu_s']):.0f} CPU-s of ours: {n} times that on {cores} cores needs at least "
-        f"{floor:.0f} s, {floor / one['wall_s']:.2f}x one slave's wall, before any other work takes a core"
+        f"used {_ours(one['cpu_s']):.1f} CPU-s of ours: {n} times that on {cores} cores needs at least "
+        f"{floor:.0f} s, {floor / one['wall_s']:.2f}x one slave's wall, before any other work takes a core; "
+        f"its task time ({task_s:.1f} s) {n} times over in {PARALLELISM} task slots needs at least "
+        f"{slots:.0f} s, {slots / one['wall_s']:.2f}x"
     )
 
 
