@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from pymssql import Connection
@@ -22,10 +22,13 @@ from ds_replication.config import Master, SlaveConfig
 from ds_replication.ds_tools import axexport_command, aximport_command, check_export_count
 from ds_replication.exit_codes import failure_text
 from ds_replication.hooks.database import DsDatabaseHook
-from ds_replication.hooks.share import DsShareHook
-from ds_replication.hooks.shell import CommandResult, DsShellHook
 from ds_replication.job_folders import folder_job_counts, folder_job_names
 from ds_replication.sql_server import SqlServer
+
+if TYPE_CHECKING:  # the WinRM and SMB clients are imported by the task that uses them: a task start parses
+    # the DAG file, and importing both there cost every task about 0.15 s of CPU (docs/performance.md)
+    from ds_replication.hooks.share import DsShareHook
+    from ds_replication.hooks.shell import CommandResult, DsShellHook
 
 # A folder of a run: {"name": "Global", "subfolders": True} (JSON: it travels in XCom)
 JobFolder = dict[str, Any]
@@ -67,10 +70,14 @@ class DsHost:
         return DsDatabaseHook(self.mssql_conn_id, self.database)
 
     def shell_hook(self) -> DsShellHook:
+        from ds_replication.hooks.shell import DsShellHook
+
         return DsShellHook(self.winrm_conn_id)
 
     def share_hook(self) -> DsShareHook:
         """A share hook to use as a context manager."""
+        from ds_replication.hooks.share import DsShareHook
+
         return DsShareHook(self.smb_conn_id, self.share)
 
     @contextlib.contextmanager

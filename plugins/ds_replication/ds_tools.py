@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 from ds_replication.cmd_quote import quote_arg
-from ds_replication.hooks.shell import CommandResult
+
+if TYPE_CHECKING:  # the WinRM client is imported by the task that runs a command
+    from ds_replication.hooks.shell import CommandResult
 
 log = logging.getLogger(__name__)
 

@@ -109,6 +109,12 @@ def write(results: dict, out: Path) -> tuple[Path, Path | None]:
     return out, chart.draw(results, out.with_suffix(".png"))
 
 
+def why(results: dict, label: str) -> str | None:
+    """The measured reason a section gave for the ratio `label` ("section: name")."""
+    section, _, name = label.partition(": ")
+    return results.get(section, {}).get("ratios", {}).get(name, {}).get("why")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = options(argv)
     results = run(args)
@@ -116,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(results, indent=2))
     for label, ratio, target in chart.ratios(results):
         print(f"{label}: {ratio:.2f}x" + (f" (target {target}x)" if target is not None else ""))
+        if target is not None and ratio > target:
+            print(f"  not met: {why(results, label) or 'no reason measured'}")
     print(f"written to {out}" + (f" and {png}" if png else ""))
     failed = [name for name in args.sections if "error" in results[name]]
     if failed:

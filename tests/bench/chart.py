@@ -1,8 +1,9 @@
 """The bench's ratios as one small PNG: a bar per ratio, its target as a mark.
 
-Every section's result may carry `"ratios": {name: {"ratio": float, "target": float | None}}`
-(product / anchor of the same run; the target is the issue's bound, lower is better); `ratios`
-collects them, `draw` plots them on a log scale with 1 (the anchor) as a line.
+Every section's result may carry `"ratios": {name: {"ratio": float, "target": float | None,
+"why": str}}` (product / anchor of the same run; the target is the issue's bound, lower is better;
+"why": what the run measured that explains a ratio beyond its target); `ratios` collects them,
+`draw` plots them on a log scale with 1 (the anchor) as a line.
 """
 
 from __future__ import annotations

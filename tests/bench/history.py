@@ -6,7 +6,9 @@ For each size, on a fresh lab (`up --seed --history-rows N`, one slave):
 - backup_check: wait_for_backup's check (history.capture_ready);
 - capture_delete: import_jobs arms the capture triggers, then the lab's aximport deletes the
   history of the replicated jobs (Global and Drivers) in SQLite; the triggers copy each row;
-- restore: restore_history's work (history.disarm_capture, history.restore);
+- capture_check and restore: restore_history's work, its two parts timed apart (history.disarm_capture,
+  which proves the capture complete; history.restore); restore_history is their sum;
+- restore_repeat: history.restore once more, restoring nothing: its checks and fixed work alone;
 - verify: verify_history's work (history.verify);
 - bare_insert (the anchor): the same rows deleted again, then put back by one T-SQL batch
   `INSERT INTO event_schedule SELECT * FROM <copy>` (+ event_schedule_info) over TDS.
@@ -27,6 +29,7 @@ SIZES = (10_000, 100_000, 1_000_000)
 # The folders the lab's aximport replaces: the replicated jobs' history is deleted, the local jobs' stays.
 REPLICATED_FOLDERS = "SELECT folder_id FROM event_folder WHERE folder_id <> 5001"
 TIMEOUT_S = 3600
+RESTORE_TARGET = 1.2  # issue 21: restore_history at most 1.2x a bare INSERT ... SELECT at 1M rows
 
 
 def _connect(lab: Any) -> Any:
@@ -50,16 +53,18 @@ def _import_delete(db_path: Path) -> int:
     the jobs; the DS's trigger deletes their history): the jobs are kept here, so the restore
     finds them."""
     from tests.lab import ds_schema
+    from tests.lab.tsql import firing
 
     db = ds_schema.connect(db_path)
     try:
         with db:
             db.execute("BEGIN")
-            cursor = db.execute(
+            return firing.run_delete(  # the triggers fire once for the statement, as in SQL Server
+                db,
+                "event_schedule",
                 "DELETE FROM event_schedule WHERE event_id IN "
-                f"(SELECT event_id FROM event WHERE folder_id IN ({REPLICATED_FOLDERS}))"
+                f"(SELECT event_id FROM event WHERE folder_id IN ({REPLICATED_FOLDERS}))",
             )
-            return cursor.rowcount
     finally:
         db.close()
 
@@ -92,11 +97,11 @@ def bench_size(rows: int) -> dict[str, Any]:
                     "capture_delete", lambda: (history.arm_capture(conn, DATABASE), _import_delete(db_path))[1]
                 )
 
-                def restore() -> dict[str, Any]:
-                    history.disarm_capture(conn, DATABASE)
-                    return history.restore(conn, DATABASE, True)
-
-                s["restore"], restored = _clock("restore", restore)
+                # restore_history's work in its two parts: the capture's proof (disarm), then the restore
+                s["capture_check"], _ = _clock("capture_check", lambda: history.disarm_capture(conn, DATABASE))
+                s["restore"], restored = _clock("restore", lambda: history.restore(conn, DATABASE, True))
+                # the same again restores nothing: its checks and fixed work without the inserts
+                s["restore_repeat"], again = _clock("restore_repeat", lambda: history.restore(conn, DATABASE, True))
                 s["verify"], verified = _clock("verify", lambda: history.verify(conn, DATABASE))
                 # the anchor: the same rows, kept aside, deleted again (no trigger armed now), put back bare
                 execute(
@@ -125,8 +130,9 @@ def bench_size(rows: int) -> dict[str, Any]:
                 conn.close()
         finally:
             lab.down()
-    if not ready or verified["lost_rows"] or int(bare["rows"]) != restored["restored_rows"]:
+    if not ready or verified["lost_rows"] or int(bare["rows"]) != restored["restored_rows"] or again["restored_rows"]:
         raise RuntimeError(f"history bench at {rows} rows: check {ready}, restore {restored}, bare {bare}")
+    s["restore_history"] = s["capture_check"] + s["restore"]
     result: dict[str, Any] = {
         "live_rows": int(live),
         "backed_up_rows": backup["backed_up_rows"],
@@ -139,6 +145,17 @@ def bench_size(rows: int) -> dict[str, Any]:
     return result
 
 
+def _why_restore(ratio: dict[str, float]) -> str:
+    """What the run measured beyond the bare insert, in the bare insert's time."""
+    return (
+        f"capture check {ratio['capture_check']:.2f}x the bare insert (every row live when the capture "
+        "was armed, looked up in the live table and in the captured ledger: the proof that no row went "
+        f"uncaptured); restore {ratio['restore']:.2f}x, of which its checks and fixed work alone (a second "
+        f"restore, nothing left to insert) {ratio['restore_repeat']:.2f}x (each backup row looked up in the "
+        "live table by key and its job or parent row looked up, catalog reads, the held-rows count)"
+    )
+
+
 def bench_history(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
     """Every size in turn; `linearity_largest_to_smallest` is the time per live row at the
     largest size over the smallest (1.0: linear)."""
@@ -149,13 +166,15 @@ def bench_history(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
         results: dict[str, Any] = {f"rows_{n}": bench_size(n) for n in sizes}
     finally:
         product_log.setLevel(level)
-    results["ratios"] = {
-        f"restore / bare insert, {n} rows": {
-            "ratio": results[f"rows_{n}"]["ratio_to_bare_insert"]["restore"],
-            "target": 1.2,
+    results["ratios"] = {}
+    for n in sizes:
+        ratio = results[f"rows_{n}"]["ratio_to_bare_insert"]
+        results["ratios"][f"restore_history (capture check + restore) / bare insert, {n} rows"] = {
+            "ratio": ratio["restore_history"],
+            "target": RESTORE_TARGET,
+            "why": _why_restore(ratio),
         }
-        for n in sizes
-    }
+        results["ratios"][f"restore alone / bare insert, {n} rows"] = {"ratio": ratio["restore"], "target": None}
     if len(sizes) > 1:
         small, large = results[f"rows_{min(sizes)}"], results[f"rows_{max(sizes)}"]
         results["linearity_largest_to_smallest"] = {
@@ -165,5 +184,7 @@ def bench_history(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
             results["ratios"][f"{step} per row, {max(sizes)} / {min(sizes)} rows"] = {
                 "ratio": results["linearity_largest_to_smallest"][step],
                 "target": 1.0,
+                "why": "the anchor's time per row grew "
+                f"{results['linearity_largest_to_smallest']['bare_insert']:.2f}x over the same sizes",
             }
     return results

@@ -343,3 +343,29 @@ def test_the_survey_dag_has_one_task_per_host_manual_and_paused_like_the_slaves(
     config["defaults"]["paused_on_first_deploy"] = False
     config["slaves"] = [{k: v for k, v in s.items() if k != "paused_on_first_deploy"} for s in config["slaves"]]
     assert load_dagbag(yaml.safe_dump(config)).dags["survey_estate"].is_paused_upon_creation is False
+
+
+def test_parsing_the_dag_file_imports_no_winrm_or_smb_client(tmp_path):
+    """Every task start parses the DAG file; the WinRM and SMB clients (with requests, NTLM and
+    their providers) cost each about 0.1 s of CPU to import, so only the task that talks to a
+    host over WinRM or SMB imports them (docs/performance.md, "Airflow's share of a task")."""
+    config = tmp_path / "replication.yaml"
+    config.write_text(estate_yaml(2))
+    script = textwrap.dedent(
+        """
+        import sys
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder=sys.argv[1])
+        assert not bag.import_errors, bag.import_errors
+        clients = ("winrm", "smbclient", "smbprotocol", "requests_ntlm", "airflow.providers.samba.hooks.samba",
+                   "airflow.providers.microsoft.winrm.hooks.winrm")
+        print(sorted(bag.dag_ids), [name for name in clients if name in sys.modules])
+        """
+    )
+    env = os.environ | {"DS_REPLICATION_CONFIG": str(config), "PYTHONPATH": str(REPO / "plugins")}
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(REPO / "dags")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("[]"), out.stdout
+    assert "'replicate_site_1', 'replicate_site_2'" in out.stdout

@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.samba.hooks.samba import SambaHook
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException
 
 from ds_replication.ds_host import DsHost
-from ds_replication.hooks.share import replace_file
 from ds_replication.hooks.smb_lane import CREDIT_BYTES, Lane
 from ds_replication.run_files import partial_name
+
+if TYPE_CHECKING:  # the SMB client is imported by the task that copies
+    from airflow.providers.samba.hooks.samba import SambaHook
 
 # Bytes per SMB request and requests in flight per lane. 1 MiB pieces, 8 ahead, measured best
 # on the lab (docs/performance.md, "Share copy"): larger pieces cost smbprotocol more copying per request.
@@ -103,6 +104,8 @@ def copy_file(source: SambaHook, target: SambaHook, name: str) -> tuple[int, str
             f"copy of {name} does not match: read {size} bytes, the slave's {part} has {on_slave}; "
             "the partial copy is not used"
         )
+    from ds_replication.hooks.share import replace_file  # the SMB client: only in the task that copies
+
     replace_file(target, part, name)
     return size, digest
 

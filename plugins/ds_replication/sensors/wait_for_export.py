@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 
 from ds_replication.ds_host import DsHost
-from ds_replication.hooks.share import DsShareHook
 from ds_replication.sensors import poke_again
+
+if TYPE_CHECKING:  # the SMB client is imported by the task that uses it
+    from ds_replication.hooks.share import DsShareHook
 
 
 class ExportFileSensor(BaseSensorOperator):
