@@ -113,6 +113,7 @@ class HistoryTable:
     key_source: str = "primary key"
     lob_casts: tuple[tuple[str, str], ...] = ()  # (LOB column, the type it is compared as), see LOB_CAST
     unreadable: tuple[str, ...] = ()  # text/ntext/image columns: a trigger cannot read them from deleted
+    unreadable_types: tuple[tuple[str, str], ...] = ()  # (unreadable column, its type: text, ntext or image)
 
     @property
     def backup(self) -> str:
@@ -180,10 +181,21 @@ class HistoryTable:
 
     def create_list(self) -> str:
         """Select list for `SELECT ... INTO`: the IDENTITY column inside an expression, so the
-        new table does not inherit the IDENTITY property and takes explicit values."""
-        return ", ".join(
-            f"{quote_name(c)} + 0 AS {quote_name(c)}" if c == self.identity else quote_name(c) for c in self.columns
-        )
+        new table does not inherit the IDENTITY property and takes explicit values; text, ntext
+        and image columns inside a CAST to their own type, so they take NULL even where the live
+        column is NOT NULL (SELECT INTO makes an expression's column nullable, ISNULL aside): the
+        capture archives a row no copy held without them, and its insert must not fail (it would
+        roll the import back)."""
+        types = dict(self.unreadable_types)
+        items = []
+        for c in self.columns:
+            if c == self.identity:
+                items.append(f"{quote_name(c)} + 0 AS {quote_name(c)}")
+            elif c in types:
+                items.append(f"CAST({quote_name(c)} AS {types[c]}) AS {quote_name(c)}")
+            else:
+                items.append(quote_name(c))
+        return ", ".join(items)
 
     @property
     def has_key(self) -> bool:
@@ -350,6 +362,7 @@ def read_history_tables(conn: Any) -> list[HistoryTable]:
                 key_source,
                 tuple((c.name, LOB_CAST[c.type_name.lower()]) for c in lobs),
                 tuple(c.name for c in lobs if c.type_name.lower() in TRIGGER_UNREADABLE),
+                tuple((c.name, c.type_name.lower()) for c in lobs if c.type_name.lower() in TRIGGER_UNREADABLE),
             )
         )
     return tables

@@ -197,3 +197,40 @@ def test_a_column_the_ds_widens_is_widened_in_the_backup_and_the_archive():
             "(OBJECT_ID(N'dbo.ds_replication_event_schedule_archive'), OBJECT_ID(N'dbo.event_schedule'))",
         )
         assert [w["n"] for w in widths] == [400, 400]
+
+
+def test_a_not_null_ntext_row_written_after_arming_is_archived_and_the_import_goes_on():
+    """ntext NOT NULL (ntext_not_null): the capture archives a row written after arming without its
+    ntext (Msg 311 forbids reading it from deleted), so the archive's column must take NULL. Before
+    the fix the archive copied NOT NULL from the live table: the trigger's insert failed (Msg 515),
+    which rolled aximport's delete back and failed the night."""
+    with lab_with("ntext_not_null") as lab:
+        assert lab.sql(SLAVE, "SELECT is_nullable AS n FROM sys.columns WHERE name = 'message' "
+                              "AND object_id = OBJECT_ID(N'dbo.event_schedule_info')") == [{"n": False}]  # fmt: skip
+        before = versions(lab)
+        with connect(lab) as conn:
+            history.backup(conn, DATABASE)
+            history.arm_capture(conn, DATABASE)
+        key = lab.sql(SLAVE, GLOBAL_INFO)[0]
+        values = f"({key['schedule_id']}, 99, 0, N'written while armed', '2026-11-03T02:00:00')"
+        lab.sql(
+            SLAVE,
+            f"INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at) VALUES {values}",
+        )
+        result = lab.shell(SLAVE, reimport())
+        assert result.returncode == 0, result.stdout + result.stderr
+        with connect(lab) as conn:
+            history.disarm_capture(conn, DATABASE)
+            figures = history.restore(conn, DATABASE, restore_changed_jobs=True)
+            history.verify(conn, DATABASE)
+        assert figures["uncaptured_lob_rows"] == 1
+        assert_kept(before, versions(lab))
+        late = f"WHERE schedule_id = {key['schedule_id']} AND info_id = 99"
+        archived = lab.sql(SLAVE, f"SELECT message FROM ds_replication_event_schedule_info_archive {late}")
+        assert archived == [{"message": None}]
+        made = lab.sql(
+            SLAVE,
+            "SELECT system_type_id AS t, is_nullable AS n FROM sys.columns WHERE name = 'message' "
+            "AND object_id = OBJECT_ID(N'dbo.ds_replication_event_schedule_info_archive')",
+        )
+        assert made == [{"t": 99, "n": True}], "still ntext (99), but nullable"
