@@ -214,9 +214,20 @@ def _error_text(error: BaseException) -> str:
     return f"restore refused by the database: error {error.args[0]}: {first}"[:400]
 
 
+def _copy_digits(conn: Any, t: HistoryTable) -> int:
+    """Digits of the most copies of one held row a keyless table lacks: restore_history.sql numbers
+    the copies it puts back up to 10 ** digits (a keyed table holds one copy per key)."""
+    if t.has_key:
+        return 1
+    most = int(query(conn, render("copies_short.sql", t=t))[0]["most"])
+    return max(1, len(str(most)))
+
+
 def _restore_row_by_row(conn: Any, context: dict[str, Any]) -> tuple[int, int]:
-    """Restore a table's rows one by one; a row the database refuses moves to the archive."""
+    """Restore a table's rows one by one (a keyless row with every copy it lacks); a row the
+    database refuses moves to the archive."""
     t: HistoryTable = context["t"]
+    context = {**context, "copy_digits": _copy_digits(conn, t)}
     restored = refused = 0
     restore_row = render("restore_row.sql", **context)  # rendered (and logged) once, run per row
     archive_row = render("archive_row.sql", **context)
@@ -245,7 +256,7 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
     figures: dict[str, Any] = {"restored_rows": 0, "restored_detail_rows": 0, "refused_rows": 0}
     for i, t in enumerate(tables):
         context = {"database": database, "t": t, "restore_changed_jobs": restore_changed_jobs}
-        sql = render("restore_history.sql", **context)
+        sql = render("restore_history.sql", **context, copy_digits=_copy_digits(conn, t))
         try:
             try:
                 restored, refused = int(run_script(conn, sql)["restored_rows"]), 0

@@ -154,10 +154,11 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "lob_refresh": render("lob_refresh.sql", t=lob),
         "lob_uncaptured": render("lob_uncaptured.sql", t=lob),
     }
-    for table in tables:
-        for name in ("restore_history", "restore_row", "archive_row", "restorable_keys"):
-            scripts[f"{name}_{table.live}"] = render(
-                f"{name}.sql", t=table, changed_event_ids=[2020549], **common
+    keyless = dataclasses.replace(tables[1], key=tables[1].columns, key_source="every column (no key)")
+    for table, stem in (*((x, x.live) for x in tables), (keyless, f"{keyless.live}_keyless")):
+        for name in ("restore_history", "restore_row", "archive_row", "restorable_keys", "copies_short"):
+            scripts[f"{name}_{stem}"] = render(
+                f"{name}.sql", t=table, changed_event_ids=[2020549], copy_digits=2, **common
             ).replace("%s", "0")
     return scripts
 
