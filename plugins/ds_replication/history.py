@@ -137,6 +137,8 @@ def arm_capture(conn: Any, database: str) -> list[str]:
         for i, t in enumerate(tables):
             children = [c for c in tables[i + 1 :] if c.parent == t.live]
             execute(conn, render("capture_trigger.sql", t=t, children=children))
+        for t in tables:
+            _capture_first(conn, t)
         execute(conn, render("transaction_commit.sql"))
     except BaseException:
         execute(conn, render("transaction_rollback.sql"))
@@ -147,6 +149,19 @@ def arm_capture(conn: Any, database: str) -> list[str]:
         raise RuntimeError(f"capture triggers not armed on the slave: found {armed}, expected {expected}")
     log.info("capture triggers armed: %s", ", ".join(armed))
     return armed
+
+
+def _capture_first(conn: Any, t: HistoryTable) -> None:
+    """Make the capture trigger the First AFTER DELETE trigger of its table (sp_settriggerorder), so
+    that no trigger of the site's acts on the rows being deleted before they are copied. A site's
+    own First trigger is left as it is (SQL Server allows one: Msg 15130) and named."""
+    first = [str(r["name"]) for r in query(conn, render("table_triggers.sql", table=t.live)) if r["first_on_delete"]]
+    taken = [name for name in first if name.lower() != t.capture_trigger.lower()]
+    if taken:
+        log.warning("%s: the site's trigger %s is the First AFTER DELETE trigger; %s fires after it", t.live,
+                    taken[0], t.capture_trigger)  # fmt: skip
+    elif not first:
+        execute(conn, render("capture_first.sql", t=t))
 
 
 def disarm_capture(conn: Any, database: str) -> dict[str, int]:

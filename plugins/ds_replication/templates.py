@@ -150,6 +150,7 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "login_language": render("login_language.sql"),
         "table_triggers": render("table_triggers.sql", table=t.live),
         "identity_insert_off": render("identity_insert_off.sql", t=t),
+        "capture_first": render("capture_first.sql", t=t),
         "capture_trigger_detail": render("capture_trigger.sql", t=lob, children=[]),
         "lob_refresh": render("lob_refresh.sql", t=lob),
         "lob_uncaptured": render("lob_uncaptured.sql", t=lob),

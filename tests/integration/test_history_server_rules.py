@@ -13,7 +13,7 @@ from typing import Any
 import pymssql
 import pytest
 
-from ds_replication import history
+from ds_replication import history, host_checks
 from ds_replication.catalog import read_history_tables
 from tests.integration.test_history_variants import (
     DATABASE,
@@ -234,3 +234,38 @@ def test_a_not_null_ntext_row_written_after_arming_is_archived_and_the_import_go
             "AND object_id = OBJECT_ID(N'dbo.ds_replication_event_schedule_info_archive')",
         )
         assert made == [{"t": 99, "n": True}], "still ntext (99), but nullable"
+
+
+FIRST_ON_DELETE = (
+    "SELECT t.name FROM sys.triggers AS t INNER JOIN sys.trigger_events AS e ON e.object_id = t.object_id "
+    "WHERE t.parent_id = OBJECT_ID(N'dbo.{table}') AND e.type_desc = N'DELETE' AND e.is_first = 1"
+)
+
+
+def test_the_capture_trigger_fires_first_unless_a_site_trigger_is_first_which_is_named(caplog):
+    """sp_settriggerorder: the capture trigger is made First on DELETE, so no site trigger acts on the
+    rows before they are copied (before the fix no order was set). A site's own First trigger is left
+    as it is (a second First is Msg 15130): preflight's history check and the arming name it."""
+    with lab_with("default") as lab:
+        with connect(lab) as conn:
+            history.backup(conn, DATABASE)
+            history.arm_capture(conn, DATABASE)
+        for table in ("event_schedule", "event_schedule_info"):
+            first = lab.sql(SLAVE, FIRST_ON_DELETE.format(table=table))
+            assert first == [{"name": f"ds_replication_capture_{table}"}], (table, first)
+        with connect(lab) as conn:
+            history.disarm_capture(conn, DATABASE)
+        lab.sql(SLAVE, "CREATE TABLE site_log (deleted_rows int NOT NULL)")
+        lab.sql(SLAVE, "CREATE TRIGGER site_audit ON event_schedule_info AFTER DELETE AS "
+                       "INSERT INTO site_log SELECT COUNT(*) FROM deleted")  # fmt: skip
+        lab.sql(SLAVE, "EXEC sp_settriggerorder @triggername = N'dbo.site_audit', @order = N'First', "
+                       "@stmttype = N'DELETE'")  # fmt: skip
+        before = versions(lab)
+        with connect(lab) as conn:
+            check, _ = host_checks.history_tables(conn)
+        assert check.ok and "site_audit (the First AFTER DELETE trigger" in check.found, check.found
+        caplog.clear()
+        night(lab)
+        assert "the site's trigger site_audit is the First AFTER DELETE trigger" in caplog.text
+        assert lab.sql(SLAVE, FIRST_ON_DELETE.format(table="event_schedule_info")) == [{"name": "site_audit"}]
+        assert_kept(before, versions(lab))
