@@ -122,11 +122,32 @@ def capture_triggers(conn: Any, tables: list[HistoryTable] | None = None) -> lis
     return sorted(str(r["name"]) for r in rows)
 
 
+def left_armed(conn: Any, tables: list[HistoryTable] | None = None) -> dict[str, int]:
+    """Capture triggers armed already, before tonight arms them: left by a run that failed or was
+    killed after arming (restore_history never disarmed them). Each with the rows it captured since
+    (deletes by anyone, the DS console's own among them): held in the backup, restored tonight."""
+    tables = tables or read_history_tables(conn)
+    armed = set(capture_triggers(conn, tables))
+    left = {}
+    for t in tables:
+        if t.capture_trigger in armed:
+            present = existing_tables(conn, (t.captured,))
+            left[t.live] = int(query(conn, render("held_rows.sql", table=t.captured))[0]["n"]) if present else 0
+    if left:
+        log.warning(
+            "capture triggers were still armed from an earlier run (failed or killed after arming): rows captured "
+            "since, by table: %s. They are held in the backup and restored tonight; the triggers are armed anew.",
+            left,
+        )
+    return left
+
+
 def arm_capture(conn: Any, database: str) -> list[str]:
     """Install the capture triggers (again: a trigger left by a killed run is replaced by one
     made from today's columns), in one transaction; then check they are armed."""
     tables = read_history_tables(conn)
     ensure_tables(conn, database, tables)
+    left_armed(conn, tables)
     execute(conn, render("transaction_begin.sql", database=database))
     try:
         execute(conn, render("capture_off.sql", database=database, tables=tables))
