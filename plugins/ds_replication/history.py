@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from ds_replication.catalog import (
+    CatalogError,
     Column,
     HistoryTable,
     existing_tables,
@@ -69,7 +70,7 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     """Create the backup and archive tables if missing; add any column the DS added to a live
     table since they were made (a service pack), and widen a column the DS widened, so copies
     never fail on a new or longer value."""
-    missing, widened = {}, {}
+    missing, widened, retyped = {}, {}, []
     for t in tables:
         live = table_columns(conn, t.live)
         for name in (t.backup, t.archive):
@@ -79,15 +80,23 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
                 if missing[name]:
                     log.warning("adding column(s) %s, new in %s, to %s", [c.name for c in missing[name]], t.live, name)
                 widened[name] = _widened(t, live, present, name)
+                retyped += _retyped(t, live, present, name)
+    if retyped:
+        raise CatalogError(
+            f"{'; '.join(retyped)}. A copy between two types may change values (nvarchar to varchar loses the "
+            "characters the code page lacks, a datetime is rounded), so nothing was changed and the held history "
+            "stays as it is. Alter those columns of the package's tables to the live table's type by hand, once "
+            "every held value converts, then run again."
+        )
     sql = render("history_tables.sql", database=database, tables=tables, missing=missing, widened=widened)
     run_script(conn, sql)
 
 
 def _widened(t: HistoryTable, live: list[Column], held: dict[str, Column], table: str) -> list[Column]:
     """The live columns `table` must be widened to (its nullability kept): a longer string, a wider
-    integer. Any other difference is kept as it is and said: a held value the live column cannot
+    integer. A column made shorter is kept as it is and said: a held value the live column cannot
     take is refused at restore and archived with the reason; a key column is never altered (its
-    index depends on it)."""
+    index depends on it). Another type altogether is refused (_retyped)."""
     out = []
     for c in live:
         mine = held.get(c.name.lower())
@@ -96,9 +105,21 @@ def _widened(t: HistoryTable, live: list[Column], held: dict[str, Column], table
         if c.name not in t.key and c.widens(mine):
             log.warning("widening %s.%s from %s to %s, as in %s", table, c.name, mine.type_sql(), c.type_sql(), t.live)
             out.append(dataclasses.replace(c, nullable=mine.nullable))
-        else:
+        elif mine.type_name.lower() == c.type_name.lower() or c.widens(mine) or mine.widens(c):
             log.warning("column %s is %s in %s but %s in %s: kept as it is", c.name, c.type_sql(), t.live,
                         mine.type_sql(), table)  # fmt: skip
+    return out
+
+
+def _retyped(t: HistoryTable, live: list[Column], held: dict[str, Column], table: str) -> list[str]:
+    """Columns whose type the DS changed to another type, not a widening of it (_widened), since
+    `table` was made: said by name."""
+    out = []
+    for c in live:
+        mine = held.get(c.name.lower())
+        if mine is None or mine.type_name.lower() == c.type_name.lower() or c.widens(mine) or mine.widens(c):
+            continue  # the same type, or one holds every value of the other (a tinyint IDENTITY is int + 0 here)
+        out.append(f"column {c.name} of {t.live} is {c.type_sql()} now but {mine.type_sql()} in {table}")
     return out
 
 

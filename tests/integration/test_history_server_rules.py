@@ -14,7 +14,7 @@ import pymssql
 import pytest
 
 from ds_replication import history, host_checks
-from ds_replication.catalog import read_history_tables
+from ds_replication.catalog import CatalogError, read_history_tables
 from tests.integration.test_history_variants import (
     DATABASE,
     SLAVE,
@@ -269,3 +269,24 @@ def test_the_capture_trigger_fires_first_unless_a_site_trigger_is_first_which_is
         assert "the site's trigger site_audit is the First AFTER DELETE trigger" in caplog.text
         assert lab.sql(SLAVE, FIRST_ON_DELETE.format(table="event_schedule_info")) == [{"name": "site_audit"}]
         assert_kept(before, versions(lab))
+
+
+def test_a_column_the_ds_retypes_is_refused_by_name_before_anything_changes():
+    """Schema drift beyond widening: while a failed night's backup is held, a DS update makes
+    event_schedule.status varchar. Copying the held nvarchar values into it would lose what the code
+    page lacks; before the fix the night went on ("kept as it is"). Now the backup refuses, naming
+    the column and both types, and the held rows stay as they are."""
+    with lab_with("default") as lab:
+        with connect(lab) as conn:  # a night that failed after its backup: status nvarchar(50) held
+            history.backup(conn, DATABASE)
+        held = _count(lab, "ds_replication_event_schedule_backup")
+        lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status varchar(50) NOT NULL")
+        with connect(lab) as conn, pytest.raises(CatalogError) as refused:
+            history.backup(conn, DATABASE)
+        message = str(refused.value)
+        assert "column status of event_schedule is varchar(50) now but nvarchar(50) in " in message, message
+        assert "ds_replication_event_schedule_backup" in message and "nothing was changed" in message
+        assert _count(lab, "ds_replication_event_schedule_backup") == held
+        types = lab.sql(SLAVE, "SELECT system_type_id AS t FROM sys.columns WHERE name = 'status' "
+                               "AND object_id = OBJECT_ID(N'dbo.ds_replication_event_schedule_backup')")  # fmt: skip
+        assert types == [{"t": 231}], "still nvarchar"
