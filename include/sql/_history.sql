@@ -86,3 +86,16 @@ FROM {{ short_copies(t, where) }} AS m
 INNER JOIN {{ copy_numbers(digits) }} AS k ON m.[missing] >= k.[copy];
 -- noqa: enable=ST05
 {%- endmacro -%}
+
+{#- The live table's key as an index of one of the package's tables, made once: the history steps
+    and the capture triggers look rows up by key (not unique: the archive may hold a row and a
+    conflict). -#}
+{%- macro key_index(t, table) -%}
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE object_id = OBJECT_ID(N'dbo.{{ table }}') AND name = N'{{ table }}_key'
+)
+    BEGIN
+        CREATE INDEX {{ (table ~ '_key') | qn }} ON {{ t.q(table) }} ({{ t.key_list() }});
+    END;
+{%- endmacro -%}
