@@ -53,16 +53,49 @@ WHERE {{ child_of_conflict(c, parent, other, other_alias) }};
 {% endif %}    GROUP BY {{ t.column_list('b') }}
 )
 {%- endmacro -%}
-{%- macro copy_numbers() -%}
+{#- 1 .. 10^digits, to repeat a held row as often as it is missing (render with enough digits:
+    history.py counts the most copies a keyless row is short first). -#}
+{%- macro copy_numbers(digits) -%}
 (
-    SELECT tens.n * 10 + units.n + 1 AS [copy]
-    FROM (
-        SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
-        UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9
-    ) AS tens
-    INNER JOIN (
-        SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
-        UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9
-    ) AS units ON 1 = 1
+    SELECT {% for i in range(digits) %}{{ ' + ' if i else '' }}d{{ i }}.n * {{ 10 ** i }}{% endfor %} + 1 AS [copy]
+{% for i in range(digits) %}    {{ 'INNER JOIN' if i else 'FROM' }} (
+        SELECT 0 AS n
+{% for n in range(1, 10) %}        UNION ALL
+        SELECT {{ n }}
+{% endfor %}    ) AS d{{ i }}{{ ' ON 1 = 1' if i else '' }}
+{% endfor %})
+{%- endmacro -%}
+{#- Which held rows may go back: their parent row exists (and, unless asked, their job did not change). -#}
+{%- macro held_restorable(t, b, restore_changed_jobs) -%}
+{{ parent_exists(t, b) }}{% if t.parent == 'event' and not restore_changed_jobs %} AND NOT {{ changed_job(b) }}{% endif %}
+{%- endmacro -%}
+{#- No key: a held row and how many copies of it the live table lacks (`where`: on b, the held rows). -#}
+{%- macro short_copies(t, where) -%}
+(
+    SELECT {{ t.column_list('g') }}, g.[ds_replication_copies] - {{ copies(t, 'g', t.live, 'l') }} AS [missing]
+    FROM {{ held_copies(t, where) }} AS g
 )
+{%- endmacro -%}
+{#- No key: exact duplicates are rows of their own; each held row goes back as many times as the
+    backup holds it more often than the live table does. -#}
+{%- macro restore_copies(t, where, digits) -%}
+-- noqa: disable=ST05
+INSERT INTO {{ t.q(t.live) }} ({{ t.column_list() }})
+SELECT {{ t.column_list('m') }}
+FROM {{ short_copies(t, where) }} AS m
+INNER JOIN {{ copy_numbers(digits) }} AS k ON m.[missing] >= k.[copy];
+-- noqa: enable=ST05
+{%- endmacro -%}
+
+{#- The live table's key as an index of one of the package's tables, made once: the history steps
+    and the capture triggers look rows up by key (not unique: the archive may hold a row and a
+    conflict). -#}
+{%- macro key_index(t, table) -%}
+IF NOT EXISTS (
+    SELECT 1 FROM sys.indexes
+    WHERE object_id = OBJECT_ID(N'dbo.{{ table }}') AND name = N'{{ table }}_key'
+)
+    BEGIN
+        CREATE INDEX {{ (table ~ '_key') | qn }} ON {{ t.q(table) }} ({{ t.key_list() }});
+    END;
 {%- endmacro -%}

@@ -1,3 +1,4 @@
+{% import "_history.sql" as h %}
 -- Run by arm_capture in the arming transaction, before the capture triggers: records every
 -- history row live now (its identity columns) in ds_replication_<table>_armed, and makes
 -- ds_replication_<table>_captured, which the triggers fill. At disarm (capture_check.sql) each
@@ -27,13 +28,7 @@ IF OBJECT_ID(N'dbo.{{ t.captured }}', N'U') IS NULL
     END;
 {% if t.has_key %}
 {% for table in (t.armed, t.captured) %}
-IF NOT EXISTS (
-    SELECT 1 FROM sys.indexes
-    WHERE object_id = OBJECT_ID(N'dbo.{{ table }}') AND name = N'{{ table }}_key'
-)
-    BEGIN
-        CREATE INDEX {{ (table ~ '_key') | qn }} ON {{ t.q(table) }} ({{ t.key_list() }});
-    END;
+{{ h.key_index(t, table) }}
 {% endfor %}
 {% endif %}
 {% endfor %}

@@ -1,3 +1,4 @@
+{% import "_history.sql" as h %}
 -- The package's tables beside each history table, made once from the live table's columns:
 -- ds_replication_<table>_backup (history held until it is accounted for) and
 -- ds_replication_<table>_archive (history the replication removed from the console, with the
@@ -30,13 +31,7 @@ IF OBJECT_ID(N'dbo.{{ t.archive }}', N'U') IS NULL
 -- The live table's key as an index: every match of the history steps and of the capture
 -- triggers looks rows up by key (not unique: the archive may hold a row and a conflict).
 {% for table in (t.backup, t.archive) %}
-IF NOT EXISTS (
-    SELECT 1 FROM sys.indexes
-    WHERE object_id = OBJECT_ID(N'dbo.{{ table }}') AND name = N'{{ table }}_key'
-)
-    BEGIN
-        CREATE INDEX {{ (table ~ '_key') | qn }} ON {{ t.q(table) }} ({{ t.key_list() }});
-    END;
+{{ h.key_index(t, table) }}
 {% endfor %}
 {% endif %}
 {% for table in (t.backup, t.archive) %}

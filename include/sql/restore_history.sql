@@ -5,7 +5,7 @@
 -- per table, parents first; if the database refuses the set (a foreign key, a unique index, a
 -- trigger), restore_row.sql and archive_row.sql take the rows one by one.
 -- The backup is kept: verify_history drops it once every row is accounted for.
--- Context: database, t, restore_changed_jobs (the changed jobs are marked first: mark_changed_jobs.sql).
+-- Context: database, t, copy_digits, restore_changed_jobs (the changed jobs are marked first: mark_changed_jobs.sql).
 USE {{ database }};
 SET XACT_ABORT ON;
 SET NOCOUNT ON;
@@ -18,17 +18,10 @@ INSERT INTO {{ t.q(t.live) }} ({{ t.column_list() }})
 SELECT {{ t.column_list('b') }} FROM {{ t.q(t.backup) }} AS b
 WHERE {{ h.restorable(t, "b", restore_changed_jobs) }};
 {% else %}
--- No key: exact duplicates are rows of their own. Each distinct row goes back as many times as
--- the backup holds it more often than the live table does (up to 100 copies; verify_history
--- counts the same way and fails on any copy short).
-{% set held = h.parent_exists(t, 'b') ~ ((' AND NOT ' ~ h.changed_job('b')) if t.parent == 'event' and not restore_changed_jobs else '') %}
-INSERT INTO {{ t.q(t.live) }} ({{ t.column_list() }})
-SELECT {{ t.column_list('m') }}
-FROM (
-    SELECT {{ t.column_list('g') }}, g.[ds_replication_copies] - {{ h.copies(t, 'g', t.live, 'l') }} AS [missing]
-    FROM {{ h.held_copies(t, held) }} AS g
-) AS m
-INNER JOIN {{ h.copy_numbers() }} AS k ON k.[copy] <= m.[missing];
+-- No key: exact duplicates are rows of their own. Each held row goes back as many times as the
+-- backup holds it more often than the live table does (copy_digits: enough for the most copies
+-- a row lacks; verify_history counts the same way and fails on any copy short).
+{{ h.restore_copies(t, h.held_restorable(t, 'b', restore_changed_jobs), copy_digits) }}
 {% endif %}
 SET @restored_rows = @@ROWCOUNT;
 {% if t.identity %}SET IDENTITY_INSERT {{ t.q(t.live) }} OFF;

@@ -18,7 +18,8 @@ from ds_replication.sql_server import SqlServer, data_mb
 
 def take_stock(conn: Connection, database: str, dry_run: bool) -> dict[str, Any]:
     """`leftover_rows`, `legacy_tables` (their rows adopted unless `dry_run`), `adopted_rows`,
-    `armed_capture_triggers`; `restored_rows` 0 until a restore."""
+    `armed_capture_triggers` and `captured_while_left_armed` (rows they caught since, by table);
+    `restored_rows` 0 until a restore."""
     # Reading the catalog refuses history tables that cannot be kept safely, before any change.
     read_history_tables(conn)
     found: dict[str, Any] = {"legacy_tables": [], "adopted_rows": 0}
@@ -30,6 +31,7 @@ def take_stock(conn: Connection, database: str, dry_run: bool) -> dict[str, Any]
         "legacy_tables": found["legacy_tables"],
         "adopted_rows": found["adopted_rows"],
         "armed_capture_triggers": history.capture_triggers(conn),
+        "captured_while_left_armed": history.left_armed(conn),
     }
 
 

@@ -22,7 +22,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from ds_replication.catalog import existing_tables, read_history_tables, table_columns
+from ds_replication.catalog import CatalogError, existing_tables, read_history_tables, table_columns
 from ds_replication.history_table import Column, HistoryTable
 from ds_replication.job_content import job_fingerprints
 from ds_replication.sql import execute, query, run_script
@@ -64,7 +64,7 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     """Create the backup and archive tables if missing; add any column the DS added to a live
     table since they were made (a service pack), and widen a column the DS widened, so copies
     never fail on a new or longer value."""
-    missing, widened = {}, {}
+    missing, widened, retyped = {}, {}, []
     for t in tables:
         live = table_columns(conn, t.live)
         for name in (t.backup, t.archive):
@@ -74,15 +74,23 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
                 if missing[name]:
                     log.warning("adding column(s) %s, new in %s, to %s", [c.name for c in missing[name]], t.live, name)
                 widened[name] = _widened(t, live, present, name)
+                retyped += _retyped(t, live, present, name)
+    if retyped:
+        raise CatalogError(
+            f"{'; '.join(retyped)}. A copy between two types may change values (nvarchar to varchar loses the "
+            "characters the code page lacks, a datetime is rounded), so nothing was changed and the held history "
+            "stays as it is. Alter those columns of the package's tables to the live table's type by hand, once "
+            "every held value converts, then run again."
+        )
     sql = render("history_tables.sql", database=database, tables=tables, missing=missing, widened=widened)
     run_script(conn, sql)
 
 
 def _widened(t: HistoryTable, live: list[Column], held: dict[str, Column], table: str) -> list[Column]:
     """The live columns `table` must be widened to (its nullability kept): a longer string, a wider
-    integer. Any other difference is kept as it is and said: a held value the live column cannot
+    integer. A column made shorter is kept as it is and said: a held value the live column cannot
     take is refused at restore and archived with the reason; a key column is never altered (its
-    index depends on it)."""
+    index depends on it). Another type altogether is refused (_retyped)."""
     out = []
     for c in live:
         mine = held.get(c.name.lower())
@@ -91,9 +99,21 @@ def _widened(t: HistoryTable, live: list[Column], held: dict[str, Column], table
         if c.name not in t.key and c.widens(mine):
             log.warning("widening %s.%s from %s to %s, as in %s", table, c.name, mine.type_sql(), c.type_sql(), t.live)
             out.append(dataclasses.replace(c, nullable=mine.nullable))
-        else:
+        elif mine.type_name.lower() == c.type_name.lower() or c.widens(mine) or mine.widens(c):
             log.warning("column %s is %s in %s but %s in %s: kept as it is", c.name, c.type_sql(), t.live,
                         mine.type_sql(), table)  # fmt: skip
+    return out
+
+
+def _retyped(t: HistoryTable, live: list[Column], held: dict[str, Column], table: str) -> list[str]:
+    """Columns whose type the DS changed to another type, not a widening of it (_widened), since
+    `table` was made: said by name."""
+    out = []
+    for c in live:
+        mine = held.get(c.name.lower())
+        if mine is None or mine.type_name.lower() == c.type_name.lower() or c.widens(mine) or mine.widens(c):
+            continue  # the same type, or one holds every value of the other (a tinyint IDENTITY is int + 0 here)
+        out.append(f"column {c.name} of {t.live} is {c.type_sql()} now but {mine.type_sql()} in {table}")
     return out
 
 
@@ -117,11 +137,32 @@ def capture_triggers(conn: Any, tables: list[HistoryTable] | None = None) -> lis
     return sorted(str(r["name"]) for r in rows)
 
 
+def left_armed(conn: Any, tables: list[HistoryTable] | None = None) -> dict[str, int]:
+    """Capture triggers armed already, before tonight arms them: left by a run that failed or was
+    killed after arming (restore_history never disarmed them). Each with the rows it captured since
+    (deletes by anyone, the DS console's own among them): held in the backup, restored tonight."""
+    tables = tables or read_history_tables(conn)
+    armed = set(capture_triggers(conn, tables))
+    left = {}
+    for t in tables:
+        if t.capture_trigger in armed:
+            present = existing_tables(conn, (t.captured,))
+            left[t.live] = int(query(conn, render("held_rows.sql", table=t.captured))[0]["n"]) if present else 0
+    if left:
+        log.warning(
+            "capture triggers were still armed from an earlier run (failed or killed after arming): rows captured "
+            "since, by table: %s. They are held in the backup and restored tonight; the triggers are armed anew.",
+            left,
+        )
+    return left
+
+
 def arm_capture(conn: Any, database: str) -> list[str]:
     """Install the capture triggers (again: a trigger left by a killed run is replaced by one
     made from today's columns), in one transaction; then check they are armed."""
     tables = read_history_tables(conn)
     ensure_tables(conn, database, tables)
+    left_armed(conn, tables)
     execute(conn, render("transaction_begin.sql", database=database))
     try:
         execute(conn, render("capture_off.sql", database=database, tables=tables))
@@ -132,6 +173,8 @@ def arm_capture(conn: Any, database: str) -> list[str]:
         for i, t in enumerate(tables):
             children = [c for c in tables[i + 1 :] if c.parent == t.live]
             execute(conn, render("capture_trigger.sql", t=t, children=children))
+        for t in tables:
+            _capture_first(conn, t)
         execute(conn, render("transaction_commit.sql"))
     except BaseException:
         execute(conn, render("transaction_rollback.sql"))
@@ -142,6 +185,19 @@ def arm_capture(conn: Any, database: str) -> list[str]:
         raise RuntimeError(f"capture triggers not armed on the slave: found {armed}, expected {expected}")
     log.info("capture triggers armed: %s", ", ".join(armed))
     return armed
+
+
+def _capture_first(conn: Any, t: HistoryTable) -> None:
+    """Make the capture trigger the First AFTER DELETE trigger of its table (sp_settriggerorder), so
+    that no trigger of the site's acts on the rows being deleted before they are copied. A site's
+    own First trigger is left as it is (SQL Server allows one: Msg 15130) and named."""
+    first = [str(r["name"]) for r in query(conn, render("table_triggers.sql", table=t.live)) if r["first_on_delete"]]
+    taken = [name for name in first if name.lower() != t.capture_trigger.lower()]
+    if taken:
+        log.warning("%s: the site's trigger %s is the First AFTER DELETE trigger; %s fires after it", t.live,
+                    taken[0], t.capture_trigger)  # fmt: skip
+    elif not first:
+        execute(conn, render("capture_first.sql", t=t))
 
 
 def disarm_capture(conn: Any, database: str) -> dict[str, int]:
@@ -209,9 +265,20 @@ def _error_text(error: BaseException) -> str:
     return f"restore refused by the database: error {error.args[0]}: {first}"[:400]
 
 
+def _copy_digits(conn: Any, t: HistoryTable) -> int:
+    """Digits of the most copies of one held row a keyless table lacks: restore_history.sql numbers
+    the copies it puts back up to 10 ** digits (a keyed table holds one copy per key)."""
+    if t.has_key:
+        return 1
+    most = int(query(conn, render("copies_short.sql", t=t))[0]["most"])
+    return max(1, len(str(most)))
+
+
 def _restore_row_by_row(conn: Any, context: dict[str, Any]) -> tuple[int, int]:
-    """Restore a table's rows one by one; a row the database refuses moves to the archive."""
+    """Restore a table's rows one by one (a keyless row with every copy it lacks); a row the
+    database refuses moves to the archive."""
     t: HistoryTable = context["t"]
+    context = {**context, "copy_digits": _copy_digits(conn, t)}
     restored = refused = 0
     restore_row = render("restore_row.sql", **context)  # rendered (and logged) once, run per row
     archive_row = render("archive_row.sql", **context)
@@ -240,7 +307,7 @@ def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, A
     figures: dict[str, Any] = {"restored_rows": 0, "restored_detail_rows": 0, "refused_rows": 0}
     for i, t in enumerate(tables):
         context = {"database": database, "t": t, "restore_changed_jobs": restore_changed_jobs}
-        sql = render("restore_history.sql", **context)
+        sql = render("restore_history.sql", **context, copy_digits=_copy_digits(conn, t))
         try:
             try:
                 restored, refused = int(run_script(conn, sql)["restored_rows"]), 0

@@ -89,6 +89,7 @@ class HistoryTable:
     key_source: str = "primary key"
     lob_casts: tuple[tuple[str, str], ...] = ()  # (LOB column, the type it is compared as), see LOB_CAST
     unreadable: tuple[str, ...] = ()  # text/ntext/image columns: a trigger cannot read them from deleted
+    unreadable_types: tuple[tuple[str, str], ...] = ()  # (unreadable column, its type: text, ntext or image)
 
     @property
     def backup(self) -> str:
@@ -156,10 +157,21 @@ class HistoryTable:
 
     def create_list(self) -> str:
         """Select list for `SELECT ... INTO`: the IDENTITY column inside an expression, so the
-        new table does not inherit the IDENTITY property and takes explicit values."""
-        return ", ".join(
-            f"{quote_name(c)} + 0 AS {quote_name(c)}" if c == self.identity else quote_name(c) for c in self.columns
-        )
+        new table does not inherit the IDENTITY property and takes explicit values; text, ntext
+        and image columns inside a CAST to their own type, so they take NULL even where the live
+        column is NOT NULL (SELECT INTO makes an expression's column nullable, ISNULL aside): the
+        capture archives a row no copy held without them, and its insert must not fail (it would
+        roll the import back)."""
+        types = dict(self.unreadable_types)
+        items = []
+        for c in self.columns:
+            if c == self.identity:
+                items.append(f"{quote_name(c)} + 0 AS {quote_name(c)}")
+            elif c in types:
+                items.append(f"CAST({quote_name(c)} AS {types[c]}) AS {quote_name(c)}")
+            else:
+                items.append(quote_name(c))
+        return ", ".join(items)
 
     @property
     def has_key(self) -> bool:

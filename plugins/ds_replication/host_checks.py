@@ -158,6 +158,13 @@ def reach(
 # --- the slave's database ------------------------------------------------------------------------
 
 
+# A site trigger that sp_settriggerorder made First on DELETE: the capture trigger cannot be First too.
+FIRST_TAKEN = (
+    " (the First AFTER DELETE trigger: {t.capture_trigger} cannot be made First and fires after it; "
+    "check that it does not change or remove the rows being deleted)"
+)
+
+
 def history_tables(conn: Connection) -> tuple[Check, list[HistoryTable]]:
     """The history tables can be kept: found, each with a key, or keyless without large columns."""
     try:
@@ -166,7 +173,11 @@ def history_tables(conn: Connection) -> tuple[Check, list[HistoryTable]]:
         return _failed("history tables", error, ""), []
     parts = []
     for t in tables:
-        triggers = [f"{r['name']}{' (disabled)' if r['is_disabled'] else ''}" for r in _triggers(conn, t.live)]
+        triggers = [
+            f"{r['name']}{' (disabled)' if r['is_disabled'] else ''}"
+            + (FIRST_TAKEN.format(t=t) if r["first_on_delete"] and r["name"] != t.capture_trigger else "")
+            for r in _triggers(conn, t.live)
+        ]
         identity = f", IDENTITY {t.identity}" if t.identity else ""
         parts.append(
             f"{t.live}: key {', '.join(t.key) if t.has_key else '(every column)'} ({t.key_source}){identity}; "

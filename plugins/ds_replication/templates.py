@@ -144,14 +144,16 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "login_language": render("login_language.sql"),
         "table_triggers": render("table_triggers.sql", table=t.live),
         "identity_insert_off": render("identity_insert_off.sql", t=t),
+        "capture_first": render("capture_first.sql", t=t),
         "capture_trigger_detail": render("capture_trigger.sql", t=lob, children=[]),
         "lob_refresh": render("lob_refresh.sql", t=lob),
         "lob_uncaptured": render("lob_uncaptured.sql", t=lob),
     }
-    for table in tables:
-        for name in ("restore_history", "restore_row", "archive_row", "restorable_keys"):
-            scripts[f"{name}_{table.live}"] = render(
-                f"{name}.sql", t=table, changed_event_ids=[2020549], **common
+    keyless = dataclasses.replace(tables[1], key=tables[1].columns, key_source="every column (no key)")
+    for table, stem in (*((x, x.live) for x in tables), (keyless, f"{keyless.live}_keyless")):
+        for name in ("restore_history", "restore_row", "archive_row", "restorable_keys", "copies_short"):
+            scripts[f"{name}_{stem}"] = render(
+                f"{name}.sql", t=table, changed_event_ids=[2020549], copy_digits=2, **common
             ).replace("%s", "0")
     return scripts
 

@@ -105,11 +105,20 @@ def test_capture_triggers_a_killed_import_left_are_found_and_removed(estate):
     with lab.connect(SLAVE) as conn:
         history.backup(conn, "express")
         armed = history.arm_capture(conn, "express")
+    # while they stay armed, the DS console deletes a run: they catch it (and its detail rows)
+    (run,) = lab.sql(SLAVE, "SELECT TOP 1 schedule_id FROM event_schedule ORDER BY schedule_id")
+    where = f"WHERE schedule_id = {run['schedule_id']}"
+    details = lab.sql(SLAVE, f"SELECT COUNT(*) AS n FROM event_schedule_info {where}")[0]["n"]
+    lab.sql(SLAVE, f"DELETE FROM event_schedule {where}")
     result = estate.run(SLAVE)
     assert_succeeded(result)
-    assert result["xcom"]["preflight"]["armed_capture_triggers"] == armed, why(result)
+    preflight = result["xcom"]["preflight"]
+    assert preflight["armed_capture_triggers"] == armed, why(result)
+    caught = {"event_schedule": 1, "event_schedule_info": details}
+    assert preflight["captured_while_left_armed"] == caught, why(result)
     mails = [m for m in lab.mail() if "capture trigger" in m["body"]]
     assert mails and result["run_id"] in mails[-1]["body"], lab.mail()[-1:]
+    assert f"1 from event_schedule, {details} from event_schedule_info" in mails[-1]["body"], mails[-1]["body"]
     assert not lab.sql(SLAVE, "SELECT name FROM sys.triggers WHERE name LIKE 'ds_replication%'")
     accounting = account(before, snapshot(lab, SLAVE))
     assert accounting.lost == 0 and accounting.held == 0, why(result, accounting)

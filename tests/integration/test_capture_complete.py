@@ -107,3 +107,31 @@ def test_a_delete_past_the_capture_fails_the_night_naming_the_rows(fault, lost, 
         assert lab.sql(SLAVE, f"SELECT COUNT(*) AS n FROM {uncaptured} WHERE {lost[1]}") == [{"n": 1}]
         with connect(lab) as conn, pytest.raises(history.CaptureIncomplete):
             history.verify(conn, DATABASE)
+
+
+def test_triggers_left_armed_by_a_failed_run_are_said_by_the_next_and_what_they_caught_is_kept():
+    """A run armed the capture, then failed before restore_history: the triggers stay armed and
+    catch whatever is deleted meanwhile (here the DS console deletes a run of a Global job). The next
+    night's arming says so, with the rows they caught (before the fix nothing told), and keeps them."""
+    with lab_with("default") as lab:
+        with connect(lab) as conn:
+            history.backup(conn, DATABASE)
+            history.arm_capture(conn, DATABASE)  # ... and the run fails here
+        event_id, _ = global_job(lab)
+        (run,) = lab.sql(SLAVE, f"SELECT TOP 1 schedule_id FROM event_schedule WHERE event_id = {event_id}")
+        details = lab.scalar(
+            SLAVE, f"SELECT COUNT(*) AS n FROM event_schedule_info WHERE schedule_id = {run['schedule_id']}"
+        )
+        lab.sql(SLAVE, f"DELETE FROM event_schedule WHERE schedule_id = {run['schedule_id']}")
+        with connect(lab) as conn:  # the next night
+            history.backup(conn, DATABASE)
+            assert history.left_armed(conn) == {"event_schedule": 1, "event_schedule_info": details}
+            history.arm_capture(conn, DATABASE)
+        result = lab.shell(SLAVE, reimport())
+        assert result.returncode == 0, result.stdout + result.stderr
+        with connect(lab) as conn:
+            history.disarm_capture(conn, DATABASE)
+            history.restore(conn, DATABASE, restore_changed_jobs=True)
+            history.verify(conn, DATABASE)
+        kept = lab.sql(SLAVE, f"SELECT schedule_id FROM event_schedule WHERE schedule_id = {run['schedule_id']}")
+        assert kept == [{"schedule_id": run["schedule_id"]}]

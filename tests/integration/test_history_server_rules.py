@@ -13,13 +13,14 @@ from typing import Any
 import pymssql
 import pytest
 
-from ds_replication import history
-from ds_replication.catalog import read_history_tables
+from ds_replication import history, host_checks
+from ds_replication.catalog import CatalogError, read_history_tables
 from tests.integration.test_history_variants import (
     DATABASE,
     SLAVE,
     assert_kept,
     connect,
+    import_done,
     lab_with,
     night,
     reimport,
@@ -28,17 +29,6 @@ from tests.integration.test_history_variants import (
 from tests.labctl import Lab
 
 RESTORE_SCHEDULE = "INSERT INTO [dbo].[event_schedule] ("  # restore_history.sql's and restore_row.sql's INSERT
-
-
-def _import_done(lab: Lab) -> None:
-    """backup, arm, aximport, disarm: the history the import deleted is held in the backup."""
-    with connect(lab) as conn:
-        history.backup(conn, DATABASE)
-        history.arm_capture(conn, DATABASE)
-    result = lab.shell(SLAVE, reimport())
-    assert result.returncode == 0, result.stdout + result.stderr
-    with connect(lab) as conn:
-        history.disarm_capture(conn, DATABASE)
 
 
 def _count(lab: Lab, table: str) -> int:
@@ -52,7 +42,7 @@ def test_a_resource_error_fails_the_restore_with_every_row_held(fault, number):
     row that met the error was archived)."""
     with lab_with("default") as lab:
         before = versions(lab)
-        _import_done(lab)
+        import_done(lab)
         held = _count(lab, "ds_replication_event_schedule_backup")
         lab.fault(SLAVE, fault, match=RESTORE_SCHEDULE)
         with connect(lab) as conn, pytest.raises(pymssql.Error) as raised:
@@ -74,7 +64,7 @@ def test_identity_insert_is_turned_off_after_a_failed_restore():
     lab = Lab(root / "lab").up(slaves=1, identity=True)
     try:
         lab.sql(SLAVE, "CREATE TABLE site_log (log_id int IDENTITY(1, 1) NOT NULL, note nvarchar(20) NULL)")
-        _import_done(lab)
+        import_done(lab)
         lab.fault(SLAVE, "sql_filegroup_full", match=RESTORE_SCHEDULE)
         with connect(lab) as conn:
             with pytest.raises(pymssql.Error, match="1105"):
@@ -94,7 +84,7 @@ def test_dates_in_row_by_row_restore_do_not_depend_on_the_login_language():
     a British login reads year-day-month (Msg 242 for 2026-10-15). The key goes as ISO 8601 with T."""
     with lab_with("info_no_key") as lab:
         before = versions(lab)
-        _import_done(lab)
+        import_done(lab)
         lab.sql(SLAVE, f"ALTER LOGIN [{lab.info['user']}] WITH DEFAULT_LANGUAGE = British")
         with connect(lab) as conn:
             assert lab.scalar(SLAVE, "SELECT @@LANGUAGE AS l") == "British"
@@ -150,10 +140,18 @@ def test_a_keyed_table_with_ntext_keeps_every_row_whole():
         assert figures["restore"]["restored_detail_rows"] > 0
 
 
-def test_an_ntext_row_written_after_arming_is_archived_by_key_not_put_back_blank():
+@pytest.mark.parametrize("schema", ["ntext_history", "ntext_not_null"])
+def test_an_ntext_row_written_after_arming_is_archived_by_key_not_put_back_blank(schema):
     """A trigger cannot read the ntext of a row no copy holds: the row goes to the archive with the
-    reason and is reported by key; it is never restored with an empty message."""
-    with lab_with("ntext_history") as lab:
+    reason and is reported by key; it is never restored with an empty message. With the live column
+    NOT NULL (ntext_not_null) the package's tables still take NULL there: before that fix the
+    archive copied NOT NULL, the trigger's insert failed (Msg 515), which rolled aximport's delete
+    back and failed the night."""
+    with lab_with(schema) as lab:
+        column = "FROM sys.columns WHERE name = 'message' AND object_id = OBJECT_ID(N'dbo.{}')"
+        nullable = "SELECT is_nullable AS n " + column
+        assert lab.sql(SLAVE, nullable.format("event_schedule_info")) == [{"n": schema == "ntext_history"}]
+        before = versions(lab)
         with connect(lab) as conn:
             history.backup(conn, DATABASE)
             history.arm_capture(conn, DATABASE)
@@ -170,12 +168,16 @@ def test_an_ntext_row_written_after_arming_is_archived_by_key_not_put_back_blank
             figures = history.restore(conn, DATABASE, restore_changed_jobs=True)
             history.verify(conn, DATABASE)
         assert figures["uncaptured_lob_rows"] == 1
+        assert_kept(before, versions(lab))
         late = f"WHERE schedule_id = {key['schedule_id']} AND info_id = 99"
         assert lab.sql(SLAVE, f"SELECT info_id FROM event_schedule_info {late}") == []
         archived = lab.sql(SLAVE, "SELECT message, ds_replication_reason AS reason "
                                   f"FROM ds_replication_event_schedule_info_archive {late}")  # fmt: skip
         assert len(archived) == 1 and archived[0]["message"] is None
         assert archived[0]["reason"].startswith("not captured whole: message written after the capture was armed")
+        archive = "ds_replication_event_schedule_info_archive"
+        assert lab.sql(SLAVE, nullable.format(archive)) == [{"n": True}]
+        assert lab.sql(SLAVE, ("SELECT system_type_id AS n " + column).format(archive)) == [{"n": 99}], "ntext"
 
 
 def test_a_column_the_ds_widens_is_widened_in_the_backup_and_the_archive():
@@ -197,3 +199,59 @@ def test_a_column_the_ds_widens_is_widened_in_the_backup_and_the_archive():
             "(OBJECT_ID(N'dbo.ds_replication_event_schedule_archive'), OBJECT_ID(N'dbo.event_schedule'))",
         )
         assert [w["n"] for w in widths] == [400, 400]
+
+
+FIRST_ON_DELETE = (
+    "SELECT t.name FROM sys.triggers AS t INNER JOIN sys.trigger_events AS e ON e.object_id = t.object_id "
+    "WHERE t.parent_id = OBJECT_ID(N'dbo.{table}') AND e.type_desc = N'DELETE' AND e.is_first = 1"
+)
+
+
+def test_the_capture_trigger_fires_first_unless_a_site_trigger_is_first_which_is_named(caplog):
+    """sp_settriggerorder: the capture trigger is made First on DELETE, so no site trigger acts on the
+    rows before they are copied (before the fix no order was set). A site's own First trigger is left
+    as it is (a second First is Msg 15130): preflight's history check and the arming name it."""
+    with lab_with("default") as lab:
+        with connect(lab) as conn:
+            history.backup(conn, DATABASE)
+            history.arm_capture(conn, DATABASE)
+        for table in ("event_schedule", "event_schedule_info"):
+            first = lab.sql(SLAVE, FIRST_ON_DELETE.format(table=table))
+            assert first == [{"name": f"ds_replication_capture_{table}"}], (table, first)
+        with connect(lab) as conn:
+            history.disarm_capture(conn, DATABASE)
+        lab.sql(SLAVE, "CREATE TABLE site_log (deleted_rows int NOT NULL)")
+        lab.sql(SLAVE, "CREATE TRIGGER site_audit ON event_schedule_info AFTER DELETE AS "
+                       "INSERT INTO site_log SELECT COUNT(*) FROM deleted")  # fmt: skip
+        lab.sql(SLAVE, "EXEC sp_settriggerorder @triggername = N'dbo.site_audit', @order = N'First', "
+                       "@stmttype = N'DELETE'")  # fmt: skip
+        before = versions(lab)
+        with connect(lab) as conn:
+            check, _ = host_checks.history_tables(conn)
+        assert check.ok and "site_audit (the First AFTER DELETE trigger" in check.found, check.found
+        caplog.clear()
+        night(lab)
+        assert "the site's trigger site_audit is the First AFTER DELETE trigger" in caplog.text
+        assert lab.sql(SLAVE, FIRST_ON_DELETE.format(table="event_schedule_info")) == [{"name": "site_audit"}]
+        assert_kept(before, versions(lab))
+
+
+def test_a_column_the_ds_retypes_is_refused_by_name_before_anything_changes():
+    """Schema drift beyond widening: while a failed night's backup is held, a DS update makes
+    event_schedule.status varchar. Copying the held nvarchar values into it would lose what the code
+    page lacks; before the fix the night went on ("kept as it is"). Now the backup refuses, naming
+    the column and both types, and the held rows stay as they are."""
+    with lab_with("default") as lab:
+        with connect(lab) as conn:  # a night that failed after its backup: status nvarchar(50) held
+            history.backup(conn, DATABASE)
+        held = _count(lab, "ds_replication_event_schedule_backup")
+        lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status varchar(50) NOT NULL")
+        with connect(lab) as conn, pytest.raises(CatalogError) as refused:
+            history.backup(conn, DATABASE)
+        message = str(refused.value)
+        assert "column status of event_schedule is varchar(50) now but nvarchar(50) in " in message, message
+        assert "ds_replication_event_schedule_backup" in message and "nothing was changed" in message
+        assert _count(lab, "ds_replication_event_schedule_backup") == held
+        types = lab.sql(SLAVE, "SELECT system_type_id AS t FROM sys.columns WHERE name = 'status' "
+                               "AND object_id = OBJECT_ID(N'dbo.ds_replication_event_schedule_backup')")  # fmt: skip
+        assert types == [{"t": 231}], "still nvarchar"

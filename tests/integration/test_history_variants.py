@@ -105,6 +105,17 @@ def night(lab: Lab, during: Callable[[Any], None] | None = None) -> dict[str, An
     return figures
 
 
+def import_done(lab: Lab) -> None:
+    """backup, arm, aximport, disarm: the history the import deleted is held in the backup."""
+    with connect(lab) as conn:
+        history.backup(conn, DATABASE)
+        history.arm_capture(conn, DATABASE)
+    result = lab.shell(SLAVE, reimport())
+    assert result.returncode == 0, result.stdout + result.stderr
+    with connect(lab) as conn:
+        history.disarm_capture(conn, DATABASE)
+
+
 def assert_kept(seen: dict[str, list], after: dict[str, list]) -> None:
     for table in ("schedule", "info"):
         found = audit(seen[table], after, table)
@@ -320,3 +331,49 @@ def test_exact_duplicate_rows_of_a_keyless_table_keep_their_multiplicity():
             history.verify(conn, DATABASE)
         assert lost.value.figures["lost_detail_rows"] == 1, lost.value.figures
         assert lab.table_exists(SLAVE, "ds_replication_event_schedule_info_backup")
+
+
+def test_a_keyless_row_held_more_than_a_hundred_times_and_a_row_by_row_restore_keep_every_copy():
+    """info_duplicates, one Global detail row 150 times over. The set-based restore numbered the copies
+    it put back up to 100 (50 short before the fix); the row-by-row fallback restored a held row only
+    when no copy of it was live (a pair with one copy back stayed one short before the fix)."""
+    with lab_with("info_duplicates") as lab:
+        (row,) = lab.sql(
+            SLAVE,
+            "SELECT TOP 1 i.schedule_id, i.info_id FROM event_schedule_info AS i INNER JOIN event_schedule AS s "
+            "ON s.schedule_id = i.schedule_id INNER JOIN event AS e ON e.event_id = s.event_id INNER JOIN "
+            "event_folder AS f ON f.folder_id = e.folder_id WHERE f.name = N'Global' "
+            "GROUP BY i.schedule_id, i.info_id HAVING COUNT(*) = 1",
+        )
+        where = f"schedule_id = {row['schedule_id']} AND info_id = {row['info_id']}"
+        copy = (
+            "INSERT INTO event_schedule_info (schedule_id, info_id, status_code, message, logged_at) "
+            f"SELECT TOP 1 schedule_id, info_id, status_code, message, logged_at FROM {{source}} WHERE {where};"
+        )
+        lab.sql(SLAVE, "\n".join([copy.format(source="event_schedule_info")] * 149))
+        assert lab.scalar(SLAVE, f"SELECT COUNT(*) AS n FROM event_schedule_info WHERE {where}") == 150
+        seen = Counter(_frozen(r) for r in versions(lab)["info"])
+        import_done(lab)
+        with connect(lab) as conn:
+            history.restore(conn, DATABASE, restore_changed_jobs=True)
+        found = Counter(_frozen(r) for r in versions(lab)["info"])
+        assert {r: n - found[r] for r, n in seen.items() if found[r] != n} == {}, "set-based restore"
+
+        # the fallback, row by row: nothing live but one copy of a duplicate pair, put back by hand
+        lab.sql(SLAVE, "DELETE FROM event_schedule_info")
+        (pair,) = lab.sql(
+            SLAVE,
+            "SELECT TOP 1 schedule_id, info_id FROM ds_replication_event_schedule_info_backup "
+            "GROUP BY schedule_id, info_id HAVING COUNT(*) = 2",
+        )
+        pair_where = f"schedule_id = {pair['schedule_id']} AND info_id = {pair['info_id']}"
+        lab.sql(SLAVE, copy.replace(where, pair_where).format(source="ds_replication_event_schedule_info_backup"))
+        held = lab.scalar(SLAVE, "SELECT COUNT(*) AS n FROM ds_replication_event_schedule_info_backup")
+        with connect(lab) as conn:
+            info = read_history_tables(conn)[1]
+            context: dict[str, Any] = {"database": DATABASE, "t": info, "restore_changed_jobs": True}
+            restored, refused = history._restore_row_by_row(conn, context)
+            assert (restored, refused) == (held - 1, 0)
+            history.verify(conn, DATABASE)
+        found = Counter(_frozen(r) for r in versions(lab)["info"])
+        assert {r: n - found[r] for r, n in seen.items() if found[r] != n} == {}, "row by row"

@@ -154,6 +154,7 @@ SCHEMAS = {
     "fk_computer": "event_schedule.computer_id: a FOREIGN KEY to computer (no cascade)",
     "insert_trigger": "event_schedule: an AFTER INSERT trigger writes an event_schedule_info row (info_id 0)",
     "ntext_history": "event_schedule_info.message is ntext, as in a DS of the SQL Server 2000 era (keyed table)",
+    "ntext_not_null": "event_schedule_info.message is ntext NOT NULL (ntext_history, but every row has a message)",
     "british_login": "the SQL login's default language is British: 'YYYY-MM-DD hh:mm:ss' reads year-day-month",
 }
 INFO_UNIQUE_INDEX = "IX_event_schedule_info_schedule_info"
@@ -180,8 +181,9 @@ def tables(schema: str = "default") -> tuple[Table, ...]:
             Col("duration_s", "int", nullable=True, computed="schedule_id % 1000"),
         )
         by_name[history.name] = replace(history, columns=history.columns + extra)
-    elif schema == "ntext_history":
-        columns = tuple(Col(c.name, "ntext", None, True) if c.name == "message" else c for c in info.columns)
+    elif schema in ("ntext_history", "ntext_not_null"):
+        nullable = schema == "ntext_history"
+        columns = tuple(Col(c.name, "ntext", None, nullable) if c.name == "message" else c for c in info.columns)
         by_name[info.name] = replace(info, columns=columns)
     elif schema == "fk_computer":
         by_name[history.name] = replace(history, foreign_keys=(FK_COMPUTER,))

@@ -25,13 +25,6 @@ def counting(name: str, table: str) -> str:
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "express.db"
-    ds_schema.create_express(path)
-    return path
-
-
-@pytest.fixture
 def s(db_path):
     engine = Engine(str(db_path))
     with_session(engine, SEED + HISTORY)
@@ -242,8 +235,13 @@ def test_sp_settriggerorder_first_runs_that_trigger_first(s):
     run(s, "EXEC sp_settriggerorder @triggername = N'dbo.ours', @order = N'First', @stmttype = N'DELETE'")
     run(s, "DELETE FROM event_schedule_info WHERE schedule_id = 100000024")
     assert rows(s, "SELECT rows_left FROM seen ORDER BY rows_left") == [(0,), (2,)]  # now ours ran first
+    first = "SELECT t.name FROM sys.triggers AS t INNER JOIN sys.trigger_events AS e ON e.object_id = t.object_id "
+    assert rows(s, first + "WHERE e.type_desc = N'DELETE' AND e.is_first = 1") == [("ours",)]
+    # SQL Server refuses a second First: Msg 15130, severity 16 (docs, "Database engine events and
+    # errors 15000 to 15999": "There already exists a '%s' trigger for '%s'.")
     error = error_of(s, "EXEC sp_settriggerorder N'site_own', N'First', N'DELETE'")
-    assert error.number == 50001 and "already the First" in error.message  # SQL Server refuses a second First
+    assert (error.number, error.severity) == (15130, 16)
+    assert error.message == "There already exists a 'First' trigger for 'DELETE'."
 
 
 def test_set_rowcount_0_in_a_trigger_body_is_accepted(s):

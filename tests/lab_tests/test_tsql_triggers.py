@@ -43,13 +43,6 @@ NO_FAULT = lambda name, line: False  # noqa: E731
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    path = tmp_path / "express.db"
-    ds_schema.create_express(path)
-    return path
-
-
-@pytest.fixture
 def s(db_path):
     engine = Engine(str(db_path))
     with_session(engine, SEED + HISTORY + BACKUP)

@@ -30,6 +30,7 @@ def findings(figures: dict[str, Any]) -> list[str]:
             f"Found the capture trigger(s) {', '.join(figures['armed_capture_triggers'])} armed by an import "
             "that did not finish (a killed worker): they stay armed, copying deleted history into the "
             "backup, until this run's restore_history disarms them."
+            + _caught(figures.get("captured_while_left_armed") or {})
         )
     if figures["leftover_rows"]:
         lines.append(
@@ -41,3 +42,11 @@ def findings(figures: dict[str, Any]) -> list[str]:
             "backup until its import and restore succeed."
         )
     return lines
+
+
+def _caught(by_table: dict[str, int]) -> str:
+    """What the triggers left armed caught meanwhile: any session's deletes, the DS console's too."""
+    if not by_table:
+        return ""
+    counts = ", ".join(f"{n} from {table}" for table, n in by_table.items())
+    return f" Rows they caught since (deletes by any session, the DS console's too; kept and restored): {counts}."

@@ -49,8 +49,9 @@ class ImportJobsOperator(BaseOperator):
         # backup by the database itself, at the moment it is deleted (rows written since
         # backup_history included). A retry arms them again; restore_history disarms them.
         with slave.connect() as conn:
+            left_armed = history.left_armed(conn)  # an earlier run's arming, said in the result
             history.arm_capture(conn, slave.database)
         seconds = 0.0
         for folder, file_name in zip(folders, files, strict=True):
             seconds += slave.import_file(file_name, folder, self.command_timeout_seconds).seconds
-        return {"files": files, "seconds": round(seconds, 3), "archive": archive}
+        return {"files": files, "seconds": round(seconds, 3), "archive": archive, "left_armed": left_armed}

@@ -145,6 +145,13 @@ VIEWS = {
     "lab_object_id(t.tbl_name) AS parent_id, 'TR' AS type, 'SQL_TRIGGER' AS type_desc, "
     f"{_CREATED} AS create_date, {_CREATED} AS modify_date, 0 AS is_ms_shipped, t.is_disabled AS is_disabled, "
     f"0 AS is_not_for_replication, 0 AS is_instead_of_trigger FROM ({_USER_TRIGGERS}) AS t",
+    # sys.trigger_events (SQL Server docs): one row per trigger and statement type; DML types 1
+    # INSERT, 2 UPDATE, 3 DELETE; is_first / is_last as sp_settriggerorder set them.
+    "sys_trigger_events": "SELECT lab_object_id(r.name) AS object_id, 3 AS type, 'DELETE' AS type_desc, "
+    "CASE WHEN r.first = 1 THEN 1 ELSE 0 END AS is_first, CASE WHEN r.first = -1 THEN 1 ELSE 0 END AS is_last, "
+    "NULL AS event_group_type, NULL AS event_group_type_desc, 1 AS is_trigger_event FROM lab_triggers AS r "
+    "UNION ALL SELECT lab_object_id(m.name), 1, 'INSERT', 0, 0, NULL, NULL, 1 FROM sqlite_master AS m "
+    "WHERE m.type = 'trigger' AND m.name NOT LIKE 'lab\\_%' ESCAPE '\\'",
     "sys_types": f"SELECT name COLLATE NOCASE AS name, system_type_id, user_type_id, max_length FROM ({_TYPES_ROWS})",
     "sys_columns": "SELECT lab_object_id(c.table_name) AS object_id, c.column_name COLLATE NOCASE AS name, "
     "c.ordinal AS column_id, c.is_identity AS is_identity, c.is_nullable AS is_nullable, "
@@ -207,6 +214,7 @@ VIEW_OF = {
     ("sys", "tables"): "sys_tables",
     ("sys", "objects"): "sys_objects",
     ("sys", "triggers"): "sys_triggers",
+    ("sys", "trigger_events"): "sys_trigger_events",
     ("sys", "types"): "sys_types",
     ("sys", "columns"): "sys_columns",
     ("sys", "indexes"): "sys_indexes",
@@ -229,6 +237,8 @@ VIEW_COLUMN_TYPES = {
     "column_id": "int",
     "is_identity": "bit",
     "is_nullable": "bit",
+    "is_first": "bit",
+    "is_last": "bit",
     "max_length": "smallint",
     "system_type_id": "tinyint",
     "user_type_id": "int",
@@ -263,6 +273,7 @@ VIEW_COLUMN_TYPES = {
     "parent_column_id": "int",
     "referenced_column_id": "int",
     ("sys_indexes", "type"): "tinyint",  # a letter code in sys.objects
+    ("sys_trigger_events", "type"): "int",
     "modify_date": "datetime",
     "file_id": "int",
     "size": "int",

@@ -24,7 +24,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-from tests.lab.tsql.errors import SqlError, unsupported
+from tests.lab.tsql.errors import SqlError
 
 # The name of `deleted` in a stored body; replaced by the TEMP table of the firing level.
 DELETED = "lab_deleted_level"
@@ -144,14 +144,15 @@ def set_disabled(db: sqlite3.Connection, table: str, name: str | None, disabled:
 
 
 def set_order(db: sqlite3.Connection, name: str, order: int) -> None:
-    """sp_settriggerorder: 1 First, -1 Last, 0 None. A table has one First and one Last: SQL
-    Server refuses a second one; the lab refuses it too (50001), not knowing SQL Server's words."""
+    """sp_settriggerorder: 1 First, -1 Last, 0 None. A table has one First and one Last for a
+    statement type: SQL Server refuses a second one with Msg 15130, severity 16, "There already
+    exists a '%s' trigger for '%s'." (docs, "Database engine events and errors 15000-15999")."""
     table = db.execute("SELECT table_name FROM lab_triggers WHERE name = ?", (name,)).fetchone()[0]
     taken = db.execute(
         "SELECT name FROM lab_triggers WHERE table_name = ? AND first = ? AND name <> ?", (table, order, name)
     ).fetchone()
     if order and taken:
-        raise unsupported(f"sp_settriggerorder: {taken[0]} is already the {'First' if order > 0 else 'Last'} trigger")
+        raise SqlError(15130, f"There already exists a '{'First' if order > 0 else 'Last'}' trigger for 'DELETE'.")
     db.execute("UPDATE lab_triggers SET first = ? WHERE name = ?", (order, name))
 
 
