@@ -120,6 +120,7 @@ STEPS = (
         VerifyHistoryOperator,
         "every backup row live or archived; only then is the backup dropped.",
         alerts=True,
+        takes={"export": "export_jobs"},
     ),
     Step(
         "cleanup",
