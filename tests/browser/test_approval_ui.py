@@ -227,6 +227,15 @@ def test_4_the_replication_page_rolls_back_to_the_jobs_before_a_night(page, airf
     item = section.locator('li[data-archive="approve_ui_3"]')
     assert "Global: " in item.inner_text()
     screenshot(page, "07-job-archives")
+    runs = airflow_ui.api("GET", f"/api/v2/dags/{DAG}/dagRuns")["total_entries"]
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    item.get_by_role("button", name="Roll back to these jobs").click()  # Cancel: nothing is triggered
+    page.wait_for_timeout(1000)
+    assert asked == [f"Replace the jobs of slave {SLAVE} with those it had before run approve_ui_3?"]
+    assert item.locator(".outcome").inner_text() == ""
+    assert airflow_ui.api("GET", f"/api/v2/dags/{DAG}/dagRuns")["total_entries"] == runs
+    page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/dagRuns")) as posted:
         item.get_by_role("button", name="Roll back to these jobs").click()
     assert posted.value.ok, posted.value.text()

@@ -214,6 +214,7 @@ def test_the_job_archives_are_listed_newest_first_each_with_a_rollback_button():
     bodies = [json.loads(unescape(b)) for b in re.findall(r'data-body="([^"]*)"', html)]
     assert {"logical_date": None, "conf": {"rollback_to": "manual__<x>"}} in bodies
     assert "Roll back to these jobs" in item and "param rollback_to" in html
+    assert 'data-confirm="Replace the jobs of slave slave1 with those it had before run manual__crash_2?"' in item
 
 
 def test_the_run_page_shows_what_the_run_did():

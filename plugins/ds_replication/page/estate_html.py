@@ -186,7 +186,14 @@ def job_archives(row: SlaveRow, links: Links) -> str:
     items = "".join(
         f'<li data-archive="{escape(r.run_id)}"><a href="{escape(links.run_view(r.dag_id, r.run_id))}">'
         f"{escape(r.run_id)}</a> {when(r.when)}: {escape('; '.join(figures(r).archive_files))}"
-        + trigger_button(row.dag_id, links, "Roll back to these jobs", {"rollback_to": r.run_id}, paused)
+        + trigger_button(
+            row.dag_id,
+            links,
+            "Roll back to these jobs",
+            {"rollback_to": r.run_id},
+            paused,
+            confirm=f"Replace the jobs of slave {row.slave} with those it had before run {r.run_id}?",
+        )
         + "</li>"
         for r in row.archives
     )
