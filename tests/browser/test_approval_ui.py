@@ -6,7 +6,9 @@ One lab (master, slave1) and one `make ui` for the module, `approval: on_local_c
 In order: the first night asks about the seed's job the master lacks and is approved from
 the Required Actions list (imported, no history lost); a job edited on the slave is asked
 about and rejected on the task instance's panel (nothing changes on the slave); the same
-edit asked again and approved (the master's job replaces the edit, no history lost).
+edit asked again and approved (the master's job replaces the edit, no history lost); then
+the replication page's job archives roll the slave back to before that night (the edit is
+back, no history lost).
 """
 
 from __future__ import annotations
