@@ -185,7 +185,7 @@ def job_archives(row: SlaveRow, links: Links) -> str:
     paused = bool(row.dag and row.dag.paused)
     items = "".join(
         f'<li data-archive="{escape(r.run_id)}"><a href="{escape(links.run_view(r.dag_id, r.run_id))}">'
-        f"{escape(r.run_id)}</a> {when(r.when)}: {escape('; '.join(figures(r).archive_files))}"
+        f"{escape(r.run_id)}</a> {when(r.when)}: {'; '.join(file_name(f) for f in figures(r).archive_files)}"
         + trigger_button(
             row.dag_id,
             links,
