@@ -121,6 +121,7 @@ STEPS = (
         VerifyHistoryOperator,
         "every backup row live or archived; only then is the backup dropped.",
         alerts=True,
+        takes={"export": "export_jobs"},
     ),
     Step(
         "cleanup",
@@ -184,8 +185,9 @@ def _params(slave: SlaveConfig) -> dict[str, Param]:
             type=["string", "null"],
             title="Roll back to the jobs before run",
             description="The run id of an earlier night of this DAG: this run imports the jobs the slave had "
-            "before that night, as its import_jobs kept them (the job archive of that run, listed on the "
-            "replication page), instead of the jobs of the master. History is kept as on any night. Empty: "
+            "before that night, as its import_jobs kept them, instead of the jobs of the master. The runs "
+            "with a job archive are listed on the replication page (Browse -> DS replication, 'Job archives'), "
+            "each with a button that starts this rollback. History is kept as on any night. Empty: "
             "the jobs of the master.",
         ),
     }

@@ -3,7 +3,8 @@ the master did not send them: edited or made on the slave since the last verifie
 not on the master at all. `approve_changes` asks before importing over them.
 
 The last import's jobs are recorded by verify_history (`record_imported`): each job's
-fingerprint (job_content.job_fingerprints, the same as backup_history stores for the night).
+fingerprint (job_content.job_fingerprints, the same as backup_history stores for the night), per
+folder as each folder was last imported.
 With no record yet (the first night), only jobs the master does not have count.
 """
 
@@ -30,9 +31,15 @@ MADE_REPLACED = "made on the slave since the last import under a name the master
 NOT_ON_MASTER = "not on the master: the import removes it (kept in the job archive)"
 
 
-def record_imported(conn: Any, database: str) -> int:
-    """Record every job's fingerprint as the import left it; how many jobs."""
-    sql = render("record_imported_jobs.sql", database=database, fingerprints=job_fingerprints(conn))
+def record_imported(conn: Any, database: str, folders: list[JobFolder]) -> int:
+    """Record the fingerprints of the jobs of the imported `folders` as the import left them; the
+    records of other jobs still on the slave are kept (a run of some folders did not import
+    theirs). How many jobs are recorded."""
+    now = job_fingerprints(conn)
+    imported = {event_id for jobs in folder_jobs(conn, _args(folders)).values() for event_id in jobs}
+    kept = {e: f for e, f in (_recorded(conn) or {}).items() if e in now and e not in imported}
+    fingerprints = {**kept, **{e: now[e] for e in imported if e in now}}
+    sql = render("record_imported_jobs.sql", database=database, fingerprints=fingerprints)
     return int(run_script(conn, sql)["recorded_jobs"])
 
 

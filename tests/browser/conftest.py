@@ -3,7 +3,8 @@
 Fixtures (any module under tests/browser/ may use them; each module starts one Airflow):
 
 - `airflow_ui` (module): `make ui`'s launcher (tests/ui.py) started as a subprocess: a seeded
-  DS lab (master, slave1, slave2) and Airflow replicating it, DAGs created paused. Its
+  DS lab (master, slave1, slave2) and Airflow replicating it, DAGs created paused (a module
+  may override it, e.g. `AirflowUi(work, ("--lab", dir, "--estate", file))`). Its
   attributes: `url`, `user`, `password`, `lab` (tests.labctl.Lab), `dag_ids`; `token()` (a
   bearer token), `api(method, path, body=None)` (REST with that token, JSON back),
   `wait_run(dag_id, run_id)` (the finished run, or a failure with the task states and logs),
@@ -55,13 +56,13 @@ START_TIMEOUT = 300 + READY_TIMEOUT
 class AirflowUi:
     """`make ui` running in a subprocess, as a person would start it."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, launcher_args: tuple[str, ...] = ()) -> None:
         self.work = work
         ready = work / "ready.json"
         self.output = work / "launcher.log"
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
-                [PYTHON, "-m", "tests.ui", "--ready-file", str(ready)],
+                [PYTHON, "-m", "tests.ui", "--ready-file", str(ready), *launcher_args],
                 cwd=REPO,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -138,9 +138,10 @@ FAULTS_PROVED_ELSEWHERE = {
 }
 TASKS_PROVED_ELSEWHERE = {
     # the matrix's estate runs with `approval: never` (the seed's slaves hold a job the master lacks,
-    # so every first night would wait for an answer): the question, its answers and its timeout are
-    # tests/e2e/test_approval.py's; a transient fault in its SQL read is not in the matrix yet
-    "approve_changes": "tests/e2e/test_approval.py",
+    # so every first night would wait for an answer): a fault in its SQL read is
+    # tests/e2e/test_approval_fault.py's; the question, its answers and its timeout are
+    # tests/e2e/test_approval.py's and tests/browser/test_approval_ui.py's
+    "approve_changes": "tests/e2e/test_approval_fault.py",
 }
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import importlib.metadata
+import json
 import re
 import sys
+from html import unescape
 from pathlib import Path
 
 from ds_replication.exit_codes import exit_code_text, failure_text
@@ -200,6 +202,19 @@ def test_a_crashed_import_names_the_job_archive_it_kept_before():
     assert f.errors == {"import_jobs": "AirflowException: aximport exited with 0xC0000005"}
     view = run_html.run_page(crashed_import(), "a", LINKS)
     assert 'data-error="import_jobs"' in view and "the only copy" in view
+
+
+def test_the_job_archives_are_listed_newest_first_each_with_a_rollback_button():
+    records = [dry_run(3), crashed_import(2), good_night("manual__<x>", 1), good_night()]
+    html = estate_html.estate_page([slave_row("slave1", "replicate_slave1", records, FACTS)], "a", LINKS)
+    listed = re.findall(r'data-archive="([^"]*)"', html)
+    assert listed == ["manual__crash_2", "manual__&lt;x&gt;", "scheduled__2026-12-01T02:00:00+00:00"]  # no dry run
+    item = html[html.index('data-archive="manual__crash_2"') :]
+    assert page_html.file_name("Global: ds_replication_archive\\a.bin") in item[: item.index("</li>")]
+    bodies = [json.loads(unescape(b)) for b in re.findall(r'data-body="([^"]*)"', html)]
+    assert {"logical_date": None, "conf": {"rollback_to": "manual__<x>"}} in bodies
+    assert "Roll back to these jobs" in item and "param rollback_to" in html
+    assert 'data-confirm="Replace the jobs of slave slave1 with those it had before run manual__crash_2?"' in item
 
 
 def test_the_run_page_shows_what_the_run_did():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Context
 from pymssql import Connection
 
 from ds_replication import history, local_changes
+from ds_replication.ds_host import DsHost
 from ds_replication.operators.slave_sql import SlaveSqlOperator
 
 # Where a verification that found rows lost records its figures.
@@ -16,7 +18,18 @@ FIGURES_XCOM_KEY = "figures"
 
 class VerifyHistoryOperator(SlaveSqlOperator):
     """Account for every backup row, archive the rest, drop the backup (include/sql/verify_history.sql);
-    then record the jobs as the import left them (approve_changes finds later edits against them)."""
+    then record the jobs of the imported folders as the import left them (approve_changes finds
+    later edits against them).
+
+    :param slave: the slave.
+    :param export: export_jobs' result (templated: an XComArg): its `folders` are the imported ones.
+    """
+
+    template_fields: Sequence[str] = ("export",)
+
+    def __init__(self, *, slave: DsHost, export: Any, **kwargs: Any) -> None:
+        super().__init__(slave=slave, **kwargs)
+        self.export = export
 
     def run(self, conn: Connection, context: Context) -> dict[str, Any]:
         try:
@@ -25,4 +38,7 @@ class VerifyHistoryOperator(SlaveSqlOperator):
             # a failed task leaves no return value: the replication page reads the lost rows here
             context["ti"].xcom_push(key=FIGURES_XCOM_KEY, value=error.figures)
             raise
-        return {**figures, "recorded_jobs": local_changes.record_imported(conn, self.slave.database)}
+        return {
+            **figures,
+            "recorded_jobs": local_changes.record_imported(conn, self.slave.database, self.export["folders"]),
+        }

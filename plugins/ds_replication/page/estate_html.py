@@ -176,6 +176,37 @@ def dry_runs(row: SlaveRow, links: Links) -> str:
     return f"<h3>Dry runs</h3><ul>{items}</ul>"
 
 
+def job_archives(row: SlaveRow, links: Links) -> str:
+    """The runs whose job archive a rollback can import (param rollback_to), each with a button
+    that triggers it: Airflow 3.3's trigger form can neither list them (its params are fixed
+    when the DAG file is parsed) nor be opened prefilled from a link."""
+    if not row.archives:
+        return ""
+    paused = bool(row.dag and row.dag.paused)
+    items = "".join(
+        f'<li data-archive="{escape(r.run_id)}"><a href="{escape(links.run_view(r.dag_id, r.run_id))}">'
+        f"{escape(r.run_id)}</a> {when(r.when)}: {'; '.join(file_name(f) for f in figures(r).archive_files)}"
+        + trigger_button(
+            row.dag_id,
+            links,
+            "Roll back to these jobs",
+            {"rollback_to": r.run_id},
+            paused,
+            confirm=f"Replace the jobs of slave {row.slave} with those it had before run {r.run_id}?",
+        )
+        + "</li>"
+        for r in row.archives
+    )
+    return (
+        "<h3>Job archives</h3>"
+        '<p class="hint">The slave\'s own jobs as each run found them before its import, newest first. '
+        '"Roll back to these jobs" triggers a run that imports them instead of the master\'s (param '
+        "rollback_to: the run id); history is kept as on any night. An archive the retention has removed "
+        "is refused by name.</p>"
+        f"<ul>{items}</ul>"
+    )
+
+
 def chart(row: SlaveRow, links: Links) -> str:
     if not row.nights:
         return ""
@@ -190,6 +221,7 @@ SLAVE_SECTIONS: tuple[Callable[[SlaveRow, Links], str], ...] = (
     empty_state,
     last_real_run,
     dry_runs,
+    job_archives,
     chart,
 )
 

@@ -96,6 +96,7 @@ SCRIPT = r"""
   } catch (e) { /* an unknown zone: the UTC times stay */ }
   document.querySelectorAll('button[data-trigger]').forEach(function (button) {
     button.addEventListener('click', function () {
+      if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
       var outcome = button.parentNode.querySelector('.outcome');
       button.disabled = true; outcome.textContent = 'triggering ...';
       fetch(button.dataset.trigger, {method: 'POST', credentials: 'same-origin',
@@ -183,10 +184,12 @@ def file_name(path: str) -> str:
     return f'<code class="file">{escape(path).replace(chr(92), chr(92) + "<wbr>")}</code>'
 
 
-def trigger_button(dag_id: str, links: Links, label: str, conf: dict[str, Any], paused: bool) -> str:
-    """A button that triggers a new run of the DAG through Airflow's REST API, as the user."""
+def trigger_button(dag_id: str, links: Links, label: str, conf: dict[str, Any], paused: bool, confirm: str = "") -> str:
+    """A button that triggers a new run of the DAG through Airflow's REST API, as the user
+    (after the browser's OK/Cancel question `confirm`, if given)."""
     body = json.dumps({"logical_date": None, "conf": conf})
     paused_mark = ' data-paused="1"' if paused else ""
+    paused_mark += f' data-confirm="{escape(confirm)}"' if confirm else ""
     return (
         f'<p class="action"><button type="button" data-trigger="{escape(links.trigger_api(dag_id))}" '
         f'data-body="{escape(body)}" data-runs="{escape(links.dag_page(dag_id) + "/runs/")}"'

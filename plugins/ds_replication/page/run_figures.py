@@ -230,6 +230,7 @@ class SlaveRow:
     dry_runs: list[RunRecord] = field(default_factory=list)  # the newest dry runs, newest first
     dag: DagFacts | None = None
     runs: int = 0  # runs of any kind
+    archives: list[RunRecord] = field(default_factory=list)  # the newest runs that kept a job archive
 
 
 @dataclass
@@ -244,6 +245,7 @@ class DagFacts:
 
 
 DRY_RUNS_SHOWN = 5
+ARCHIVES_SHOWN = 10
 
 
 def slave_row(slave: str, dag_id: str, records: list[RunRecord], dag: DagFacts | None = None) -> SlaveRow:
@@ -251,6 +253,8 @@ def slave_row(slave: str, dag_id: str, records: list[RunRecord], dag: DagFacts |
     last = last_real_run(records)
     held, held_run = held_now(records)
     dry = [r for r in records if r.dry_run][:DRY_RUNS_SHOWN]
+    archives = [r for r in records if not r.dry_run and figures(r).archive_files][:ARCHIVES_SHOWN]
+    last_figures = figures(last) if last else None
     return SlaveRow(
-        slave, dag_id, last, figures(last) if last else None, held, held_run, nights(records), dry, dag, len(records)
+        slave, dag_id, last, last_figures, held, held_run, nights(records), dry, dag, len(records), archives
     )
