@@ -186,7 +186,7 @@ def _params(slave: SlaveConfig) -> dict[str, Param]:
             title="Roll back to the jobs before run",
             description="The run id of an earlier night of this DAG: this run imports the jobs the slave had "
             "before that night, as its import_jobs kept them, instead of the jobs of the master. The runs "
-            "with a job archive are listed on the replication page (Browse -> DS replication, 'Job archives'), "
+            "with a job archive are listed on the replication page (Browse -> DS replication, section Job archives), "
             "each with a button that starts this rollback. History is kept as on any night. Empty: "
             "the jobs of the master.",
         ),
