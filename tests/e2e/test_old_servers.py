@@ -35,7 +35,8 @@ SMB1_SLAVE = "slave2"  # its smbd speaks SMB1 only
 
 @pytest.fixture(scope="module")
 def old_estate(request):
-    return _estate(request, slaves=2, identity=False, lab_options=("--smb1", SMB1_SLAVE))
+    # the estate file never changes here: the nights share one dag.test() process (conftest.Estate)
+    return _estate(request, slaves=2, identity=False, lab_options=("--smb1", SMB1_SLAVE), one_process=True)
 
 
 def with_connection(env: dict[str, str], conn_id: str, **changes) -> dict[str, str]:
