@@ -4,12 +4,15 @@ the project's dags/ and plugins/, the estate file and connections of a DS lab.""
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import os
+import selectors
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +90,9 @@ def migrate(env: dict[str, str]) -> None:
     (home / "airflow.cfg").write_text(cfg.replace(str(_migrated), str(home)))
 
 
+RESULT_MARKER = "DAGRUN-RESULT "
+
+
 def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None, timeout: int = 900) -> dict:
     """Run one DagRun with `dag.test()` in a fresh process; its task states and XComs."""
     proc = subprocess.run(
@@ -97,7 +103,7 @@ def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None
         text=True,
         timeout=timeout,
     )
-    marker = "DAGRUN-RESULT "
+    marker = RESULT_MARKER
     lines = [line for line in proc.stdout.splitlines() if line.startswith(marker)]
     if not lines:
         raise RuntimeError(
@@ -107,3 +113,81 @@ def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None
     result = json.loads(lines[-1][len(marker) :])
     result["log"] = proc.stdout + proc.stderr
     return result
+
+
+class DagRunner:
+    """Runs DagRuns with `dag.test()` one after another in one long-lived process
+    (`tests.e2e.run_dag --serve`), each with its own log: what run_dag returns, for a fraction
+    of the CPU (Airflow's imports and its in-process Execution API start once). Every run parses
+    the DAG file again; all runs share `env`. The process is started at the first run (again
+    after one died) and ended by stop()."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen | None = None
+        self._numbers = itertools.count(1)
+
+    def _start(self) -> subprocess.Popen:
+        with open(self.logs / "runner.log", "ab") as log:
+            return subprocess.Popen(
+                [PYTHON, "-m", "tests.e2e.run_dag", "--serve"],
+                env=self.env,
+                cwd=REPO,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+
+    def run(self, dag_id: str, conf: dict[str, Any] | None = None, timeout: int = 900) -> dict:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        log = self.logs / f"run-{next(self._numbers)}.log"
+        request = {"dag_id": dag_id, "conf": conf or {}, "log": str(log)}
+        self.proc.stdin.write((json.dumps(request) + "\n").encode())
+        self.proc.stdin.flush()
+        line = self._result_line(timeout)
+        text = log.read_text(errors="replace") if log.exists() else ""
+        result = json.loads(line[len(RESULT_MARKER) :]) if line and line.startswith(RESULT_MARKER) else None
+        if result is None:
+            exit_code = self.proc.poll()
+            raise RuntimeError(f"dag run of {dag_id} produced no result (runner exit {exit_code}):\n{text[-6000:]}")
+        result["log"] = text
+        return result
+
+    def _result_line(self, timeout: float) -> str | None:
+        """The runner's next line on stdout; None (and the runner stopped) if it ends or hangs."""
+        assert self.proc is not None and self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        data = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.proc.stdout, selectors.EVENT_READ)
+            while not data.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    self.stop()
+                    return None
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    return None
+                data += chunk
+        return data.decode(errors="replace").strip()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.stdin:
+            proc.stdin.close()  # the runner's loop ends at the end of its input
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # between runs nothing is lost: Airflow's exit hooks are slow
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()

@@ -1,72 +1,61 @@
 """The approval gate (issue 20) under a real Airflow scheduler, answered through Airflow's HITL
 REST API (what the "Required actions" page calls).
 
-One lab (master, slave1) and one Airflow (api-server, scheduler, dag-processor; LocalExecutor)
-for the module, `approval: on_local_changes`. In order: the first night asks (the seed's slave
-has a job the master lacks) and is approved; the next night has no local change and asks
-nothing; a job edited on the slave is asked about and rejected (nothing imported, nothing
-changed); the same question left unanswered times out like a reject, with a mail. On Airflow
+One lab (master, slave1, slave2) and one Airflow (api-server, scheduler, dag-processor;
+LocalExecutor) for the module, `approval: on_local_changes`. In order, on slave1: the first
+night asks (the seed's slave has a job the master lacks) and is approved; the next night has no
+local change and asks nothing; a job edited on the slave is asked about and rejected (nothing
+imported, nothing changed). On slave2, whose timeout is short: its first night's question left
+unanswered times out like a reject, with a mail. On Airflow
 3.3 a waiting task is `awaiting_input` (no triggerer): the scheduler's sweep ends the wait.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
-import yaml
 
-from tests.airflow_env import airflow_env, migrate, read_connections_env
-from tests.airflow_server import Airflow
-from tests.e2e.conftest import FAST_SETTINGS, fast_connections
+from tests.e2e.conftest import SchedulerEstate, scheduler_estate
 from tests.history_audit import snapshot
 from tests.labctl import Lab
 
 SLAVE = "slave1"
-DAG = f"replicate_{SLAVE}"
-# seconds: long enough to answer, short enough to wait for in the timeout test
+# slave1's questions are answered: long enough for a loaded machine to answer
 APPROVAL_TIMEOUT_MINUTES = 1.5
+# slave2's question is left unanswered (test_4), so its timeout is what that test waits out
+UNANSWERED, UNANSWERED_TIMEOUT_MINUTES = "slave2", 0.5
 EDITED_JOB = (2020544, "[I] Adobe Shockwave Player 11.0r429")  # in Global, on master and slave alike
 
 
-class ApprovalEstate:
-    def __init__(self, root: Path) -> None:
-        self.lab = Lab(root / "lab").up(slaves=1)
-        self.airflow: Airflow | None = None
-        try:
-            config = yaml.safe_load(self.lab.config_path.read_text())
-            config["defaults"].update(FAST_SETTINGS)
-            config["defaults"].update(
-                schedule=None, approval="on_local_changes", approval_timeout_minutes=APPROVAL_TIMEOUT_MINUTES
-            )
-            config_path = root / "replication.yaml"
-            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-            env = airflow_env(
-                root / "airflow", config_path, fast_connections(read_connections_env(self.lab.connections_path))
-            )
-            migrate(env)
-            self.airflow = Airflow(root, env, extra_env={"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3"})
-            password = self.airflow.add_user("admin", "admin")
-            self.airflow.cli("pools", "set", f"ds_export_{config['master']['name']}", "2", "DS exports")
-            self.airflow.start()
-            self.airflow.wait_ready((DAG,))
-            self.airflow.cli("dags", "unpause", "-y", DAG)
-            self.token = self.airflow.token("admin", password)
-        except BaseException:
-            self.stop()
-            raise
+def short_timeout_for_the_unanswered(config: dict) -> None:
+    (slave,) = [s for s in config["slaves"] if s["name"] == UNANSWERED]
+    slave["approval_timeout_minutes"] = UNANSWERED_TIMEOUT_MINUTES
 
-    def trigger(self, run_id: str) -> None:
-        self.airflow.cli("dags", "trigger", DAG, "--run-id", run_id)
+
+class ApprovalEstate(SchedulerEstate):
+    def __init__(self, root: Path) -> None:
+        super().__init__(
+            root,
+            slaves=2,
+            defaults={"approval": "on_local_changes", "approval_timeout_minutes": APPROVAL_TIMEOUT_MINUTES},
+            configure=short_timeout_for_the_unanswered,
+            # the scheduler's sweep that ends a wait past its timeout, every 3 s
+            extra_env={"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3"},
+            sign_in=True,
+        )
+        self.dag_of: dict[str, str] = {}
+
+    def trigger(self, run_id: str, slave: str = SLAVE) -> None:
+        self.dag_of[run_id] = f"replicate_{slave}"
+        self.airflow.cli("dags", "trigger", self.dag_of[run_id], "--run-id", run_id)
 
     def _path(self, run_id: str, task_id: str) -> str:
-        return f"/api/v2/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
+        return f"/api/v2/dags/{self.dag_of[run_id]}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
 
     def question(self, run_id: str, timeout: float = 300) -> dict:
         """The approve_changes question once the task waits for it."""
@@ -78,7 +67,7 @@ class ApprovalEstate:
                 return self.airflow.rest("GET", self._path(run_id, "approve_changes") + "/-1/hitlDetails", self.token)
             if self.airflow.runs([run_id]).get(run_id, {"state": None})["state"] in ("success", "failed"):
                 raise AssertionError(f"run ended without asking\n{self.airflow.describe([run_id])}")
-            time.sleep(2)
+            time.sleep(1)
         raise AssertionError(f"no question within {timeout}s\n{self.airflow.describe([run_id])}")
 
     def answer(self, run_id: str, option: str) -> None:
@@ -96,29 +85,10 @@ class ApprovalEstate:
                 xcom[task_id] = self.airflow.rest("GET", path, self.token)["value"]
         return {"state": run["state"], "tasks": tasks, "xcom": xcom, "why": self.airflow.describe([run_id])}
 
-    def stop(self) -> None:
-        try:
-            if self.airflow:
-                self.airflow.stop()
-        finally:
-            self.lab.down()
-
 
 @pytest.fixture(scope="module")
 def gate(request):
-    root = Path(tempfile.mkdtemp(prefix="ds-approval-"))
-    state: dict[str, ApprovalEstate] = {}
-
-    def finish() -> None:
-        try:
-            if "estate" in state:
-                state["estate"].stop()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-
-    request.addfinalizer(finish)
-    state["estate"] = ApprovalEstate(root)
-    return state["estate"]
+    return scheduler_estate(request, ApprovalEstate)
 
 
 IMPORT_STEPS = (
@@ -131,9 +101,9 @@ IMPORT_STEPS = (
 )
 
 
-def jobs(lab: Lab) -> list[dict]:
+def jobs(lab: Lab, slave: str = SLAVE) -> list[dict]:
     return lab.sql(
-        SLAVE,
+        slave,
         "SELECT e.event_id, e.name, t.package, t.arguments FROM event e "
         "LEFT JOIN install_task t ON t.event_id = e.event_id ORDER BY e.event_id",
     )
@@ -193,15 +163,17 @@ def test_3_a_job_edited_on_the_slave_is_asked_about_and_reject_changes_nothing(g
 
 
 def test_4_no_answer_in_time_ends_like_a_reject_with_a_mail(gate):
-    before_jobs = jobs(gate.lab)
+    # slave2, whose question times out after UNANSWERED_TIMEOUT_MINUTES: its first night asks
+    # (the seed's slave has a job the master lacks) and nobody answers
+    before_jobs = jobs(gate.lab, UNANSWERED)
     mails = len(gate.lab.mail())
-    gate.trigger("timeout_4")
-    gate.question("timeout_4")  # asked again: the edit is still there; nobody answers
+    gate.trigger("timeout_4", UNANSWERED)
+    gate.question("timeout_4")
     result = gate.finish("timeout_4")
     assert result["state"] == "success", result["why"]
     assert {result["tasks"][t] for t in IMPORT_STEPS} == {"skipped"}, result["why"]
     outcome = result["xcom"]["approve_changes"]
     assert outcome["approved"] is False and outcome["timed_out"] is True, result
-    assert jobs(gate.lab) == before_jobs
+    assert jobs(gate.lab, UNANSWERED) == before_jobs
     new = gate.lab.mail()[mails:]
-    assert any("no approval in time, nothing imported" in m["subject"] for m in new), new
+    assert any("no approval in time, nothing imported" in m["subject"] and UNANSWERED in m["subject"] for m in new), new

@@ -11,7 +11,7 @@ queue of slave2's (`site_south`); the estate file gives each slave its `queue`. 
   instance's `external_executor_id`, in that worker's log), and lose no history row;
 - a worker killed with SIGKILL (with everything it started) while `import_jobs` runs an aximport
   is noticed by the scheduler when the task's heartbeats stop (`[scheduler]
-  task_instance_heartbeat_timeout`, 60 s here, 300 s by default), the try is failed and retried
+  task_instance_heartbeat_timeout`, 30 s here, 300 s by default), the try is failed and retried
   by the other worker of the queue, the run succeeds, no history row is lost, and exactly one
   alert reaches the lab's SMTP sink: the lost worker's (sent by the DAG processor, which runs the
   task's retry callback for a try the scheduler failed); `restore_history`, failed once in the
@@ -21,22 +21,17 @@ queue of slave2's (`site_south`); the estate file gives each slave its `queue`. 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
-from tests.airflow_env import airflow_env, migrate, read_connections_env
 from tests.airflow_server import COMPONENTS, DB_ERRORS, Airflow
-from tests.e2e.conftest import FAST_SETTINGS, fast_connections
+from tests.e2e.conftest import SchedulerEstate, scheduler_estate
 from tests.history_audit import account, snapshot
 from tests.lab import faults
-from tests.labctl import Lab
 from tests.postgres_server import Postgres
 from tests.redis_server import Redis
 
@@ -44,9 +39,10 @@ BACKUP = "ds_replication_event_schedule_backup"
 
 QUEUES = {"slave1": "site_north", "slave2": "site_south"}
 WORKERS = {"north_1": "site_north", "north_2": "site_north", "south": "site_south"}
-# Long enough that a busy machine's late heartbeat is not taken for a lost worker; the default
-# (300 s) would only make the test wait longer.
-HEARTBEAT_TIMEOUT = 60
+# What the kill test waits out after the kill. A task heartbeats every 5 s ([workers]
+# min_heartbeat_interval): 30 s is six heartbeats missed, so a busy machine's late heartbeat is
+# not taken for a lost worker; the default (300 s) would only make the test wait longer.
+HEARTBEAT_TIMEOUT = 30
 
 
 def worker_command(name: str, queue: str) -> list[str]:
@@ -58,51 +54,36 @@ def worker_command(name: str, queue: str) -> list[str]:
     ]
 
 
-class CeleryEstate:
+def site_queues(config: dict) -> None:
+    for slave in config["slaves"]:
+        slave["queue"] = QUEUES[slave["name"]]
+
+
+class CeleryEstate(SchedulerEstate):
     """A DS lab with two slaves on two sites, PostgreSQL, Redis and an Airflow on Celery."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.lab = Lab(root / "lab").up(slaves=len(QUEUES))
         self.postgres: Postgres | None = None
         self.redis: Redis | None = None
-        self.airflow: Airflow | None = None
-        try:
-            self.postgres = Postgres().start()
-            self.redis = Redis().start()
-            self._start_airflow()
-        except BaseException:
-            self.stop()
-            raise
+        components = {**COMPONENTS, **{f"worker-{n}": worker_command(n, q) for n, q in WORKERS.items()}}
+        super().__init__(root, slaves=len(QUEUES), configure=site_queues, components=components)
 
-    def _start_airflow(self) -> None:
-        config = yaml.safe_load(self.lab.config_path.read_text())
-        config["defaults"].update(FAST_SETTINGS)
-        config["defaults"]["schedule"] = None  # manual runs only
-        for slave in config["slaves"]:
-            slave["queue"] = QUEUES[slave["name"]]
-        config_path = self.root / "replication.yaml"
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        celery = {
+    def _start_services(self) -> dict[str, str]:
+        self.postgres = Postgres().start()
+        self.redis = Redis().start()
+        return {
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url(),
             "AIRFLOW__CELERY__BROKER_URL": self.redis.url(),
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.postgres.url()}",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
         }
-        env = airflow_env(
-            self.root / "airflow", config_path, fast_connections(read_connections_env(self.lab.connections_path))
-        )
-        env.update(celery)
-        migrate(env)
-        components = {**COMPONENTS, **{f"worker-{n}": worker_command(n, q) for n, q in WORKERS.items()}}
-        self.airflow = Airflow(self.root, env, components=components, extra_env=celery)
-        self.pool = f"ds_export_{config['master']['name']}"
-        self.airflow.cli("pools", "set", self.pool, str(config["master"].get("export_slots", 2)), "DS exports")
-        self.airflow.start()
-        self.airflow.wait_ready(tuple(f"replicate_{s}" for s in QUEUES))
-        self.airflow.cli("dags", "unpause", "-y", "--treat-dag-id-as-regex", "^replicate_")
+
+    def _stop_services(self) -> None:
+        for service in (self.redis, self.postgres):
+            if service:
+                service.stop()
 
     def worker_of(self, celery_task_id: str) -> str:
         """The worker whose log names the Celery task (a task instance's external_executor_id)."""
@@ -110,34 +91,10 @@ class CeleryEstate:
         assert len(found) == 1, (celery_task_id, found)
         return found[0]
 
-    def stop(self) -> None:
-        try:
-            if self.airflow:
-                self.airflow.stop()
-        finally:
-            try:
-                for service in (self.redis, self.postgres):
-                    if service:
-                        service.stop()
-            finally:
-                self.lab.down()
-
 
 @pytest.fixture(scope="module")
 def celery_estate(request):
-    root = Path(tempfile.mkdtemp(prefix="ds-celery-"))
-    state: dict[str, CeleryEstate] = {}
-
-    def finish() -> None:  # CeleryEstate stops what it started if its own set-up fails
-        try:
-            if "estate" in state:
-                state["estate"].stop()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-
-    request.addfinalizer(finish)
-    state["estate"] = CeleryEstate(root)
-    return state["estate"]
+    return scheduler_estate(request, CeleryEstate)
 
 
 def task_instances(airflow: Airflow, run_id: str) -> dict[str, dict]:

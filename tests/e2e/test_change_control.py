@@ -23,7 +23,10 @@ RETENTION = {"nights": 30, "min_archives": 3}
 
 @pytest.fixture(scope="module")
 def control_estate(request):
-    return _estate(request, slaves=1, identity=False, settings={**FAST_SETTINGS, "retention": RETENTION})
+    # the estate file never changes here: the nights share one dag.test() process (conftest.Estate)
+    return _estate(
+        request, slaves=1, identity=False, settings={**FAST_SETTINGS, "retention": RETENTION}, one_process=True
+    )
 
 
 def archive_dir(estate) -> Path:

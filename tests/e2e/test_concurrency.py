@@ -18,81 +18,27 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import shutil
 import sqlite3
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.airflow_env import airflow_env, migrate, read_connections_env
 from tests.airflow_server import Airflow, parse_time
-from tests.e2e.conftest import FAST_SETTINGS, fast_connections
+from tests.e2e.conftest import scheduler_estate
 from tests.history_audit import account, snapshot
-from tests.labctl import Lab
 
 SLAVES = ("slave1", "slave2")
 
 
-class SchedulerEstate:
-    """A DS lab with two slaves, and an Airflow with a scheduler replicating it."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.lab = Lab(root / "lab").up(slaves=len(SLAVES))
-        self.airflow: Airflow | None = None
-        try:
-            self._start_airflow()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _start_airflow(self) -> None:
-        config = yaml.safe_load(self.lab.config_path.read_text())
-        config["defaults"].update(FAST_SETTINGS)
-        config["defaults"]["schedule"] = None  # manual runs only: no scheduled run on unpause
-        config["master"]["export_slots"] = 1
-        self.config = config
-        self.config_path = self.root / "replication.yaml"
-        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        env = airflow_env(
-            self.root / "airflow",
-            self.config_path,
-            fast_connections(read_connections_env(self.lab.connections_path)),
-        )
-        migrate(env)
-        self.airflow = Airflow(self.root, env)
-        self.pool = f"ds_export_{config['master']['name']}"
-        self.airflow.cli("pools", "set", self.pool, str(config["master"]["export_slots"]), "DS exports on the master")
-        self.airflow.start()
-        self.airflow.wait_ready(tuple(f"replicate_{s}" for s in SLAVES))
-        self.airflow.cli("dags", "unpause", "-y", "--treat-dag-id-as-regex", "^replicate_")
-
-    def stop(self) -> None:
-        try:
-            if self.airflow:
-                self.airflow.stop()
-        finally:
-            self.lab.down()
+def one_export_slot(config: dict) -> None:
+    config["master"]["export_slots"] = 1
 
 
 @pytest.fixture(scope="module")
 def sched(request):
-    root = Path(tempfile.mkdtemp(prefix="ds-sched-"))
-    state: dict[str, SchedulerEstate] = {}
-
-    def finish() -> None:  # SchedulerEstate stops what it started if its own set-up fails
-        try:
-            if "estate" in state:
-                state["estate"].stop()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-
-    request.addfinalizer(finish)
-    state["estate"] = SchedulerEstate(root)
-    return state["estate"]
+    """A DS lab with two slaves, and an Airflow with a scheduler replicating it; the master's
+    export pool has one slot."""
+    return scheduler_estate(request, slaves=len(SLAVES), configure=one_export_slot)
 
 
 def assert_succeeded(airflow: Airflow, runs: dict[str, sqlite3.Row]) -> None:

@@ -27,7 +27,8 @@ FIREFOX = 2020549  # a Global job the master still has (edited)
 
 @pytest.fixture(scope="module")
 def estate(request):
-    return _estate(request, slaves=1, identity=False)
+    # the estate file never changes here: the nights share one dag.test() process (conftest.Estate)
+    return _estate(request, slaves=1, identity=False, one_process=True)
 
 
 def _failed_article_night(lab) -> None:

@@ -43,7 +43,8 @@ from tests.lab.ax_tools import read_export
 
 @pytest.fixture(scope="module")
 def manual_estate(request):
-    return _estate(request, slaves=1, identity=False)
+    # the estate file never changes here: the nights share one dag.test() process (conftest.Estate)
+    return _estate(request, slaves=1, identity=False, one_process=True)
 
 
 @pytest.fixture(scope="module")

@@ -12,62 +12,30 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
-import yaml
 
-from tests.airflow_env import airflow_env, migrate, read_connections_env
-from tests.airflow_server import Airflow
-from tests.e2e.conftest import FAST_SETTINGS, fast_connections
+from tests.airflow_env import read_connections_env
+from tests.e2e.conftest import SchedulerEstate, scheduler_estate
 from tests.history_audit import account, jobs_in_folders, slave_folders, snapshot
-from tests.labctl import Lab
 
 SLAVES = ("slave1", "slave2")
 SLAVE, DAG = "slave1", "replicate_slave1"
 PAGE = "/ds-replication/"
 BACKUP = "ds_replication_event_schedule_backup"
-PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 RESTORE_FAULT = ("sql_drop_before_commit", "INSERT INTO [dbo].[event_schedule] (")
 
 
-class PageEstate:
+class PageEstate(SchedulerEstate):
     """A DS lab with two slaves and an Airflow (with the page plugin) replicating it."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.lab = Lab(root / "lab").up(slaves=len(SLAVES))
-        self.airflow: Airflow | None = None
-        try:
-            config = yaml.safe_load(self.lab.config_path.read_text())
-            config["defaults"].update(FAST_SETTINGS)
-            config["defaults"]["schedule"] = None  # manual runs only
-            self.config_path = root / "replication.yaml"
-            self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-            env = airflow_env(
-                root / "airflow", self.config_path, fast_connections(read_connections_env(self.lab.connections_path))
-            )
-            migrate(env)
-            self.airflow = Airflow(root, env)
-            self.base = f"http://127.0.0.1:{self.airflow.port}"
-            self.airflow.env["AIRFLOW__API__BASE_URL"] = self.base
-            master = config["master"]
-            self.airflow.cli("pools", "set", f"ds_export_{master['name']}", "2", "DS exports on the master")
-            self.airflow.start()
-            self.airflow.wait_ready(tuple(f"replicate_{s}" for s in SLAVES))
-            self.airflow.cli("dags", "unpause", "-y", "--treat-dag-id-as-regex", "^replicate_")
-            self.http = httpx.Client(base_url=self.base, timeout=60)
-            password = json.loads((self.airflow.home / PASSWORD_FILE).read_text())["admin"]
-            token = self.http.post("/auth/token", json={"username": "admin", "password": password})
-            token.raise_for_status()
-            self.auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        except BaseException:
-            self.stop()
-            raise
+        super().__init__(root, slaves=len(SLAVES), sign_in=True)
+        self.http = httpx.Client(base_url=self.base, timeout=60)
+        self.auth = {"Authorization": f"Bearer {self.token}"}
 
     def run(self, run_id: str) -> str:
         self.airflow.cli("dags", "trigger", DAG, "--run-id", run_id)
@@ -83,29 +51,14 @@ class PageEstate:
         return response.json()["value"]
 
     def stop(self) -> None:
-        try:
-            if self.airflow:
-                self.airflow.stop()
-        finally:
-            self.lab.down()
+        if hasattr(self, "http"):
+            self.http.close()
+        super().stop()
 
 
 @pytest.fixture(scope="module")
 def page_estate(request):
-    root = Path(tempfile.mkdtemp(prefix="ds-page-"))
-    state: dict[str, PageEstate] = {}
-
-    def finish() -> None:
-        try:
-            if "estate" in state:
-                state["estate"].http.close()
-                state["estate"].stop()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-
-    request.addfinalizer(finish)
-    state["estate"] = PageEstate(root)
-    return state["estate"]
+    return scheduler_estate(request, PageEstate)
 
 
 def row_of(html: str, slave: str) -> str:
