@@ -146,3 +146,22 @@ def test_delete_from_event_cascades_through_the_triggers(sessions):
     assert list(session.execute("DELETE FROM event")) == [1]  # the job's own row count, as SQL Server reports
     for table in ("install_task", "event_schedule", "event_schedule_info"):
         assert count(session, table) == 0
+
+
+def test_a_login_waits_out_a_brief_lock_on_the_database_file(engine, sessions):
+    """A login that meets the database file locked for a moment (SQLite's WAL recovery or the
+    checkpoint of a closing connection hold it exclusively) waits for it, as a SQL Server login
+    waits, instead of failing: a session that failed to start made the lab drop the connection,
+    and the client saw "Unexpected EOF" (the flake of test_legacy_tables under load)."""
+    import sqlite3
+
+    holder = sqlite3.connect(engine.db_path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")  # in WAL mode, exclusive locking mode shuts readers out
+    release = threading.Timer(0.5, lambda: (holder.execute("COMMIT"), holder.close()))
+    release.start()
+    try:
+        session = sessions()
+        assert count(session) == 0
+    finally:
+        release.join()

@@ -69,8 +69,11 @@ class Session:
         self.database = engine.database
         self.hook = hook
         self.spid = _next_spid()
+        # A login waits out a brief lock on the file (WAL recovery, a closing connection's
+        # checkpoint) as SQL Server's does; a session that failed to start dropped the connection
+        # ("Unexpected EOF" in the client). Statements then poll, so a cancel can stop a wait.
         self.db = sqlite3.connect(
-            engine.db_path, timeout=LOCK_POLL_SECONDS, isolation_level=None, check_same_thread=False
+            engine.db_path, timeout=LOCK_WAIT_SECONDS, isolation_level=None, check_same_thread=False
         )
         self.db.execute("PRAGMA recursive_triggers=ON")
         self.db.execute("PRAGMA foreign_keys=ON")  # only tables that declare one have any (SUBSET.md)
@@ -81,6 +84,7 @@ class Session:
         self.function_errors = functions.FunctionErrors()
         functions.register(self.db, self.function_errors, lambda: self.dateformat)
         catalog.install_views(self.db)
+        self.db.execute(f"PRAGMA busy_timeout = {int(LOCK_POLL_SECONDS * 1000)}")
         self.translator = Translator(self.db, lambda: self.database, self._variable, self._global)
         self.cancelled = threading.Event()  # set by cancel(); a blocking hook may wait on it
         self.variables: dict[str, list[Any]] = {}  # name -> [ColType, value]
@@ -592,7 +596,9 @@ def login_language(db: sqlite3.Connection) -> str:
     variant british_login set another)."""
     try:
         row = db.execute("SELECT value FROM lab_settings WHERE name = 'login_language'").fetchone()
-    except sqlite3.OperationalError:  # a database made without lab_settings
+    except sqlite3.OperationalError as error:  # a database made without lab_settings
+        if "no such table" not in str(error):
+            raise  # e.g. locked: never silently log in under another language
         return "us_english"
     return row[0] if row and row[0] in LANGUAGE_DATEFORMAT else "us_english"
 
