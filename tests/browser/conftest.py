@@ -107,7 +107,23 @@ class AirflowUi:
     def describe(self, dag_id: str, run_id: str) -> str:
         tis = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         states = "\n".join(f"  {ti['task_id']}: {ti['state']} try {ti['try_number']}" for ti in tis)
-        return f"{states}\n{self.logs()}"
+        return f"{states}\n{self.task_logs(dag_id, run_id, tis)}{self.logs()}"
+
+    def task_logs(self, dag_id: str, run_id: str, tis: list[dict[str, Any]]) -> str:
+        """The tail of every try of each task not ended in success or skipped: why it retried."""
+        out = []
+        for ti in tis:
+            if ti["state"] in ("success", "skipped", None):
+                continue
+            for attempt in range(1, ti["try_number"] + 1):
+                path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{attempt}"
+                try:
+                    content = self.api("GET", path + "?full_content=true").get("content", [])
+                except Exception as error:  # a failure message must still come out
+                    content = [f"(log not read: {error})"]
+                lines = [str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in content][-30:]
+                out.append(f"--- {ti['task_id']} try {attempt} ---\n" + "\n".join(lines))
+        return "\n".join(out) + ("\n" if out else "")
 
     def logs(self) -> str:
         logs = Path(self.info["component_logs"])
