@@ -110,7 +110,6 @@ def read_history_tables(conn: Any) -> list[HistoryTable]:
                 row_identity,
                 key_source,
                 tuple((c.name, LOB_CAST[c.type_name.lower()]) for c in lobs),
-                tuple(c.name for c in lobs if c.type_name.lower() in TRIGGER_UNREADABLE),
                 tuple((c.name, c.type_name.lower()) for c in lobs if c.type_name.lower() in TRIGGER_UNREADABLE),
             )
         )

@@ -88,8 +88,13 @@ class HistoryTable:
     row_identity: tuple[str, ...] = ()  # see catalog.ROW_IDENTITY; empty: every column
     key_source: str = "primary key"
     lob_casts: tuple[tuple[str, str], ...] = ()  # (LOB column, the type it is compared as), see LOB_CAST
-    unreadable: tuple[str, ...] = ()  # text/ntext/image columns: a trigger cannot read them from deleted
-    unreadable_types: tuple[tuple[str, str], ...] = ()  # (unreadable column, its type: text, ntext or image)
+    # (column, its type) of the text/ntext/image columns: a trigger cannot read them from deleted
+    unreadable_types: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def unreadable(self) -> tuple[str, ...]:
+        """The text, ntext and image columns, by name."""
+        return tuple(c for c, _ in self.unreadable_types)
 
     @property
     def backup(self) -> str:

@@ -89,7 +89,7 @@ def sample_tables(identity: bool) -> list[HistoryTable]:
             frozenset({"message"}),
             # with IDENTITY, the SQL 2000 era's ntext message (capture_trigger.sql and lob_refresh.sql differ)
             lob_casts=(("message", "nvarchar(MAX)"),) if identity else (),
-            unreadable=("message",) if identity else (),
+            unreadable_types=(("message", "ntext"),) if identity else (),
         ),
     ]
 
@@ -101,7 +101,9 @@ def sample_scripts(identity: bool) -> dict[str, str]:
     t = tables[0]
     common = {"database": "express", "tables": tables, "restore_changed_jobs": identity}
     status = Column("status", "nvarchar", 400, 0, 0, False)
-    lob = dataclasses.replace(tables[1], lob_casts=(("message", "nvarchar(MAX)"),), unreadable=("message",))
+    lob = dataclasses.replace(
+        tables[1], lob_casts=(("message", "nvarchar(MAX)"),), unreadable_types=(("message", "ntext"),)
+    )
     scripts = {
         "history_tables": render("history_tables.sql", missing={t.archive: []}, widened={t.backup: [status]}, **common),
         "backup_history": render("backup_history.sql", fingerprints={2020549: "ab" * 32}, **common),
