@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
+from tests.airflow_server import RUN_TIMEOUT
 from tests.browser.conftest import AirflowUi
 from tests.history_audit import account, snapshot
 from tests.labctl import Lab
@@ -97,7 +98,7 @@ def outcome(ui: AirflowUi, run_id: str, page=None, button: str = "") -> dict:
     path = f"/api/v2/dags/{DAG}/dagRuns/{quote(run_id, safe='')}"
     answered_try = ui.api("GET", f"{path}/taskInstances/approve_changes")["try_number"]
     reasked = 0
-    deadline = time.monotonic() + 900
+    deadline = time.monotonic() + RUN_TIMEOUT
     while ui.api("GET", path)["state"] not in ("success", "failed"):
         ti = ui.api("GET", f"{path}/taskInstances/approve_changes")
         if page is not None and ti["state"] == "awaiting_input" and ti["try_number"] > answered_try:
