@@ -289,6 +289,21 @@ class Airflow:
             time.sleep(2)
         raise AssertionError(f"runs {run_ids} not finished within {timeout}s\n{self.describe(run_ids)}")
 
+    def wait_worker_reported(self, dag_id: str, run_id: str, task_id: str, timeout: float = 120) -> None:
+        """Until the scheduler has handled the executor's report that the task's process ended (its
+        "TaskInstance Finished" line). Airflow 3.3 races when a waiting task is resumed before that:
+        the late report of the old process fails the resumed try (`state mismatch`), and it is retried."""
+        line = re.compile(
+            rf"TaskInstance Finished: dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, "
+            rf"run_id={re.escape(run_id)},"
+        )
+        deadline = time.monotonic() + timeout
+        while not line.search(self.log_text("scheduler")):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no report of {task_id}'s process within {timeout}s\n{self.describe([run_id])}")
+            time.sleep(0.5)
+
     def describe(self, run_ids: list[str]) -> str:
         """Runs, task states, failed task logs and the components' log tails, for a failure message."""
         out = []

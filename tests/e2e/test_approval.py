@@ -64,6 +64,9 @@ class ApprovalEstate(SchedulerEstate):
             self.airflow.check_alive()
             state = self.airflow.task_instances(run_id).get("approve_changes")
             if state is not None and state["state"] == "awaiting_input":
+                # a person answers seconds later at the soonest; an answer before Airflow has handled
+                # the end of the asking process meets Airflow's race (docs/change-control.md)
+                self.airflow.wait_worker_reported(self.dag_of[run_id], run_id, "approve_changes")
                 return self.airflow.rest("GET", self._path(run_id, "approve_changes") + "/-1/hitlDetails", self.token)
             if self.airflow.runs([run_id]).get(run_id, {"state": None})["state"] in ("success", "failed"):
                 raise AssertionError(f"run ended without asking\n{self.airflow.describe([run_id])}")
