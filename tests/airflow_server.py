@@ -19,6 +19,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,34 @@ def tail(path: Path, lines: int = 60) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as error:
         return f"({path}: {error})"
+
+
+def wait_worker_reported(
+    scheduler_log: Path,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    timeout: float = 120,
+    check: Callable[[], None] = lambda: None,
+    describe: Callable[[], str] = lambda: "",
+    try_number: int | None = None,
+) -> None:
+    """Until the scheduler has handled the executor's report that the task's process ended (its
+    "TaskInstance Finished" line in `scheduler_log`, of try `try_number` if given). Airflow 3.3
+    races when a waiting task is resumed before that: the late report of the old process fails
+    the resumed try (`state mismatch`), and it is retried. `check` raises if the components
+    died; `describe` says why."""
+    tried = "" if try_number is None else rf"[^\n]* try_number={try_number},"
+    line = re.compile(
+        rf"TaskInstance Finished: dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, "
+        rf"run_id={re.escape(run_id)},{tried}"
+    )
+    deadline = time.monotonic() + timeout
+    while not line.search(scheduler_log.read_text(errors="replace")):
+        check()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no report of {task_id}'s process within {timeout}s\n{describe()}")
+        time.sleep(0.5)
 
 
 class Airflow:
@@ -290,19 +319,17 @@ class Airflow:
         raise AssertionError(f"runs {run_ids} not finished within {timeout}s\n{self.describe(run_ids)}")
 
     def wait_worker_reported(self, dag_id: str, run_id: str, task_id: str, timeout: float = 120) -> None:
-        """Until the scheduler has handled the executor's report that the task's process ended (its
-        "TaskInstance Finished" line). Airflow 3.3 races when a waiting task is resumed before that:
-        the late report of the old process fails the resumed try (`state mismatch`), and it is retried."""
-        line = re.compile(
-            rf"TaskInstance Finished: dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, "
-            rf"run_id={re.escape(run_id)},"
+        """Until the scheduler has handled the executor's report that the task's process ended
+        (module function `wait_worker_reported`)."""
+        wait_worker_reported(
+            self.logs / "scheduler.log",
+            dag_id,
+            run_id,
+            task_id,
+            timeout,
+            check=self.check_alive,
+            describe=lambda: self.describe([run_id]),
         )
-        deadline = time.monotonic() + timeout
-        while not line.search(self.log_text("scheduler")):
-            self.check_alive()
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no report of {task_id}'s process within {timeout}s\n{self.describe([run_id])}")
-            time.sleep(0.5)
 
     def describe(self, run_ids: list[str]) -> str:
         """Runs, task states, failed task logs and the components' log tails, for a failure message."""

@@ -8,6 +8,8 @@ Fixtures (any module under tests/browser/ may use them; each module starts one A
   attributes: `url`, `user`, `password`, `lab` (tests.labctl.Lab), `dag_ids`; `token()` (a
   bearer token), `api(method, path, body=None)` (REST with that token, JSON back),
   `wait_run(dag_id, run_id)` (the finished run, or a failure with the task states and logs),
+  `wait_worker_reported(dag_id, run_id, task_id, try_number)` (the scheduler has handled the
+  end of the task's process: answer a question only then, Airflow 3.3 races before),
   `logs()` (the components' log tails), `stop()` (Ctrl-C to the launcher; the pids still
   alive afterwards, [] when clean). Stopped at the end of the module if a test has not.
 - `browser` (module): Chromium launched with the flags this machine needs; Playwright gives
@@ -35,7 +37,7 @@ import psutil
 import pytest
 
 from tests.airflow_env import PYTHON, REPO
-from tests.airflow_server import FINISHED, READY_TIMEOUT, RUN_TIMEOUT, tail
+from tests.airflow_server import FINISHED, READY_TIMEOUT, RUN_TIMEOUT, tail, wait_worker_reported
 from tests.labctl import Lab
 
 CHROMIUM = "/usr/bin/chromium"
@@ -103,6 +105,22 @@ class AirflowUi:
                 return run
             time.sleep(2)
         raise AssertionError(f"{dag_id} {run_id} not finished within {timeout}s\n{self.describe(dag_id, run_id)}")
+
+    def wait_worker_reported(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> None:
+        """Until the scheduler has handled the end of the task's process of that try (tests.airflow_server)."""
+        wait_worker_reported(
+            Path(self.info["component_logs"]) / "scheduler.log",
+            dag_id,
+            run_id,
+            task_id,
+            check=self._check_running,
+            describe=lambda: self.describe(dag_id, run_id),
+            try_number=try_number,
+        )
+
+    def _check_running(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"`make ui` exited ({self.proc.returncode}):\n{tail(self.output, 80)}")
 
     def describe(self, dag_id: str, run_id: str) -> str:
         tis = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]

@@ -430,8 +430,13 @@ def down(lab_dir: Path) -> list[str]:
     _unmount_shares([Path(h["share_dir"]) for h in info["hosts"].values()])
     left = [f"pid {p}" for p in pids + [h.get("smbd_pid") for h in info["hosts"].values()] if p and _alive(p)]
     ports = [info["smtp_port"]] + [h[k] for h in info["hosts"].values() for k in ("sql_port", "winrm_port", "smb_port")]
-    time.sleep(0.2)
-    left += [f"port {p}" for p in ports if _port_in_use(p)]
+    # the processes are gone; a port closes with them, though a loaded kernel may take a moment
+    busy = [p for p in ports if _port_in_use(p)]
+    deadline = time.monotonic() + 10
+    while busy and time.monotonic() < deadline:
+        time.sleep(0.05)
+        busy = [p for p in busy if _port_in_use(p)]
+    left += [f"port {p}" for p in busy]
     if not left:
         (lab_dir / "lab.json").rename(lab_dir / "lab.stopped.json")
     return left

@@ -319,6 +319,18 @@ def test_smb_disconnect_breaks_the_transfer(lab):
     assert faults.armed(lab.dir, "slave1") == []
 
 
+def wait_until(condition, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.1)
+
+
+def free_bytes(path: str) -> int:
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
 def test_smb_stall_holds_the_connection_open(lab):
     lab.fault("slave1", "smb_stall", match="stall.bin")
     info = lab.info
@@ -336,10 +348,15 @@ def test_smb_stall_holds_the_connection_open(lab):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(3)
-    assert proc.poll() is None  # no answer, no close: the client still waits
-    proc.kill()
-    proc.wait()
+    try:
+        # the stall has fired (it is used up) on the client's request for stall.bin
+        wait_until(lambda: not faults.armed(lab.dir, "slave1") or proc.poll() is not None, "the stall")
+        assert proc.poll() is None, proc.communicate()  # not closed when the stall fired
+        time.sleep(3)  # a window in which a closed connection would have ended smbclient
+        assert proc.poll() is None  # no answer, no close: the client still waits
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_share_full_refuses_writes(lab, tmp_path):
@@ -347,12 +364,15 @@ def test_share_full_refuses_writes(lab, tmp_path):
         pytest.skip("the share could not be put on a size-limited tmpfs here")
     source = tmp_path / "full.bin"
     source.write_bytes(os.urandom(2_000_000))
+    share = lab.info["hosts"]["slave1"]["share_dir"]
     lab.fault("slave1", "share_full", times=1, match="never-matches")
-    time.sleep(0.5)  # the host fills the share while the fault is armed
+    # the host fills the share while the fault is armed
+    wait_until(lambda: free_bytes(share) < len(source.read_bytes()), "the share filled")
     result = _smbclient(lab, "slave1", f"put {source} full.bin")
     assert result.returncode != 0 and "DISK_FULL" in (result.stdout + result.stderr).upper()
     faults.clear(lab.dir, "slave1")
-    time.sleep(4)
+    # and empties it 3 s after the fault is cleared
+    wait_until(lambda: free_bytes(share) > 2 * len(source.read_bytes()), "the share emptied")
     assert _smbclient(lab, "slave1", f"put {source} full.bin").returncode == 0
 
 

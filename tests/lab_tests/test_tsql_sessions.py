@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -59,13 +60,27 @@ def test_commit_without_begin_is_an_error(sessions):
     assert isinstance(error, SqlError) and error.number == 3902
 
 
+def reached(prefix: str) -> tuple[threading.Event, Callable]:
+    """An event set when a session (opened with the hook returned) starts a statement that
+    begins with `prefix`: the state a test waits for instead of a guess of how long it takes."""
+    seen = threading.Event()
+
+    def hook(point: str, statement: str, batch: str) -> None:
+        if point == "statement" and statement.startswith(prefix):
+            seen.set()
+
+    return seen, hook
+
+
 def test_a_writer_waits_for_the_other_sessions_transaction(sessions):
-    a, b = sessions(), sessions()
+    started, hook = reached("INSERT")
+    a, b = sessions(), sessions(hook)
     list(a.execute("BEGIN TRAN; " + INSERT_JOB.format(id=1)))
     done = []
     writer = threading.Thread(target=lambda: done.append(list(b.execute(INSERT_JOB.format(id=2)))))
     writer.start()
-    time.sleep(0.4)
+    assert started.wait(30), "the writer's INSERT did not start"
+    time.sleep(0.4)  # a window in which a writer not made to wait would have ended
     assert writer.is_alive() and not done  # a lock wait
     list(a.execute("COMMIT"))
     writer.join(timeout=10)
@@ -73,13 +88,14 @@ def test_a_writer_waits_for_the_other_sessions_transaction(sessions):
 
 
 def test_cancel_ends_a_lock_wait_and_xact_abort_rolls_back(sessions):
-    a, b = sessions(), sessions()
+    waiting, hook = reached("BEGIN TRAN")  # its lock wait: BEGIN TRAN takes the write lock
+    a, b = sessions(), sessions(hook)
     list(a.execute("BEGIN TRAN; " + INSERT_JOB.format(id=1)))
     done = []
     batch = "SET XACT_ABORT ON; SET NOCOUNT ON; SELECT 1; BEGIN TRAN; " + INSERT_JOB.format(id=2) + "; SELECT 2"
     waiter = threading.Thread(target=lambda: done.append(list(b.execute(batch))))
     waiter.start()
-    time.sleep(0.3)
+    assert waiting.wait(30), "the batch did not reach BEGIN TRAN"
     b.cancel()
     waiter.join(timeout=10)
     assert not waiter.is_alive()
