@@ -189,6 +189,36 @@ def test_a_backup_that_would_pass_the_editions_cap_is_no_go(lab_estate, nearly_f
     assert "past the 4096 MB cap of SQL Server 9.00.5000 Express Edition" in size["why"], size
 
 
+# Versions the package tells apart by @@VERSION (floor 2005, Express caps 4 GB to 2008 and 10 GB
+# from 2008 R2 on): each with a database of 4095.95 MB; SERVERPROPERTY as that server answers it.
+NEARLY_FULL_ON = {
+    ("10.50.1600.1", "Express Edition"): ("10.50.1600.1 RTM Express Edition", "go", "cap 10240 MB"),
+    ("10.0.5500.0", "Express Edition"): ("10.0.5500.0 SP3 Express Edition", "no-go", "past the 4096 MB cap"),
+    ("9.00.4035.00", "Standard Edition"): ("9.00.4035.00 SP3 Standard Edition", "go", "no cap"),
+}
+
+
+@pytest.mark.parametrize(("version", "edition"), NEARLY_FULL_ON)
+def test_each_version_is_read_from_the_server_with_its_editions_cap(lab_estate, nearly_full, version, edition):
+    properties, verdict, size_words = NEARLY_FULL_ON[(version, edition)]
+    lab_estate.lab.server(SLAVE, "--version", version, "--edition", edition)
+    try:
+        _, hosts = surveyed(lab_estate)
+    finally:
+        lab_estate.lab.server(SLAVE, "--version", "9.00.5000.00", "--edition", "Express Edition")
+    checks = {c["check"]: c for c in hosts[SLAVE]["checks"]}
+    assert checks["SERVERPROPERTY"]["found"] == properties, checks["SERVERPROPERTY"]
+    assert checks[f"SQL (ds_{SLAVE}_mssql)"]["found"].startswith(f"{parse_version_words(version)} {edition},")
+    assert hosts[SLAVE]["verdict"] == verdict, checks["data size"]
+    assert size_words in checks["data size"]["found"] + checks["data size"]["why"], checks["data size"]
+
+
+def parse_version_words(version: str) -> str:
+    """The version as the package words it from @@VERSION: major.minor(2 digits).build."""
+    major, minor, build = version.split(".")[:3]
+    return f"{int(major)}.{int(minor):02d}.{int(build)}"
+
+
 @pytest.fixture
 def nested_triggers_off(lab_estate):
     lab_estate.lab.server(SLAVE, "--nested-triggers", "0")

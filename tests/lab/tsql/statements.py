@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from tests.lab.tsql import catalog, constraints, firing, keys, native
 from tests.lab.tsql.catalog import CatalogColumn
-from tests.lab.tsql.errors import SqlError, invalid_column, object_exists, unsupported
+from tests.lab.tsql.errors import SqlError, from_sqlite_not_null, invalid_column, object_exists, unsupported
 from tests.lab.tsql.infer import ColType, type_name
 from tests.lab.tsql.results import (
     INTEGER_TYPES,
@@ -597,17 +597,16 @@ def select_into(s: Session, tree: exp.Select) -> int:
     return count
 
 
-def integrity_error(error: sqlite3.IntegrityError, db: sqlite3.Connection) -> SqlError:
+def integrity_error(error: sqlite3.IntegrityError, db: sqlite3.Connection, sql: str = "") -> SqlError:
     message = str(error)
     raised = native.raised_error(message)  # a trigger's statement failed as SQL Server's would
     if raised is not None:
         return raised
     if message.startswith(("UNIQUE constraint failed", "PRIMARY KEY")):
         return _unique_error(message.split(":", 1)[1].strip() if ":" in message else "", db)
-    if message.startswith("NOT NULL constraint failed"):
-        table, _, column = message.split(":", 1)[1].strip().partition(".")
-        return SqlError(515, f"Cannot insert the value NULL into column '{column}', table 'express.dbo.{table}'; "
-                        "column does not allow nulls. INSERT fails.")  # fmt: skip
+    not_null = from_sqlite_not_null(message, "UPDATE" if re.match(r"(?is)\s*UPDATE\b", sql) else "INSERT")
+    if not_null is not None:
+        return not_null
     return unsupported(f"constraint failure {message!r}")
 
 
