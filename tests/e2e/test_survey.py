@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ds_replication import survey
+from ds_replication import history, survey
+from ds_replication.catalog import read_history_tables
 from ds_replication.config import load_estate
 from tests.airflow_env import PYTHON, REPO, run_dag
 from tests.e2e.conftest import _estate
@@ -318,6 +319,34 @@ def test_the_survey_dag_runs_one_task_per_host(lab_estate):
     assert '<span class="state success">go</span>' in rows[SLAVE] and "<small>none</small>" in rows[SLAVE]
     assert '<span class="state failed">no-go</span>' in rows[SMB1_SLAVE], rows[SMB1_SLAVE]
     assert f"<b>SMB (ds_{SMB1_SLAVE}_smb, share express)</b>: the SMB server" in rows[SMB1_SLAVE], rows[SMB1_SLAVE]
+
+
+@pytest.fixture
+def status_recollated(lab_estate):
+    """The package's tables made (as by a first night), then a DS upgrade gives
+    event_schedule.status a binary collation."""
+    lab = lab_estate.lab
+    with lab.connect(SLAVE, "express") as conn:
+        history.ensure_tables(conn, "express", read_history_tables(conn))
+    lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status nvarchar(50) COLLATE Latin1_General_BIN NOT NULL")
+    yield
+    lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status nvarchar(50) NOT NULL")  # the database's default
+
+
+def test_a_column_given_another_collation_is_no_go_and_preflight_refuses_it_alike(lab_estate, status_recollated):
+    """"Collation Precedence (Transact-SQL)": the held copy and the live row could not be
+    compared (Msg 468). The survey and preflight name the column and both collations alike."""
+    _, hosts = surveyed(lab_estate)
+    check = failing(hosts[SLAVE])["package's tables"]
+    assert check["found"].startswith(
+        "column status of event_schedule is collated Latin1_General_BIN now but SQL_Latin1_General_CP1_CI_AS in "
+        "ds_replication_event_schedule_backup"
+    ), check
+    assert "ALTER COLUMN ... COLLATE" in check["why"], check
+    assert hosts["master"]["verdict"] == "go"
+    result = lab_estate.run(SLAVE, {"dry_run": True})
+    assert result["tasks"]["preflight"]["state"] == "failed", result["tasks"]
+    assert f"package's tables: {check['found']} ({check['why']})" in result["log"], result["log"][-4000:]
 
 
 def test_a_keyless_history_table_with_a_large_column_is_no_go(lab_estate):
