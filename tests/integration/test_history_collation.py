@@ -60,34 +60,34 @@ def test_a_history_with_its_own_collation_is_kept_when_the_ds_widens_and_adds_co
 
 @pytest.mark.parametrize("schema", ["default", "history_collation"])
 def test_a_column_the_ds_gives_another_collation_is_refused_by_name_before_anything_changes(schema):
-    """A night failed after its backup; a DS upgrade then changes event_schedule.status to a
-    binary collation. Comparing the held rows with the live ones would fail (Msg 468) or match
-    them by other rules. Before the fix the backup went on and failed midway with Msg 468;
-    preflight and the survey said nothing. Now the backup, preflight and the survey (the check
-    "package's tables") refuse it with the same words, and the held rows stay as they are."""
+    """A night failed after its backup; a DS upgrade then gives event_schedule_info.message a
+    binary collation. The history steps compare every column of a detail row, so the held rows
+    and the live ones could not be compared (Msg 468), or would match by other rules. Before the
+    fix the next backup failed midway with an unexplained Msg 468 (rolled back), and preflight and
+    the survey said nothing. Now the backup, preflight and the survey (the check "package's
+    tables") refuse it by name with the same words, and the held rows stay as they are."""
     old = HISTORY_COLLATION if schema == "history_collation" else DEFAULT
     with lab_with(schema) as lab:
         with connect(lab) as conn:
             history.backup(conn, DATABASE)
         held = versions(lab)
-        lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status nvarchar(50) COLLATE Latin1_General_BIN "
-                       "NOT NULL")  # fmt: skip
-        expected = f"column status of event_schedule is collated Latin1_General_BIN now but {old} in "
+        recollate = "ALTER TABLE {} ALTER COLUMN message nvarchar(500) COLLATE Latin1_General_BIN NULL"
+        lab.sql(SLAVE, recollate.format("event_schedule_info"))
+        expected = f"column message of event_schedule_info is collated Latin1_General_BIN now but {old} in "
         with connect(lab) as conn:
             check = host_checks.package_tables(conn, read_history_tables(conn))
             with pytest.raises(CatalogError) as refused:
                 history.backup(conn, DATABASE)
         assert not check.ok and check.found.startswith(expected), check
-        assert "ds_replication_event_schedule_backup" in check.found and "ALTER COLUMN" in check.why, check
+        assert "ds_replication_event_schedule_info_backup" in check.found and "ALTER COLUMN" in check.why, check
         message = str(refused.value)
         assert message == f"{check.found}. {check.why}", message
         assert "nothing was changed" in message
         assert versions(lab) == held
-        assert collations(lab)[("ds_replication_event_schedule_backup", "status")] == old
+        assert collations(lab)[("ds_replication_event_schedule_info_backup", "message")] == old
         # once an administrator has altered the package's tables to the live collation, the night goes on
-        for table in ("ds_replication_event_schedule_backup", "ds_replication_event_schedule_archive"):
-            lab.sql(SLAVE, f"ALTER TABLE {table} ALTER COLUMN status nvarchar(50) COLLATE Latin1_General_BIN "
-                           "NOT NULL")  # fmt: skip
+        for table in ("ds_replication_event_schedule_info_backup", "ds_replication_event_schedule_info_archive"):
+            lab.sql(SLAVE, recollate.format(table))
         with connect(lab) as conn:
             assert host_checks.package_tables(conn, read_history_tables(conn)).ok
         figures = night(lab)

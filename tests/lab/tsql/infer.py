@@ -57,6 +57,7 @@ class Typer:
         self.db = db
         self.variables = variables  # placeholder name -> type
         self._tables: dict[str, list[tuple[str, ColType]]] = {}
+        self._default_collation: str | None = None
 
     def define(self, name: str, columns: list[tuple[str, ColType]]) -> None:
         """The columns of a table that does not exist yet (for CREATE TABLE's computed columns)."""
@@ -120,7 +121,9 @@ class Typer:
 
     def collation(self, node: exp.Expression) -> collation.Labelled:
         """The collation of a character expression and its label ("Collation Precedence")."""
-        default = collation.database_default(self.db)
+        if self._default_collation is None:  # read once per statement
+            self._default_collation = collation.database_default(self.db)
+        default = self._default_collation
         if isinstance(node, exp.Paren | exp.Alias | exp.Upper | exp.Lower | exp.Min | exp.Max):
             return self.collation(node.this)
         if isinstance(node, exp.Collate):
