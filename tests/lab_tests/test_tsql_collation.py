@@ -155,3 +155,14 @@ def test_a_schema_variant_whose_history_has_its_own_collation(tmp_path):
     assert history == {("event_schedule", "status"): ds_schema.HISTORY_COLLATION,
                        ("event_schedule_info", "message"): ds_schema.HISTORY_COLLATION}  # fmt: skip
     assert {name for t, _, name in collations if not t.startswith("event_schedule")} == {DEFAULT}
+
+
+def test_an_update_assigns_across_collations_and_compares_in_its_where(s):
+    """SET col = value converts (no collation matter); its WHERE compares by the rules. An ntext
+    column may be set (402 is for comparisons)."""
+    rows(s, "UPDATE word SET cs = ci WHERE ci = N'APPLE' AND id = 1")
+    assert rows(s, "SELECT cs FROM word ORDER BY id") == [("Apple",), ("apple",)]
+    assert error_of(s, "UPDATE word SET cs = N'x' WHERE cs = ci").number == 468
+    run(s, "CREATE TABLE note (id int NOT NULL PRIMARY KEY, body ntext NULL); INSERT INTO note VALUES (1, N'a')")
+    rows(s, "UPDATE note SET body = N'edited' WHERE id = 1")
+    assert error_of(s, "UPDATE note SET body = N'x' WHERE body = N'edited'").number == 402

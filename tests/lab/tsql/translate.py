@@ -56,6 +56,11 @@ OPERATOR_WORDS = {exp.EQ: "equal to", exp.NEQ: "not equal to", exp.LT: "less tha
                   exp.LTE: "less than or equal to", exp.GTE: "greater than or equal to"}  # fmt: skip
 
 
+def is_assignment(node: exp.Expression) -> bool:
+    """`col = value` of an UPDATE's SET: an assignment, not a comparison."""
+    return isinstance(node.parent, exp.Update) and node.arg_key == "expressions"
+
+
 def check_lob_use(tree: exp.Expression, typer: Typer) -> None:
     """text, ntext and image cannot be compared, sorted, grouped or made DISTINCT (SQL Server's
     "ntext, text, and image" docs): Msg 402 for a comparison or IN, 306 for ORDER BY and GROUP BY,
@@ -66,7 +71,7 @@ def check_lob_use(tree: exp.Expression, typer: Typer) -> None:
         return kind if kind is not None and catalog.is_lob(kind) else None
 
     for node in tree.walk():
-        if isinstance(node, (*OPERATOR_WORDS, exp.In)):
+        if isinstance(node, (*OPERATOR_WORDS, exp.In)) and not is_assignment(node):
             pairs = (
                 [(node.this, e) for e in node.expressions]
                 if isinstance(node, exp.In)
@@ -113,7 +118,7 @@ def check_collations(db: sqlite3.Connection, tree: exp.Expression, typer: Typer)
         node.set("expression", exp.Var(this=collation.sqlite_collation(node.meta["collation"])))
     chosen = []
     for node in tree.walk():
-        if isinstance(node, (*OPERATOR_WORDS, exp.In, exp.Like, exp.Between)):
+        if isinstance(node, (*OPERATOR_WORDS, exp.In, exp.Like, exp.Between)) and not is_assignment(node):
             word = OPERATOR_WORDS.get(type(node), "like" if isinstance(node, exp.Like) else "equal to")
             left = node.this
             others = list(node.expressions) if isinstance(node, exp.In) else []
