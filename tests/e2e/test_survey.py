@@ -334,8 +334,8 @@ def status_recollated(lab_estate):
 
 
 def test_a_column_given_another_collation_is_no_go_and_preflight_refuses_it_alike(lab_estate, status_recollated):
-    """"Collation Precedence (Transact-SQL)": the held copy and the live row could not be
-    compared (Msg 468). The survey and preflight name the column and both collations alike."""
+    """SQL Server could not compare the held copy with the live row ("Collation Precedence
+    (Transact-SQL)": Msg 468). The survey and preflight name the column and both collations alike."""
     _, hosts = surveyed(lab_estate)
     check = failing(hosts[SLAVE])["package's tables"]
     assert check["found"].startswith(
