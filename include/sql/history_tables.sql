@@ -4,7 +4,8 @@
 -- ds_replication_<table>_archive (history the replication removed from the console, with the
 -- reason). Names of our own: the seed article's script drops event_schedule_backup.
 -- A column the DS added to a live table later (a service pack) is added to both; one it made
--- longer or wider is widened in both.
+-- longer or wider is widened in both; either with the live column's collation (without COLLATE
+-- it would take the database's default, and comparing the two would fail: Msg 468).
 -- Context: database, tables, missing and widened {table name: [catalog.Column]}.
 USE {{ database }};
 SET XACT_ABORT ON;
@@ -36,10 +37,10 @@ IF OBJECT_ID(N'dbo.{{ t.archive }}', N'U') IS NULL
 {% endif %}
 {% for table in (t.backup, t.archive) %}
 {% for c in missing.get(table, []) %}
-ALTER TABLE {{ t.q(table) }} ADD {{ c.name | qn }} {{ c.type_sql() }} NULL;
+ALTER TABLE {{ t.q(table) }} ADD {{ c.name | qn }} {{ c.type_sql() }}{{ c.collate_sql() }} NULL;
 {% endfor %}
 {% for c in widened.get(table, []) %}
-ALTER TABLE {{ t.q(table) }} ALTER COLUMN {{ c.name | qn }} {{ c.type_sql() }} {{ 'NULL' if c.nullable else 'NOT NULL' }};
+ALTER TABLE {{ t.q(table) }} ALTER COLUMN {{ c.name | qn }} {{ c.type_sql() }}{{ c.collate_sql() }} {{ 'NULL' if c.nullable else 'NOT NULL' }};
 {% endfor %}
 {% endfor %}
 {% endfor %}

@@ -45,6 +45,7 @@ def table_columns(conn: Any, table: str) -> list[Column]:
             int(r["precision"] or 0),
             int(r["scale"] or 0),
             bool(r["is_nullable"]),
+            str(r["collation_name"]) if r.get("collation_name") else None,
         )
         for r in _columns(conn, table)
         if not r["is_computed"] and str(r["type_name"]).lower() not in GENERATED_TYPES

@@ -60,11 +60,38 @@ def held_rows(conn: Any) -> int:
     return int(query(conn, render("held_rows.sql", table=BACKUP_TABLE))[0]["n"])
 
 
+# What to do about a column of the package's tables the DS has changed beyond a widening.
+DRIFT_ADVICE = (
+    "A copy between two types may change values (nvarchar to varchar loses the characters the code page lacks, "
+    "a datetime is rounded), and SQL Server cannot compare two columns of different collations (Msg 468) or "
+    "matches their rows by other rules, so nothing was changed and the held history stays as it is. Alter those "
+    "columns of the package's tables to the live table's type and collation by hand (ALTER TABLE ... ALTER "
+    "COLUMN ... COLLATE ...; for a key column, drop the table's index <table>_key first: the next run makes it "
+    "again), once every held value converts, then run again."
+)
+
+
+def drift(conn: Any, tables: list[HistoryTable]) -> list[str]:
+    """Columns of the package's backup and archive tables that the DS has since changed beyond
+    what ensure_tables follows: another type (not a widening) or another collation; by name."""
+    out = []
+    for t in tables:
+        live = table_columns(conn, t.live)
+        for name in (t.backup, t.archive):
+            present = {c.name.lower(): c for c in table_columns(conn, name)}
+            out += _retyped(t, live, present, name) + _recollated(t, live, present, name)
+    return out
+
+
 def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     """Create the backup and archive tables if missing; add any column the DS added to a live
     table since they were made (a service pack), and widen a column the DS widened, so copies
-    never fail on a new or longer value."""
-    missing, widened, retyped = {}, {}, []
+    never fail on a new or longer value. A column the DS retyped or gave another collation is
+    refused by name (drift) before anything changes."""
+    drifted = drift(conn, tables)
+    if drifted:
+        raise CatalogError(f"{'; '.join(drifted)}. {DRIFT_ADVICE}")
+    missing, widened = {}, {}
     for t in tables:
         live = table_columns(conn, t.live)
         for name in (t.backup, t.archive):
@@ -74,14 +101,6 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
                 if missing[name]:
                     log.warning("adding column(s) %s, new in %s, to %s", [c.name for c in missing[name]], t.live, name)
                 widened[name] = _widened(t, live, present, name)
-                retyped += _retyped(t, live, present, name)
-    if retyped:
-        raise CatalogError(
-            f"{'; '.join(retyped)}. A copy between two types may change values (nvarchar to varchar loses the "
-            "characters the code page lacks, a datetime is rounded), so nothing was changed and the held history "
-            "stays as it is. Alter those columns of the package's tables to the live table's type by hand, once "
-            "every held value converts, then run again."
-        )
     sql = render("history_tables.sql", database=database, tables=tables, missing=missing, widened=widened)
     run_script(conn, sql)
 
@@ -114,6 +133,18 @@ def _retyped(t: HistoryTable, live: list[Column], held: dict[str, Column], table
         if mine is None or mine.type_name.lower() == c.type_name.lower() or c.widens(mine) or mine.widens(c):
             continue  # the same type, or one holds every value of the other (a tinyint IDENTITY is int + 0 here)
         out.append(f"column {c.name} of {t.live} is {c.type_sql()} now but {mine.type_sql()} in {table}")
+    return out
+
+
+def _recollated(t: HistoryTable, live: list[Column], held: dict[str, Column], table: str) -> list[str]:
+    """Character columns the DS gave another collation since `table` was made (a DS upgrade):
+    said by name, with both collations."""
+    out = []
+    for c in live:
+        mine = held.get(c.name.lower())
+        if mine is None or not c.collation or not mine.collation or mine.collation.lower() == c.collation.lower():
+            continue
+        out.append(f"column {c.name} of {t.live} is collated {c.collation} now but {mine.collation} in {table}")
     return out
 
 

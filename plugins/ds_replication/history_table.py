@@ -7,6 +7,7 @@ these objects' names, lists and comparisons into T-SQL.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ TRIGGER_UNREADABLE = frozenset({"text", "ntext", "image"})
 GENERATED_TYPES = frozenset({"timestamp", "rowversion"})
 
 PREFIX = "ds_replication_"
+# A collation's name as sys.columns gives it (e.g. Latin1_General_CS_AS): letters, digits, underscores.
+_COLLATION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
 INTEGER_ORDER = ("tinyint", "smallint", "int", "bigint")
 
 
@@ -35,6 +38,7 @@ class Column:
     precision: int
     scale: int
     nullable: bool
+    collation: str | None = None  # sys.columns.collation_name: a character column's, else None
 
     @property
     def is_lob(self) -> bool:
@@ -62,6 +66,15 @@ class Column:
         if name in ("datetime2", "time", "datetimeoffset"):
             return f"{name}({self.scale})"
         return name
+
+    def collate_sql(self) -> str:
+        """` COLLATE <its collation>` for a character column (ALTER TABLE ... ADD / ALTER COLUMN
+        without it gives the database's default collation), else ''."""
+        if not self.collation:
+            return ""
+        if not _COLLATION_NAME.fullmatch(self.collation):
+            raise ValueError(f"column {self.name}: {self.collation!r} is not a collation name")
+        return f" COLLATE {self.collation}"
 
 
 def _null_safe_equal(left: str, right: str, column: str, nullable: bool, cast: str | None = None) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ds_replication.catalog import existing_tables, read_history_tables, table_columns
 from ds_replication.ds_tools import in_ds_folder
+from ds_replication.history import DRIFT_ADVICE, drift
 from ds_replication.history_table import HistoryTable
 from ds_replication.lasting import LastingError, describe
 from ds_replication.sql import query
@@ -186,6 +187,19 @@ def history_tables(conn: Connection) -> tuple[Check, list[HistoryTable]]:
     return Check("history tables", True, "; ".join(parts)), tables
 
 
+def package_tables(conn: Connection, tables: list[HistoryTable]) -> Check:
+    """The package's backup and archive tables still match the history tables: a column the DS
+    retyped or gave another collation since (a DS upgrade) is refused by name, as the backup
+    would refuse it (history.drift), before anything changes."""
+    made = existing_tables(conn, tuple(name for t in tables for name in (t.backup, t.archive)))
+    if not made:
+        return Check("package's tables", True, "not made yet")
+    drifted = drift(conn, tables)
+    if drifted:
+        return Check("package's tables", False, "; ".join(drifted), DRIFT_ADVICE)
+    return Check("package's tables", True, f"{', '.join(made)}: columns as in the history tables")
+
+
 def _triggers(conn: Connection, table: str) -> list[dict[str, Any]]:
     return query(conn, render("table_triggers.sql", table=table))
 
@@ -344,6 +358,7 @@ def database(conn: Connection, server: SqlServer, host: DsHost) -> Iterator[Chec
     yield login_language(conn)
     if not tables:
         return
+    yield package_tables(conn, tables)
     yield from space(conn, server, tables, host.database)
     yield older_procedure(conn, tables)
     if utc_now is not None:

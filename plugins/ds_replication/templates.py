@@ -110,7 +110,7 @@ def sample_scripts(identity: bool) -> dict[str, str]:
     tables = sample_tables(identity)
     t = tables[0]
     common = {"database": "express", "tables": tables, "restore_changed_jobs": identity}
-    status = Column("status", "nvarchar", 400, 0, 0, False)
+    status = Column("status", "nvarchar", 400, 0, 0, False, "Latin1_General_CS_AS")
     lob = dataclasses.replace(
         tables[1], lob_casts=(("message", "nvarchar(MAX)"),), unreadable_types=(("message", "ntext"),)
     )

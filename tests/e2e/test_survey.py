@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ds_replication import survey
+from ds_replication import history, survey
+from ds_replication.catalog import read_history_tables
 from ds_replication.config import load_estate
 from tests.airflow_env import PYTHON, REPO, run_dag
 from tests.e2e.conftest import _estate
@@ -189,6 +190,36 @@ def test_a_backup_that_would_pass_the_editions_cap_is_no_go(lab_estate, nearly_f
     assert "past the 4096 MB cap of SQL Server 9.00.5000 Express Edition" in size["why"], size
 
 
+# Versions the package tells apart by @@VERSION (floor 2005, Express caps 4 GB to 2008 and 10 GB
+# from 2008 R2 on): each with a database of 4095.95 MB; SERVERPROPERTY as that server answers it.
+NEARLY_FULL_ON = {
+    ("10.50.1600.1", "Express Edition"): ("10.50.1600.1 RTM Express Edition", "go", "cap 10240 MB"),
+    ("10.0.5500.0", "Express Edition"): ("10.0.5500.0 SP3 Express Edition", "no-go", "past the 4096 MB cap"),
+    ("9.00.4035.00", "Standard Edition"): ("9.00.4035.00 SP3 Standard Edition", "go", "no cap"),
+}
+
+
+@pytest.mark.parametrize(("version", "edition"), NEARLY_FULL_ON)
+def test_each_version_is_read_from_the_server_with_its_editions_cap(lab_estate, nearly_full, version, edition):
+    properties, verdict, size_words = NEARLY_FULL_ON[(version, edition)]
+    lab_estate.lab.server(SLAVE, "--version", version, "--edition", edition)
+    try:
+        _, hosts = surveyed(lab_estate)
+    finally:
+        lab_estate.lab.server(SLAVE, "--version", "9.00.5000.00", "--edition", "Express Edition")
+    checks = {c["check"]: c for c in hosts[SLAVE]["checks"]}
+    assert checks["SERVERPROPERTY"]["found"] == properties, checks["SERVERPROPERTY"]
+    assert checks[f"SQL (ds_{SLAVE}_mssql)"]["found"].startswith(f"{parse_version_words(version)} {edition},")
+    assert hosts[SLAVE]["verdict"] == verdict, checks["data size"]
+    assert size_words in checks["data size"]["found"] + checks["data size"]["why"], checks["data size"]
+
+
+def parse_version_words(version: str) -> str:
+    """The version as the package words it from @@VERSION: major.minor(2 digits).build."""
+    major, minor, build = version.split(".")[:3]
+    return f"{int(major)}.{int(minor):02d}.{int(build)}"
+
+
 @pytest.fixture
 def nested_triggers_off(lab_estate):
     lab_estate.lab.server(SLAVE, "--nested-triggers", "0")
@@ -288,6 +319,34 @@ def test_the_survey_dag_runs_one_task_per_host(lab_estate):
     assert '<span class="state success">go</span>' in rows[SLAVE] and "<small>none</small>" in rows[SLAVE]
     assert '<span class="state failed">no-go</span>' in rows[SMB1_SLAVE], rows[SMB1_SLAVE]
     assert f"<b>SMB (ds_{SMB1_SLAVE}_smb, share express)</b>: the SMB server" in rows[SMB1_SLAVE], rows[SMB1_SLAVE]
+
+
+@pytest.fixture
+def status_recollated(lab_estate):
+    """The package's tables made (as by a first night), then a DS upgrade gives
+    event_schedule.status a binary collation."""
+    lab = lab_estate.lab
+    with lab.connect(SLAVE, "express") as conn:
+        history.ensure_tables(conn, "express", read_history_tables(conn))
+    lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status nvarchar(50) COLLATE Latin1_General_BIN NOT NULL")
+    yield
+    lab.sql(SLAVE, "ALTER TABLE event_schedule ALTER COLUMN status nvarchar(50) NOT NULL")  # the database's default
+
+
+def test_a_column_given_another_collation_is_no_go_and_preflight_refuses_it_alike(lab_estate, status_recollated):
+    """SQL Server could not compare the held copy with the live row ("Collation Precedence
+    (Transact-SQL)": Msg 468). The survey and preflight name the column and both collations alike."""
+    _, hosts = surveyed(lab_estate)
+    check = failing(hosts[SLAVE])["package's tables"]
+    assert check["found"].startswith(
+        "column status of event_schedule is collated Latin1_General_BIN now but SQL_Latin1_General_CP1_CI_AS in "
+        "ds_replication_event_schedule_backup"
+    ), check
+    assert "ALTER COLUMN ... COLLATE" in check["why"], check
+    assert hosts["master"]["verdict"] == "go"
+    result = lab_estate.run(SLAVE, {"dry_run": True})
+    assert result["tasks"]["preflight"]["state"] == "failed", result["tasks"]
+    assert f"package's tables: {check['found']} ({check['why']})" in result["log"], result["log"][-4000:]
 
 
 def test_a_keyless_history_table_with_a_large_column_is_no_go(lab_estate):

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tests.lab.tsql import firing, keys, server
+from tests.lab.tsql import collation, firing, keys, server
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Col:
     length: int | None = None  # characters for (n)varchar
     nullable: bool = False
     computed: str | None = None  # expression of a computed column (T-SQL and SQLite alike)
+    collation: str | None = None  # of a character column; None: the database default (tsql/collation.py)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,12 @@ SCHEMAS = {
     "ntext_history": "event_schedule_info.message is ntext, as in a DS of the SQL Server 2000 era (keyed table)",
     "ntext_not_null": "event_schedule_info.message is ntext NOT NULL (ntext_history, but every row has a message)",
     "british_login": "the SQL login's default language is British: 'YYYY-MM-DD hh:mm:ss' reads year-day-month",
+    "history_collation": "the history tables' character columns (event_schedule.status, event_schedule_info.message) "
+    "are Latin1_General_CS_AS, not the database default SQL_Latin1_General_CP1_CI_AS",
 }
+# The collation of the history's character columns in schema history_collation: case-sensitive,
+# where the database (and the package's other tables) compare case-insensitively.
+HISTORY_COLLATION = "Latin1_General_CS_AS"
 INFO_UNIQUE_INDEX = "IX_event_schedule_info_schedule_info"
 FK_COMPUTER = ForeignKey("FK_event_schedule_computer", ("computer_id",), "computer", ("computer_id",))
 INSERT_TRIGGER = """CREATE TRIGGER event_schedule_insert AFTER INSERT ON event_schedule BEGIN
@@ -187,6 +193,12 @@ def tables(schema: str = "default") -> tuple[Table, ...]:
         by_name[info.name] = replace(info, columns=columns)
     elif schema == "fk_computer":
         by_name[history.name] = replace(history, foreign_keys=(FK_COMPUTER,))
+    elif schema == "history_collation":
+        for table in (history, info):
+            columns = tuple(
+                replace(c, collation=HISTORY_COLLATION) if c.type == "nvarchar" else c for c in table.columns
+            )
+            by_name[table.name] = replace(table, columns=columns)
     return tuple(by_name.values())
 
 
@@ -209,11 +221,12 @@ CREATE TABLE lab_catalog (
     identity_increment INTEGER,
     pk_ordinal INTEGER,
     is_computed INTEGER NOT NULL DEFAULT 0,
+    collation_name TEXT,
     PRIMARY KEY (table_name, ordinal)
 )"""
 CATALOG_COLUMNS = (
     "table_name, ordinal, column_name, data_type, max_length, is_nullable, is_identity, identity_seed, "
-    "identity_increment, pk_ordinal, is_computed"
+    "identity_increment, pk_ordinal, is_computed, collation_name"
 )
 SETTINGS_DDL = "CREATE TABLE lab_settings (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
 
@@ -221,15 +234,27 @@ _SQLITE_TYPES = {"int": "INTEGER", "bigint": "INTEGER", "datetime": "TEXT", "nva
                  "ntext": "TEXT"}  # fmt: skip
 
 
+def _collation(col: Col) -> str | None:
+    """A character column's collation: its own, else the database default (SERVERPROPERTY('Collation'))."""
+    return (col.collation or server.DEFAULTS["collation"]) if collation.is_character(col.type) else None
+
+
+def _sqlite_type(col: Col) -> str:
+    """A character column compares, and is indexed, as its collation does (tsql/collation.py)."""
+    if collation.is_character(col.type):
+        return f"TEXT COLLATE {collation.sqlite_collation(_collation(col))}"
+    return _SQLITE_TYPES[col.type]
+
+
 def _create_table(db: sqlite3.Connection, table: Table, identity: bool) -> None:
     cols = []
     for col in table.columns:
         if col.computed:
-            cols.append(f'"{col.name}" {_SQLITE_TYPES[col.type]} GENERATED ALWAYS AS ({col.computed}) VIRTUAL')
+            cols.append(f'"{col.name}" {_sqlite_type(col)} GENERATED ALWAYS AS ({col.computed}) VIRTUAL')
             continue
         # a timestamp column is filled in by a trigger after the insert: NULL until then
         null = "" if col.nullable or col.type == "timestamp" else " NOT NULL"
-        cols.append(f'"{col.name}" {_SQLITE_TYPES[col.type]}{null}')
+        cols.append(f'"{col.name}" {_sqlite_type(col)}{null}')
     if table.primary_key:
         cols.append(f"PRIMARY KEY ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in table.primary_key)})")
     for fk in table.foreign_keys:
@@ -239,7 +264,7 @@ def _create_table(db: sqlite3.Connection, table: Table, identity: bool) -> None:
         is_identity = identity and (table.name, col.name) == IDENTITY[:2]
         pk_ordinal = table.primary_key.index(col.name) + 1 if col.name in table.primary_key else None
         db.execute(
-            f"INSERT INTO lab_catalog ({CATALOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO lab_catalog ({CATALOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 table.name,
                 ordinal,
@@ -252,6 +277,7 @@ def _create_table(db: sqlite3.Connection, table: Table, identity: bool) -> None:
                 IDENTITY[3] if is_identity else None,
                 pk_ordinal,
                 int(col.computed is not None),
+                _collation(col),
             ),
         )
     nullable = {c.name for c in table.columns if c.nullable}

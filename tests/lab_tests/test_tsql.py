@@ -235,7 +235,12 @@ def test_errors_with_sql_server_numbers(s):
         "The duplicate key value is (10)."
     )
     e = error_of(s, "INSERT INTO event (event_id, folder_id, name, modified) VALUES (13, 1, NULL, GETDATE())")
-    assert e.number == 515 and "'name'" in e.message
+    # Msg 515, severity 16, state 2; "INSERT fails." / "UPDATE fails." ("Database Engine events and errors")
+    assert (e.number, e.severity, e.state, e.message) == (515, 16, 2, "Cannot insert the value NULL into column "
+            "'name', table 'express.dbo.event'; column does not allow nulls. INSERT fails.")  # fmt: skip
+    e = error_of(s, "UPDATE event SET name = NULL WHERE event_id = 10")
+    assert (e.number, e.state, e.message) == (515, 2, "Cannot insert the value NULL into column 'name', table "
+            "'express.dbo.event'; column does not allow nulls. UPDATE fails.")  # fmt: skip
     assert error_of(s, "SELECT 1 / 0").number == 8134
     e = error_of(s, "USE master")
     assert (e.number, e.message.split(" Make")[0]) == (911, "Database 'master' does not exist.")

@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from tests.lab import ax_tools, ds_schema
-from tests.lab.tsql import Engine, firing
+from tests.lab.tsql import Engine, SqlError, firing
 from tests.lab_tests.test_tsql import HISTORY, SEED, error_of, rows, run, with_session
 
 BACKUP = """
@@ -117,15 +117,24 @@ def test_a_failing_trigger_fails_the_delete_and_keeps_the_rows(s, db_path, tmp_p
     run(s, "CREATE TRIGGER keep ON event_schedule_info FOR DELETE AS "
         "INSERT INTO ds_replication_backup_info (schedule_id, info_id, status_code, message, logged_at, note) "
         "SELECT d.schedule_id, d.info_id, d.status_code, d.message, d.logged_at, NULL FROM deleted AS d")  # fmt: skip
-    assert error_of(s, "DELETE FROM event_schedule_info").number == 515
+    # Msg 515, severity 16, state 2, SQL Server's words, also inside a trigger ("Database Engine
+    # events and errors": 515), whoever deleted: the interpreter, a DS tool on its own connection
+    null = (515, 16, 2, "Cannot insert the value NULL into column 'note', table "
+            "'express.dbo.ds_replication_backup_info'; column does not allow nulls. INSERT fails.")  # fmt: skip
+    error = error_of(s, "DELETE FROM event_schedule_info")
+    assert (error.number, error.severity, error.state, error.message) == null
     assert rows(s, count) == [(2,)]
     with ds_schema.connect(db_path) as db:
-        with pytest.raises(Exception, match="NOT NULL"):
+        with pytest.raises(SqlError) as raised:
             firing.run_delete(db, "event_schedule_info", "DELETE FROM event_schedule_info")
+        assert (raised.value.number, raised.value.severity, raised.value.state, raised.value.message) == null
         # a plain DELETE that would skip the statement triggers is refused, never passed silently
         with pytest.raises(sqlite3.IntegrityError, match=r"outside tsql/firing\.run_delete"):
             db.execute("DELETE FROM event_schedule_info")
         assert db.execute(count).fetchone() == (2,)
+    result = ax_tools.aximport(str(db_path), export, True, NO_FAULT, "aximport")
+    assert (result.exit_code, result.output) == (1, f"axImport: database error: {null[3]}; nothing imported.\r\n")
+    assert rows(s, count) == [(2,)]
 
 
 def test_create_trigger_forms_and_catalog(s):

@@ -13,7 +13,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
-from tests.lab.tsql import firing, keys, server
+from tests.lab.tsql import collation, firing, keys, server
 from tests.lab.tsql.results import format_datetime
 
 # T-SQL type -> (system_type_id, max_length in bytes of fixed-size types)
@@ -81,6 +81,7 @@ class CatalogColumn:
     default: str | None = None  # SQLite expression, for CREATE TABLE only
     computed: bool = False
     expression: str | None = None  # SQLite expression of a computed column, for CREATE TABLE only
+    collation: str | None = None  # of a character column (None: the database default); collation.py
 
 
 def is_lob(column: CatalogColumn | str) -> bool:
@@ -157,8 +158,8 @@ VIEWS = {
     "c.ordinal AS column_id, c.is_identity AS is_identity, c.is_nullable AS is_nullable, "
     "c.is_computed AS is_computed, lab_max_length(c.data_type, c.max_length) AS max_length, "
     "lab_precision(c.data_type, 0) AS precision, lab_precision(c.data_type, 1) AS scale, "
-    "lab_type_id(c.data_type) AS system_type_id, lab_type_id(c.data_type) AS user_type_id "
-    "FROM lab_catalog AS c",
+    "lab_type_id(c.data_type) AS system_type_id, lab_type_id(c.data_type) AS user_type_id, "
+    "c.collation_name AS collation_name FROM lab_catalog AS c",
     # SQL Server: index 0 is a heap, 1 the clustered primary key, 2.. the other indexes
     "sys_indexes": "SELECT lab_object_id(t.name) AS object_id, NULL AS name, 0 AS index_id, 0 AS type, "
     "'HEAP' AS type_desc, 0 AS is_unique, 0 AS is_primary_key, 0 AS is_unique_constraint "
@@ -197,7 +198,8 @@ VIEWS = {
     "CASE WHEN c.is_nullable = 1 THEN 'YES' ELSE 'NO' END AS IS_NULLABLE, c.data_type AS DATA_TYPE, "
     "CASE WHEN c.data_type IN ('char', 'varchar', 'nchar', 'nvarchar', 'varbinary') "
     "THEN COALESCE(c.max_length, -1) WHEN c.data_type = 'ntext' THEN 1073741823 "
-    "WHEN c.data_type IN ('text', 'image') THEN 2147483647 END AS CHARACTER_MAXIMUM_LENGTH FROM lab_catalog AS c",
+    "WHEN c.data_type IN ('text', 'image') THEN 2147483647 END AS CHARACTER_MAXIMUM_LENGTH, "
+    "c.collation_name AS COLLATION_NAME FROM lab_catalog AS c",
     "information_schema_table_constraints": "SELECT DISTINCT 'express' AS CONSTRAINT_CATALOG, "
     "'dbo' AS CONSTRAINT_SCHEMA, ('PK_' || c.table_name) COLLATE NOCASE AS CONSTRAINT_NAME, "
     "'express' AS TABLE_CATALOG, 'dbo' AS TABLE_SCHEMA, c.table_name COLLATE NOCASE AS TABLE_NAME, "
@@ -301,6 +303,8 @@ def prepare_database(db: sqlite3.Connection) -> None:
         firing.prepare(db)
         keys.create_tables(db)
         server.prepare(db)
+        if "collation_name" not in {r[1] for r in db.execute("PRAGMA table_info(lab_catalog)")}:
+            db.execute("ALTER TABLE lab_catalog ADD COLUMN collation_name TEXT")  # a database made before collations
         db.execute(
             f"INSERT OR IGNORE INTO lab_objects (name, create_date) SELECT name, ? FROM ({_USER_TABLES}) "
             f"UNION SELECT name, ? FROM ({_USER_TRIGGERS})",
@@ -349,13 +353,25 @@ def forget_object(db: sqlite3.Connection, name: str) -> None:
 def columns(db: sqlite3.Connection, table: str) -> list[CatalogColumn]:
     rows = db.execute(
         "SELECT column_name, data_type, max_length, is_nullable, is_identity, identity_seed, "
-        "identity_increment, pk_ordinal, is_computed FROM lab_catalog WHERE lower(table_name) = lower(?) "
-        "ORDER BY ordinal",
+        "identity_increment, pk_ordinal, is_computed, collation_name FROM lab_catalog "
+        "WHERE lower(table_name) = lower(?) ORDER BY ordinal",
         (table,),
     ).fetchall()
+    default = collation.database_default(db)
     return [
-        CatalogColumn(name, kind, length, bool(nullable), bool(identity), seed, increment, pk, computed=bool(computed))
-        for name, kind, length, nullable, identity, seed, increment, pk, computed in rows
+        CatalogColumn(
+            name,
+            kind,
+            length,
+            bool(nullable),
+            bool(identity),
+            seed,
+            increment,
+            pk,
+            computed=bool(computed),
+            collation=(collated or default) if collation.is_character(kind) else None,
+        )
+        for name, kind, length, nullable, identity, seed, increment, pk, computed, collated in rows
     ]
 
 
@@ -364,11 +380,16 @@ def _record(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> No
     for ordinal, col in enumerate(cols, start=1):
         db.execute(
             "INSERT INTO lab_catalog (table_name, ordinal, column_name, data_type, max_length, is_nullable, "
-            "is_identity, identity_seed, identity_increment, pk_ordinal, is_computed) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "is_identity, identity_seed, identity_increment, pk_ordinal, is_computed, collation_name) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (table, ordinal, col.name, col.type, col.length, int(col.nullable), int(col.identity),
-             col.seed, col.increment, col.pk, int(col.computed)),
+             col.seed, col.increment, col.pk, int(col.computed), _collation(db, col)),
         )  # fmt: skip
+
+
+def _collation(db: sqlite3.Connection, col: CatalogColumn) -> str | None:
+    """A character column's collation (the database default unless it has its own); NULL for others."""
+    return (col.collation or collation.database_default(db)) if collation.is_character(col.type) else None
 
 
 def record_columns(db: sqlite3.Connection, table: str, cols: list[CatalogColumn]) -> None:
@@ -380,13 +401,20 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _sqlite_type(col: CatalogColumn) -> str:
+    """Its SQLite type; a character column compares (and is indexed, grouped) as its collation."""
+    if collation.is_character(col.type):
+        return f"TEXT COLLATE {collation.sqlite_collation(col.collation)}"
+    return SQLITE_TYPES[col.type]
+
+
 def _definition(col: CatalogColumn) -> str:
     if col.computed:
-        return f"{_quote(col.name)} {SQLITE_TYPES[col.type]} GENERATED ALWAYS AS ({col.expression}) VIRTUAL"
+        return f"{_quote(col.name)} {_sqlite_type(col)} GENERATED ALWAYS AS ({col.expression}) VIRTUAL"
     # a timestamp column is stamped by a trigger after the insert: NULL until then
     null = "" if col.nullable or col.type == "timestamp" else " NOT NULL"
     default = f" DEFAULT ({col.default})" if col.default is not None else ""
-    return f"{_quote(col.name)} {SQLITE_TYPES[col.type]}{null}{default}"
+    return f"{_quote(col.name)} {_sqlite_type(col)}{null}{default}"
 
 
 def create_table(
@@ -394,6 +422,8 @@ def create_table(
 ) -> None:
     """`foreign_keys`: keys.foreign_key_clause()s; `stamp`: start the rowversion upkeep now (SELECT
     INTO starts it after copying the rows, whose stamps it keeps, as SQL Server does)."""
+    for col in cols:
+        col.collation = _collation(db, col)
     defs = [_definition(col) for col in cols]
     pk = [c.name for c in sorted((c for c in cols if c.pk), key=lambda c: c.pk or 0)]
     if pk:
@@ -432,6 +462,7 @@ def drop_table(db: sqlite3.Connection, table: str) -> None:
 def add_column(db: sqlite3.Connection, table: str, col: CatalogColumn) -> None:
     if col.computed or col.type == "timestamp":
         raise ValueError("ALTER TABLE ADD of a computed or timestamp column")  # refused by the caller
+    col.collation = _collation(db, col)
     db.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_definition(col)}")
     _record(db, table, [*columns(db, table), col])
     firing.restage(db, table, [c.name for c in columns(db, table)])

@@ -51,6 +51,24 @@ def undeclared_variable(name: str) -> SqlError:
     return SqlError(137, f'Must declare the scalar variable "@{name}".', severity=15)
 
 
+def null_not_allowed(table: str, column: str, verb: str = "INSERT") -> SqlError:
+    """Msg 515, severity 16, state 2, as SQL Server raises it (also inside a trigger)."""
+    return SqlError(
+        515,
+        f"Cannot insert the value NULL into column '{column}', table 'express.dbo.{table}'; column does not allow "
+        f"nulls. {verb} fails.",
+        state=2,
+    )
+
+
+def from_sqlite_not_null(message: str, verb: str = "INSERT") -> SqlError | None:
+    """SQLite's "NOT NULL constraint failed: t.c" as Msg 515; None for any other message."""
+    if not message.startswith("NOT NULL constraint failed"):
+        return None
+    table, _, column = message.split(":", 1)[1].strip().partition(".")
+    return null_not_allowed(table, column, verb)
+
+
 def divide_by_zero() -> SqlError:
     return SqlError(8134, "Divide by zero error encountered.")
 

@@ -24,7 +24,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-from tests.lab.tsql.errors import SqlError
+from tests.lab.tsql.errors import SqlError, from_sqlite_not_null
 
 # The name of `deleted` in a stored body; replaced by the TEMP table of the firing level.
 DELETED = "lab_deleted_level"
@@ -266,6 +266,13 @@ def _run_in_trigger(db: sqlite3.Connection, execute: Execute, sql: str, level: i
     db.execute(f"CREATE TEMP TRIGGER {run} AFTER INSERT ON {go} BEGIN {sql}; END")
     try:
         execute(f"INSERT INTO temp.{go} (x) VALUES (1)")
+    except sqlite3.IntegrityError as error:  # a plain connection's (a DS tool's): as SQL Server words it
+        from tests.lab.tsql.native import raised_error  # native imports this module
+
+        converted = raised_error(str(error)) or from_sqlite_not_null(str(error))
+        if converted is None:
+            raise
+        raise converted from None
     finally:
         db.execute(f"DROP TRIGGER IF EXISTS temp.{run}")
         db.execute(f"DELETE FROM temp.{go}")

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from tests.lab.tsql import catalog
-from tests.lab.tsql.errors import SqlError, conversion_failed, divide_by_zero
+from tests.lab.tsql import catalog, server
+from tests.lab.tsql.errors import SqlError, conversion_failed, divide_by_zero, null_not_allowed
 from tests.lab.tsql.results import (
     INTEGER_TYPES,
     STRING_TYPES,
@@ -34,21 +34,6 @@ DATETIME_STYLES = {
     23: "%Y-%m-%d",
     126: "%Y-%m-%dT%H:%M:%S.{ms}",
 }
-
-
-# SERVERPROPERTY(name): the lab is a SQL Server 2005 Express SP4; any other name gives NULL.
-SERVER_PROPERTIES = {
-    "productversion": "9.00.5000.00",
-    "productlevel": "SP4",
-    "edition": "Express Edition",
-    "engineedition": "4",
-    "servername": "DSLAB",
-    "machinename": "DSLAB",
-}
-
-
-def server_property(name: Any) -> str | None:
-    return SERVER_PROPERTIES.get(str(name).lower()) if name is not None else None
 
 
 class FunctionErrors:
@@ -201,11 +186,7 @@ def store(
     the session's DATEFORMAT; `source`: the value's T-SQL type when known), truncation check."""
     if value is None:
         if not nullable:
-            raise SqlError(
-                515,
-                f"Cannot insert the value NULL into column '{column}', table 'express.dbo.{table}'; "
-                f"column does not allow nulls. {verb} fails.",
-            )
+            raise null_not_allowed(table, column, verb)
         return None
     if kind == "datetime":
         return to_datetime_text(value, dateformat, source)
@@ -235,7 +216,6 @@ def register(db: sqlite3.Connection, errors: FunctionErrors, dateformat: Callabl
         "lab_len": (1, length, True),
         "lab_getdate": (0, getdate, False),
         "lab_getutcdate": (0, getutcdate, False),
-        "lab_serverproperty": (1, server_property, True),
         "lab_cast": (5, lambda *a: cast(*a, dateformat=dateformat()), True),
         "lab_store": (8, lambda *a: store(*a, dateformat=dateformat()), True),
         "lab_object_id": (1, catalog.object_id, True),
@@ -246,3 +226,5 @@ def register(db: sqlite3.Connection, errors: FunctionErrors, dateformat: Callabl
     }
     for name, (arity, function, deterministic) in plain.items():
         db.create_function(name, arity, errors.wrap(function), deterministic=deterministic)
+    # the host's facts, read when asked: `python -m tests.lab server` changes them while it runs
+    db.create_function("lab_serverproperty", 1, errors.wrap(lambda name: server.server_property(db, name)))

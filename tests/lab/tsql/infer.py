@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
-from tests.lab.tsql import catalog
+from tests.lab.tsql import catalog, collation
 from tests.lab.tsql.catalog import CatalogColumn
 
 NUMERIC_ORDER = ("bit", "tinyint", "smallint", "int", "bigint", "decimal", "float")
@@ -34,6 +34,7 @@ class ColType:
     size: int | None = None
     nullable: bool = True
     identity: CatalogColumn | None = None  # set on a plain reference to an IDENTITY column
+    collation: str | None = None  # a character column's (collation.py); None: the database default
 
 
 UNKNOWN = ColType(None)
@@ -56,6 +57,7 @@ class Typer:
         self.db = db
         self.variables = variables  # placeholder name -> type
         self._tables: dict[str, list[tuple[str, ColType]]] = {}
+        self._default_collation: str | None = None
 
     def define(self, name: str, columns: list[tuple[str, ColType]]) -> None:
         """The columns of a table that does not exist yet (for CREATE TABLE's computed columns)."""
@@ -72,15 +74,17 @@ class Typer:
                 self._tables[key] = [(n, ColType(types.get((key, n)) or types.get(n, "nvarchar"))) for n in names]
             else:
                 self._tables[key] = [
-                    (c.name, ColType(c.type, c.length, c.nullable, c if c.identity else None))
+                    (c.name, ColType(c.type, c.length, c.nullable, c if c.identity else None, c.collation))
                     for c in catalog.columns(self.db, name)
                 ]
         return self._tables[key]
 
-    def sources(self, select: exp.Select) -> list[tuple[str, list[tuple[str, ColType]]]]:
-        """(alias, columns) of each table or derived table in the FROM clause, in order."""
+    def sources(self, select: exp.Select | exp.Delete | exp.Update) -> list[tuple[str, list[tuple[str, ColType]]]]:
+        """(alias, columns) of each table or derived table in the FROM clause, in order (of a
+        DELETE or UPDATE: its target first)."""
         out = []
-        items = [select.args["from_"].this] if select.args.get("from_") else []
+        items = [select.this] if isinstance(select, exp.Delete | exp.Update) else []
+        items += [select.args["from_"].this] if select.args.get("from_") else []
         items += [j.this for j in select.args.get("joins") or []]
         for item in items:
             if isinstance(item, exp.Table):
@@ -109,8 +113,49 @@ class Typer:
             name = projection.alias if isinstance(projection, exp.Alias) else ""
             if not name and isinstance(inner, exp.Column):
                 name = inner.name
-            out.append((name, self.expr(inner)))
+            kind = self.expr(inner)
+            if collation.is_character(kind.type):  # SELECT ... INTO copies it, a derived table keeps it
+                kind = replace(kind, collation=self.collation(inner)[0])
+            out.append((name, kind))
         return out
+
+    def collation(self, node: exp.Expression) -> collation.Labelled:
+        """The collation of a character expression and its label ("Collation Precedence")."""
+        if self._default_collation is None:  # read once per statement
+            self._default_collation = collation.database_default(self.db)
+        default = self._default_collation
+        if isinstance(node, exp.Paren | exp.Alias | exp.Upper | exp.Lower | exp.Min | exp.Max):
+            return self.collation(node.this)
+        if isinstance(node, exp.Collate):
+            if node.meta.get("lab_comparison"):  # the translator's own, on a comparison already checked
+                return self.collation(node.this)
+            return node.meta.get("collation") or default, collation.EXPLICIT
+        if isinstance(node, exp.Column):
+            return self.column(node).collation or default, collation.IMPLICIT
+        if isinstance(node, exp.Subquery):
+            cols = self.projections(node.this)
+            return (cols[0][1].collation if cols else None) or default, collation.IMPLICIT
+        if isinstance(node, exp.Cast | exp.Convert):  # a string keeps its collation (docs: CAST and CONVERT)
+            source = node.expression if isinstance(node, exp.Convert) else node.this
+            if collation.is_character(self.expr(source).type):
+                return self.collation(source)
+            return default, collation.COERCIBLE
+        parts: list[exp.Expression] = []
+        if isinstance(node, exp.Add | exp.DPipe):
+            parts = [node.this, node.expression]
+        elif isinstance(node, exp.Coalesce):
+            parts = [node.this, *node.expressions]
+        elif isinstance(node, exp.Case):
+            parts = [i.args["true"] for i in node.args.get("ifs") or []] + [node.args.get("default")]
+        elif isinstance(node, exp.Anonymous) and str(node.this).lower() in ("lab_add", "isnull"):
+            parts = list(node.expressions)
+        parts = [p for p in parts if p is not None and collation.is_character(self.expr(p).type)]
+        if not parts:
+            return default, collation.COERCIBLE  # a literal, a variable, a function of no string
+        result = self.collation(parts[0])
+        for part in parts[1:]:
+            result = collation.combine(result, self.collation(part))
+        return result
 
     # -- expressions ----------------------------------------------------------------------
 
@@ -118,7 +163,7 @@ class Typer:
         wanted, name = node.table.lower(), node.name.lower()
         scope = node.parent
         while scope is not None:
-            if isinstance(scope, exp.Select):
+            if isinstance(scope, exp.Select | exp.Delete | exp.Update):
                 for alias, cols in self.sources(scope):
                     if wanted and alias != wanted:
                         continue
@@ -129,7 +174,7 @@ class Typer:
         return UNKNOWN
 
     def expr(self, node: exp.Expression) -> ColType:
-        if isinstance(node, exp.Paren | exp.Alias):
+        if isinstance(node, exp.Paren | exp.Alias | exp.Collate):
             return self.expr(node.this)
         if isinstance(node, exp.Column):
             return self.column(node)

@@ -19,6 +19,7 @@ import sqlite3
 DEFAULTS = {
     "product_version": "9.00.5000.00",
     "edition": "Express Edition",
+    "collation": "SQL_Latin1_General_CP1_CI_AS",  # the server's and the database's default collation
     "nested_triggers": "1",  # sp_configure's value (sys.configurations.value)
     "nested_triggers_in_use": "1",  # ... and what the server runs with (value_in_use), set by RECONFIGURE
 }
@@ -34,6 +35,15 @@ CONFIGURATIONS_VIEW = (
 )
 OPTIONS = {"nested triggers": ("nested_triggers", 0, 1)}
 PRODUCTS = {(8, 0): "2000", (9, 0): "2005", (10, 0): "2008", (10, 50): "2008 R2", (11, 0): "2012"}
+# The first build of each service pack (SERVERPROPERTY('ProductLevel'); Microsoft's "Determine
+# the version, edition, and update level of SQL Server and its components", KB 321185).
+SERVICE_PACKS = {
+    (8, 0): ((384, "SP1"), (532, "SP2"), (760, "SP3"), (2039, "SP4")),
+    (9, 0): ((2047, "SP1"), (3042, "SP2"), (4035, "SP3"), (5000, "SP4")),
+    (10, 0): ((2531, "SP1"), (4000, "SP2"), (5500, "SP3"), (6000, "SP4")),
+    (10, 50): ((2500, "SP1"), (4000, "SP2"), (6000, "SP3")),
+    (11, 0): ((3000, "SP1"), (5058, "SP2"), (6020, "SP3"), (7001, "SP4")),
+}
 TABLE_DDL = "CREATE TABLE IF NOT EXISTS lab_server (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
 LOG_PAGES = 128  # the log file: 1 MB, as a new database's
 # SQL Server 2005's defaults for a new database: data grows by 1 MB (128 pages), the log by 10 percent
@@ -108,13 +118,77 @@ def major_minor(db: sqlite3.Connection) -> tuple[int, int]:
     return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
 
 
+def build(db: sqlite3.Connection) -> int:
+    parts = str(fact(db, "product_version")).split(".")
+    return int(parts[2]) if len(parts) > 2 else 0
+
+
+def product_level(db: sqlite3.Connection) -> str:
+    """SERVERPROPERTY('ProductLevel'): the service pack whose build the version has reached (a
+    cumulative update between two service packs still reports the older one, as SQL Server does)."""
+    level = "RTM"
+    for first_build, name in SERVICE_PACKS.get(major_minor(db), ()):
+        if build(db) >= first_build:
+            level = name
+    return level
+
+
+ENGINE_EDITIONS = (
+    ("Desktop Engine", "1"),
+    ("Personal", "1"),
+    ("Express", "4"),
+    ("Standard", "2"),
+    ("Workgroup", "2"),
+    ("Enterprise", "3"),
+    ("Developer", "3"),
+    ("Evaluation", "3"),
+)
+
+
+def engine_edition(edition: str) -> str:
+    """SERVERPROPERTY('EngineEdition'): 1 Personal/Desktop Engine, 2 Standard (Workgroup too),
+    3 Enterprise (Developer and Evaluation too), 4 Express."""
+    for words, number in ENGINE_EDITIONS:
+        if words in edition:
+            return number
+    return "3"
+
+
+def server_property(db: sqlite3.Connection, name: object) -> str | None:
+    """SERVERPROPERTY(name) from the host's facts, as strings; another name: NULL."""
+    if name is None:
+        return None
+    edition = str(fact(db, "edition"))
+    properties = {
+        "productversion": lambda: str(fact(db, "product_version")),
+        "productlevel": lambda: product_level(db),
+        "edition": lambda: edition,
+        "engineedition": lambda: engine_edition(edition),
+        "servername": lambda: "DSLAB",
+        "machinename": lambda: "DSLAB",
+        "collation": lambda: str(fact(db, "collation")),
+    }
+    found = properties.get(str(name).lower())
+    return found() if found else None
+
+
 def version_text(db: sqlite3.Connection) -> str:
-    """@@VERSION as SQL Server words it."""
+    """@@VERSION as SQL Server words it (shapes from Microsoft's KB 321185 and installed servers):
+    2008 and 2008 R2 name their level after the product, 2012 only a service pack; a 64-bit
+    edition says (X64)."""
     version = fact(db, "product_version")
-    product = PRODUCTS.get(major_minor(db), "")
+    major, minor = major_minor(db)
+    product = PRODUCTS.get((major, minor), "")
+    level = product_level(db)
+    if major == 10 or (major > 10 and level != "RTM"):
+        product = f"{product} ({level})"
+    edition = str(fact(db, "edition"))
+    cpu = "X64" if "64-bit" in edition else "Intel X86"
+    copyright_years = {8: "1988-2003 ", 9: "1988-2005 ", 10: "1988-2008 "}.get(major, "") if minor == 0 else ""
     return (
-        f"Microsoft SQL Server {product} - {version} (Intel X86) {fact(db, 'edition')} on Windows NT 5.2 "
-        "(Build 3790: Service Pack 2) (DS lab: a T-SQL subset on SQLite)"
+        f"Microsoft SQL Server {' ' if major == 8 else ''}{product} - {version} ({cpu}) \n\t"
+        f"Copyright (c) {copyright_years}Microsoft Corporation\n\t"
+        f"{edition} on Windows NT 5.2 (Build 3790: Service Pack 2) (DS lab: a T-SQL subset on SQLite)\n"
     )
 
 

@@ -531,7 +531,7 @@ class Session:
         except sqlite3.IntegrityError as error:
             if str(error) == "FOREIGN KEY constraint failed":
                 raise statements.foreign_key_error(self, sql, params) from None
-            raise statements.integrity_error(error, self.db) from None
+            raise statements.integrity_error(error, self.db, sql) from None
         except sqlite3.OperationalError as error:
             message = str(error)
             raised = self.function_errors.take()

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from tests.lab.tsql import catalog, constraints, firing, keys, native
+from tests.lab.tsql import catalog, collation, constraints, firing, keys, native
 from tests.lab.tsql.catalog import CatalogColumn
-from tests.lab.tsql.errors import SqlError, invalid_column, object_exists, unsupported
+from tests.lab.tsql.errors import SqlError, from_sqlite_not_null, invalid_column, object_exists, unsupported
 from tests.lab.tsql.infer import ColType, type_name
 from tests.lab.tsql.results import (
     INTEGER_TYPES,
@@ -393,7 +393,7 @@ def truncate(s: Session, tree: exp.TruncateTable) -> None:
 # -- DDL --------------------------------------------------------------------------------------
 
 
-def column_def(item: exp.ColumnDef) -> CatalogColumn:
+def column_def(item: exp.ColumnDef, db: sqlite3.Connection) -> CatalogColumn:
     kind = item.args.get("kind")
     if kind is None:
         raise SqlError(173, f"The definition for column '{item.name}' must include a data type.")
@@ -417,9 +417,18 @@ def column_def(item: exp.ColumnDef) -> CatalogColumn:
             col.increment = int(c.args["increment"].sql()) if c.args.get("increment") else 1
         elif isinstance(c, exp.DefaultColumnConstraint) and isinstance(c.this, exp.Literal | exp.Null | exp.Neg):
             col.default = c.this.sql(dialect="sqlite")
+        elif isinstance(c, exp.CollateColumnConstraint):
+            col.collation = _collate(db, type_, c.this)
         else:
             raise unsupported(f"column constraint {constraint.sql(dialect='tsql')}")
     return col
+
+
+def _collate(db: sqlite3.Connection, kind: str, name: exp.Expression) -> str:
+    """`COLLATE name` of a column: a collation the lab knows, on character data only (Msg 447)."""
+    if not collation.is_character(kind):
+        raise collation.invalid_for(kind)
+    return collation.resolve(db, name.name)
 
 
 def create_table(s: Session, tree: exp.Create) -> None:
@@ -437,7 +446,7 @@ def create_table(s: Session, tree: exp.Create) -> None:
             computed.append((len(cols), item))
             cols.append(CatalogColumn(item.name, "int"))  # placeholder until the other columns are known
         elif isinstance(item, exp.ColumnDef):
-            cols.append(column_def(item))
+            cols.append(column_def(item, s.db))
             if cols[-1].pk:
                 pk.append(cols[-1].name)
         elif isinstance(item, exp.PrimaryKey) or (isinstance(item, exp.Constraint) and item.find(exp.PrimaryKey)):
@@ -512,7 +521,7 @@ def alter_table(s: Session, tree: exp.Alter) -> None:
             continue
         if not isinstance(action, exp.ColumnDef):
             raise unsupported("ALTER TABLE other than ADD column and ALTER COLUMN")
-        col = column_def(action)
+        col = column_def(action, s.db)
         if col.identity or col.pk or col.type == "timestamp":
             raise unsupported("ALTER TABLE ADD of an IDENTITY, PRIMARY KEY or timestamp column")
         if not col.nullable and col.default is None:
@@ -537,7 +546,7 @@ def _alter_column(s: Session, table: str, action: exp.AlterColumn) -> None:
                        f"'{table}'.")  # fmt: skip
     kind, length = type_name(action.args["dtype"])
     family = next((f for f in _ALTERABLE if col.type in f), None)
-    if kind is None or family is None or kind not in family or action.args.get("collate") or col.identity:
+    if kind is None or family is None or kind not in family or col.identity:
         raise unsupported(f"ALTER COLUMN {name} from {col.type} to {action.args['dtype'].sql(dialect='tsql')}")
     if family == INTEGER_TYPES and INTEGER_TYPES.index(kind) < INTEGER_TYPES.index(col.type):
         raise unsupported(f"ALTER COLUMN {name} to a narrower integer type")
@@ -551,7 +560,13 @@ def _alter_column(s: Session, table: str, action: exp.AlterColumn) -> None:
         too_long = s.run(f"SELECT 1 FROM {_q(table)} WHERE length({_q(col.name)}) > ? LIMIT 1", (length,))
         if too_long.fetchone():
             raise SqlError(8152, "String or binary data would be truncated.")
-    col.type, col.length = kind, length if family != INTEGER_TYPES else None
+    # without COLLATE a character column takes the database's default ("ALTER TABLE": "If not
+    # specified, the column is assigned the default collation of the database")
+    collate = action.args.get("collate")
+    recollated = _collate(s.db, kind, collate) if isinstance(collate, exp.Expression) else None
+    if collation.is_character(kind):
+        recollated = recollated or collation.database_default(s.db)
+    col.type, col.length, col.collation = kind, length if family != INTEGER_TYPES else None, recollated
     catalog.record_columns(s.db, table, cols)
 
 
@@ -587,6 +602,7 @@ def select_into(s: Session, tree: exp.Select) -> int:
                 name, kind.type, kind.size, kind.nullable and not copy_identity, copy_identity,
                 source.seed if copy_identity and source else None,
                 source.increment if copy_identity and source else None,
+                collation=kind.collation,  # each column's collation, as SQL Server copies it
             )
         )  # fmt: skip
     _check_columns(target, cols)
@@ -597,17 +613,16 @@ def select_into(s: Session, tree: exp.Select) -> int:
     return count
 
 
-def integrity_error(error: sqlite3.IntegrityError, db: sqlite3.Connection) -> SqlError:
+def integrity_error(error: sqlite3.IntegrityError, db: sqlite3.Connection, sql: str = "") -> SqlError:
     message = str(error)
     raised = native.raised_error(message)  # a trigger's statement failed as SQL Server's would
     if raised is not None:
         return raised
     if message.startswith(("UNIQUE constraint failed", "PRIMARY KEY")):
         return _unique_error(message.split(":", 1)[1].strip() if ":" in message else "", db)
-    if message.startswith("NOT NULL constraint failed"):
-        table, _, column = message.split(":", 1)[1].strip().partition(".")
-        return SqlError(515, f"Cannot insert the value NULL into column '{column}', table 'express.dbo.{table}'; "
-                        "column does not allow nulls. INSERT fails.")  # fmt: skip
+    not_null = from_sqlite_not_null(message, "UPDATE" if re.match(r"(?is)\s*UPDATE\b", sql) else "INSERT")
+    if not_null is not None:
+        return not_null
     return unsupported(f"constraint failure {message!r}")
 
 

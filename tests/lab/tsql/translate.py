@@ -18,7 +18,7 @@ from sqlglot.dialects.tsql import TSQL
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from tests.lab.tsql import catalog, server
+from tests.lab.tsql import catalog, collation, server
 from tests.lab.tsql.errors import SqlError, invalid_object, syntax_error, unsupported
 from tests.lab.tsql.functions import DATETIME_STYLES
 from tests.lab.tsql.infer import ColType, Typer, type_name
@@ -28,7 +28,7 @@ STATEMENTS = (exp.Select, exp.SetOperation, exp.Insert, exp.Update, exp.Delete, 
 # Functions of the subset (sqlglot's classes); any other function is refused by name.
 FUNCTIONS = (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg, exp.Coalesce, exp.Case, exp.If, exp.Cast,
              exp.Convert, exp.Length, exp.Upper, exp.Lower, exp.ObjectId, exp.CurrentTimestamp, exp.Exists)  # fmt: skip
-ANONYMOUS = {"GETUTCDATE", "COLUMNPROPERTY", "SERVERPROPERTY"}
+ANONYMOUS = {"GETUTCDATE", "COLUMNPROPERTY", "SERVERPROPERTY", "DATABASEPROPERTYEX"}
 REFUSED_NODES = {
     exp.With: "common table expressions (WITH)",
     exp.Merge: "MERGE",
@@ -56,6 +56,11 @@ OPERATOR_WORDS = {exp.EQ: "equal to", exp.NEQ: "not equal to", exp.LT: "less tha
                   exp.LTE: "less than or equal to", exp.GTE: "greater than or equal to"}  # fmt: skip
 
 
+def is_assignment(node: exp.Expression) -> bool:
+    """`col = value` of an UPDATE's SET: an assignment, not a comparison."""
+    return isinstance(node.parent, exp.Update) and node.arg_key == "expressions"
+
+
 def check_lob_use(tree: exp.Expression, typer: Typer) -> None:
     """text, ntext and image cannot be compared, sorted, grouped or made DISTINCT (SQL Server's
     "ntext, text, and image" docs): Msg 402 for a comparison or IN, 306 for ORDER BY and GROUP BY,
@@ -66,7 +71,7 @@ def check_lob_use(tree: exp.Expression, typer: Typer) -> None:
         return kind if kind is not None and catalog.is_lob(kind) else None
 
     for node in tree.walk():
-        if isinstance(node, (*OPERATOR_WORDS, exp.In)):
+        if isinstance(node, (*OPERATOR_WORDS, exp.In)) and not is_assignment(node):
             pairs = (
                 [(node.this, e) for e in node.expressions]
                 if isinstance(node, exp.In)
@@ -93,6 +98,81 @@ def check_lob_use(tree: exp.Expression, typer: Typer) -> None:
                     if kind.type and catalog.is_lob(kind.type):
                         raise SqlError(421, f"The {kind.type} data type cannot be selected as DISTINCT because it "
                                        "is not comparable.")  # fmt: skip
+
+
+SET_OPERATIONS = {exp.Intersect: "INTERSECT", exp.Except: "EXCEPT", exp.Union: "UNION"}
+
+
+def check_collations(db: sqlite3.Connection, tree: exp.Expression, typer: Typer) -> list[tuple[exp.Expression, str]]:
+    """SQL Server's collation precedence ("Collation Precedence (Transact-SQL)", collation.py):
+    every COLLATE names a collation the lab knows (on character data: else Msg 447), and every
+    comparison of two character expressions has one collation (else Msg 468). Returns each
+    comparison (or set operation) with the SQLite collation it must use (apply_collations)."""
+    for node in tree.find_all(exp.Collate):
+        if node.meta.get("lab_comparison") or "collation" in node.meta:
+            continue
+        kind = typer.expr(node.this).type
+        if kind is not None and not collation.is_character(kind):
+            raise collation.invalid_for(kind)
+        node.meta["collation"] = collation.resolve(db, node.expression.name)
+        node.set("expression", exp.Var(this=collation.sqlite_collation(node.meta["collation"])))
+    chosen = []
+    for node in tree.walk():
+        if isinstance(node, (*OPERATOR_WORDS, exp.In, exp.Like, exp.Between)) and not is_assignment(node):
+            word = OPERATOR_WORDS.get(type(node), "like" if isinstance(node, exp.Like) else "equal to")
+            left = node.this
+            others = list(node.expressions) if isinstance(node, exp.In) else []
+            others += [node.args[k] for k in ("expression", "low", "high") if node.args.get(k) is not None]
+            labelled = [typer.collation(e) for e in others if collation.is_character(typer.expr(e).type)]
+            query = node.args.get("query") if isinstance(node, exp.In) else None
+            if query is not None:
+                cols = typer.projections(query.this if isinstance(query, exp.Subquery) else query)
+                if cols and collation.is_character(cols[0][1].type):
+                    labelled.append((cols[0][1].collation or collation.database_default(db), collation.IMPLICIT))
+            if not labelled or not collation.is_character(typer.expr(left).type):
+                continue
+            result = typer.collation(left)
+            for other in labelled:
+                result = collation.combine(result, other, word)
+            sqlite_name = collation.sqlite_collation(result[0])
+            if isinstance(node, exp.Like) and sqlite_name != "NOCASE":
+                raise unsupported(f"LIKE under the case-sensitive collation {result[0]}")
+            chosen.append((node, sqlite_name))
+        elif isinstance(node, tuple(SET_OPERATIONS)) and node.args.get("distinct") is not False:
+            pairs = zip(typer.projections(node.this), typer.projections(node.expression), strict=False)
+            for position, ((_, left), (_, right)) in enumerate(pairs):
+                if collation.is_character(left.type) and collation.is_character(right.type):
+                    default = collation.database_default(db)
+                    result = collation.combine((left.collation or default, collation.IMPLICIT),
+                                               (right.collation or default, collation.IMPLICIT),
+                                               SET_OPERATIONS[type(node)])  # fmt: skip
+                    chosen.append((node, f"{position}:{collation.sqlite_collation(result[0])}"))
+    return chosen
+
+
+def apply_collations(chosen: list[tuple[exp.Expression, str]]) -> None:
+    """Each comparison compares as its collation: SQLite's COLLATE on its left side (SQLite
+    would otherwise take the left column's own); a set operation's, on its first SELECT's column."""
+    for node, name in chosen:
+        if isinstance(node, exp.SetOperation):
+            position, name = name.split(":")
+            first = node.this
+            while isinstance(first, exp.SetOperation | exp.Subquery):
+                first = first.this
+            projection = first.expressions[int(position)]
+            inner = projection.unalias()
+            wrapped = exp.Collate(this=inner.copy(), expression=exp.Var(this=name))
+            wrapped.meta["lab_comparison"] = True
+            if isinstance(projection, exp.Alias):
+                projection.set("this", wrapped)
+            elif isinstance(inner, exp.Column):
+                projection.replace(exp.alias_(wrapped, inner.name, quoted=True))
+            else:
+                projection.replace(wrapped)
+            continue
+        wrapped = exp.Collate(this=node.this, expression=exp.Var(this=name))
+        wrapped.meta["lab_comparison"] = True
+        node.set("this", wrapped)
 
 
 def _compare_dates_as_dates(tree: exp.Expression, typer: Typer) -> None:
@@ -238,8 +318,10 @@ class Translator:
                 node.replace(exp.Placeholder(this=name))
         typer = Typer(self.db, types)
         check_lob_use(tree, typer)
+        compared = check_collations(self.db, tree, typer)
         _compare_dates_as_dates(tree, typer)
         self._functions(tree, typer)
+        apply_collations(compared)
         return tree, {"params": params, "types": types, "typer": typer}
 
     def _parameter(self, node: exp.Parameter) -> tuple[str, Any, ColType]:
@@ -279,6 +361,8 @@ class Translator:
             if len(node.expressions) != 1:
                 raise unsupported("SERVERPROPERTY with other than one argument")
             return call(this="lab_serverproperty", expressions=[node.expressions[0]])
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() == "DATABASEPROPERTYEX":
+            return self._database_property(node)
         if isinstance(node, exp.Cast | exp.Convert):
             return self._cast(node, typer)
         if isinstance(node, exp.ObjectId):
@@ -320,6 +404,22 @@ class Translator:
                 column.replace(node.this.copy())
             elif column.name == "lab_kind":
                 column.replace(exp.Anonymous(this="upper", expressions=[kind.copy()]))  # OBJECT_ID(name): any type
+        return lookup
+
+    def _database_property(self, node: exp.Anonymous) -> exp.Expression:
+        """DATABASEPROPERTYEX(database, 'Collation'): the database's default collation (the
+        server's: SERVERPROPERTY('Collation')); NULL for a database that does not exist."""
+        if len(node.expressions) != 2 or not isinstance(node.expressions[1], exp.Literal):
+            raise unsupported("DATABASEPROPERTYEX other than (database, 'property')")
+        if str(node.expressions[1].this).lower() != "collation":
+            raise unsupported(f"DATABASEPROPERTYEX property '{node.expressions[1].this}' (the lab has 'Collation')")
+        lookup = sqlglot.parse_one(
+            f"CASE WHEN lower(lab_db) = '{self.database().lower()}' THEN lab_serverproperty('Collation') END",
+            read="sqlite",
+        )
+        for column in list(lookup.find_all(exp.Column)):
+            if column.name == "lab_db":
+                column.replace(node.expressions[0].copy())
         return lookup
 
     def _column_property(self, node: exp.Anonymous) -> exp.Expression:

@@ -17,7 +17,8 @@ from tests.lab.tsql import catalog, firing, native
 from tests.lab.tsql.batch import Block, Simple, Token, parse_batch, tokenize
 from tests.lab.tsql.catalog import CatalogColumn
 from tests.lab.tsql.errors import SqlError, invalid_column, invalid_object, object_exists, syntax_error, unsupported
-from tests.lab.tsql.translate import check, parse, sqlite_sql
+from tests.lab.tsql.infer import ColType, Typer
+from tests.lab.tsql.translate import apply_collations, check, check_collations, parse, sqlite_sql
 
 if TYPE_CHECKING:
     from tests.lab.tsql.session import Session
@@ -121,10 +122,13 @@ def create(s: Session, definition: TriggerDefinition) -> None:
     columns = catalog.columns(s.db, table)
     deleted = [c.name for c in columns]
     _refuse_lob_columns(definition, columns)
+    # `deleted` has the table's columns, collations included (its comparisons: collation.py)
+    typer = Typer(s.db, {})
+    typer.define("deleted", [(c.name, ColType(c.type, c.length, c.nullable, None, c.collation)) for c in columns])
     program = []
     for tree in definition.body:
         if tree is not None:
-            program.extend(_statement(s, tree.copy(), deleted))
+            program.extend(_statement(s, tree.copy(), deleted, typer))
     if not program:
         raise syntax_error("END")
     indexes = [i for tree in definition.body if tree is not None for i in lookups(tree)]
@@ -200,13 +204,13 @@ def _resolver(s: Session):
     return resolve
 
 
-def _statement(s: Session, tree: exp.Expression, deleted: list[str]) -> list[tuple[str, str | None]]:
+def _statement(s: Session, tree: exp.Expression, deleted: list[str], typer: Typer) -> list[tuple[str, str | None]]:
     """The statement as native SQL, with the table it deletes from (its triggers fire next)."""
     if isinstance(tree, exp.Delete):
         target = _resolver(s)(tree.this)
-        sql = [(_delete(s, tree, deleted), target)]
+        sql = [(_delete(s, tree, deleted, typer), target)]
     elif isinstance(tree, exp.Insert):
-        sql = [(statement, None) for statement in _insert(s, tree, deleted)]
+        sql = [(statement, None) for statement in _insert(s, tree, deleted, typer)]
     else:
         raise unsupported(f"{type(tree).__name__.upper()} in {CONTEXT}")
     for statement, _ in sql:
@@ -228,7 +232,7 @@ def _validate(s: Session, sql: str, deleted: list[str]) -> None:
         s.db.execute(f"DROP TABLE temp.{_q(firing.DELETED)}")
 
 
-def _delete(s: Session, tree: exp.Delete, deleted: list[str]) -> str:
+def _delete(s: Session, tree: exp.Delete, deleted: list[str], typer: Typer) -> str:
     targets = tree.args.get("tables")
     alias = tree.this.alias_or_name
     if targets and (len(targets) != 1 or targets[0].name.lower() not in (alias.lower(), tree.this.name.lower())):
@@ -245,11 +249,13 @@ def _delete(s: Session, tree: exp.Delete, deleted: list[str]) -> str:
         if column.table and column.table.lower() == alias.lower():
             column.set("table", exp.to_identifier(table, quoted=True))
     tree.this.set("alias", None)
+    compared = check_collations(s.db, tree, typer)
     native.rewrite(tree, _resolver(s), CONTEXT, deleted)
+    apply_collations(compared)
     return sqlite_sql(tree)
 
 
-def _insert(s: Session, tree: exp.Insert, deleted: list[str]) -> list[str]:
+def _insert(s: Session, tree: exp.Insert, deleted: list[str], typer: Typer) -> list[str]:
     target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
     table = catalog.table_name(s.db, target.name)
     if table is None or (target.text("db") or "dbo").lower() != "dbo":
@@ -271,7 +277,9 @@ def _insert(s: Session, tree: exp.Insert, deleted: list[str]) -> list[str]:
     first.set(
         "expressions", [exp.alias_(p.unalias(), f"lab_c{n}", quoted=True) for n, p in enumerate(first.expressions)]
     )
+    compared = check_collations(s.db, source, typer)
     native.rewrite(source, _resolver(s), CONTEXT, deleted)
+    apply_collations(compared)
     values = [_stored(f"`lab_src`.`lab_c{n}`", c, table) for n, c in enumerate(targets)]
     names = [c.name for c in targets]
     identity = next((c for c in cols if c.identity), None)
