@@ -23,7 +23,7 @@ import logging
 from typing import Any
 
 from ds_replication.catalog import CatalogError, existing_tables, read_history_tables, table_columns
-from ds_replication.history_table import Column, HistoryTable
+from ds_replication.history_table import CAPTURED_BY, Column, HistoryTable
 from ds_replication.job_content import job_fingerprints
 from ds_replication.sql import execute, query, run_script
 from ds_replication.templates import render
@@ -64,11 +64,13 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     """Create the backup and archive tables if missing; add any column the DS added to a live
     table since they were made (a service pack), and widen a column the DS widened, so copies
     never fail on a new or longer value."""
-    missing, widened, retyped = {}, {}, []
+    missing, widened, retyped, captured_by = {}, {}, [], {}
     for t in tables:
         live = table_columns(conn, t.live)
         for name in (t.backup, t.archive):
             present = {c.name.lower(): c for c in table_columns(conn, name)}
+            if name == t.backup:  # who deleted a captured row: added to a backup of an older version
+                captured_by[name] = [(c, kind) for c, kind, _ in CAPTURED_BY if c.lower() not in present]
             if present:
                 missing[name] = [c for c in live if c.name.lower() not in present]
                 if missing[name]:
@@ -82,7 +84,8 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
             "stays as it is. Alter those columns of the package's tables to the live table's type by hand, once "
             "every held value converts, then run again."
         )
-    sql = render("history_tables.sql", database=database, tables=tables, missing=missing, widened=widened)
+    context = {"tables": tables, "missing": missing, "widened": widened, "captured_by": captured_by}
+    sql = render("history_tables.sql", database=database, **context)
     run_script(conn, sql)
 
 
