@@ -117,3 +117,16 @@ def session_text(s: dict[str, Any]) -> str:
     """One session as the log and the alert name it."""
     return (f"{s['rows']} rows (+{s['detail_rows']} detail rows) deleted by program {s['program']!r} on host "
             f"{s['host']!r} as {s['login']!r}")  # fmt: skip
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The report in the words of an alert mail: nothing when every captured row was aximport's."""
+    if not (report.get("outside_import_rows") or report.get("outside_import_detail_rows")):
+        return []
+    return [
+        f"Of the rows held, {report['outside_import_rows']} history rows (+{report['outside_import_detail_rows']} "
+        "detail rows) were deleted by another session than aximport's (deleted outside aximport's window, or in "
+        "it by another program or from another host; taken for aximport's: "
+        f"{', '.join(report['import_sessions']) or 'none'}). They are kept and restored like the others:",
+        *(f"  {session_text(s)}" for s in report["outside_import_sessions"]),
+    ]
