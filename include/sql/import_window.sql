@@ -20,7 +20,9 @@ UPDATE [dbo].[ds_replication_import_window] SET [ended_at] = GETDATE() WHERE [en
 INSERT INTO [dbo].[ds_replication_import_window] ([started_at], [ended_at], [host_name])
 SELECT GETDATE() AS [started_at], NULL AS [ended_at], %s AS [host_name];
 {% endif %}
-SELECT
-    MAX([started_at]) AS started_at,
-    MAX([ended_at]) AS ended_at
-FROM [dbo].[ds_replication_import_window];
+SELECT TOP 1
+    [started_at],
+    [ended_at],
+    [host_name]
+FROM [dbo].[ds_replication_import_window]
+ORDER BY [started_at] DESC;

@@ -70,22 +70,7 @@ def report(conn: Any) -> dict[str, Any]:
             session = (_text(r["program"]), _text(r["host"]), _text(r["login_name"]))
             counts.append((i, None if window is None else str(window), _text(r.get("window_host")), session,
                            int(r["captured_rows"])))  # fmt: skip
-    aximport = _learn(counts)
-    outside: dict[Session, list[int]] = {}
-    for i, window, _, session, n in counts:
-        if window is not None and aximport.get(window) == _who(session):
-            continue
-        outside.setdefault(session, [0, 0])[0 if i == 0 else 1] += n
-    named = sorted(outside.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
-    figures = {
-        "outside_import_rows": sum(v[0] for v in outside.values()),
-        "outside_import_detail_rows": sum(v[1] for v in outside.values()),
-        "outside_import_sessions": [
-            {"program": s[0], "host": s[1], "login": s[2], "rows": v[0], "detail_rows": v[1]}
-            for s, v in named[:SESSIONS_SHOWN]
-        ],
-        "import_sessions": sorted({f"{p} on {h}" for p, h in aximport.values()}),
-    }
+    figures = classify(counts)
     if figures["outside_import_rows"] or figures["outside_import_detail_rows"]:
         log.warning(
             "%d history rows (+%d detail rows) held in the backup were deleted by another session than aximport's "
@@ -96,6 +81,28 @@ def report(conn: Any) -> dict[str, Any]:
             "; ".join(session_text(s) for s in figures["outside_import_sessions"]),
         )
     return figures
+
+
+def classify(counts: list[tuple[int, str | None, str, Session, int]]) -> dict[str, Any]:
+    """The report from the captured rows' counts: (table index (0: event_schedule, else a detail
+    table), the window they were deleted in (None: outside every window), that window's host,
+    the deleting session, rows)."""
+    aximport = _learn(counts)
+    outside: dict[Session, list[int]] = {}
+    for i, window, _, session, n in counts:
+        if window is not None and aximport.get(window) == _who(session):
+            continue
+        outside.setdefault(session, [0, 0])[0 if i == 0 else 1] += n
+    named = sorted(outside.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
+    return {
+        "outside_import_rows": sum(v[0] for v in outside.values()),
+        "outside_import_detail_rows": sum(v[1] for v in outside.values()),
+        "outside_import_sessions": [
+            {"program": s[0], "host": s[1], "login": s[2], "rows": v[0], "detail_rows": v[1]}
+            for s, v in named[:SESSIONS_SHOWN]
+        ],
+        "import_sessions": sorted({f"{p} on {h}" for p, h in aximport.values()}),
+    }
 
 
 def _who(session: Session) -> tuple[str, str]:
