@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ds_replication.history_table import CAPTURED_BY
 from tests.labctl import Lab
 
 SCHEDULE_KEY = ("schedule_id",)
@@ -28,8 +29,10 @@ HISTORY_TABLES = {
     "event_schedule_info": ("ds_replication_event_schedule_info_backup", "ds_replication_event_schedule_info_archive"),
 }
 KEYS = {"event_schedule": SCHEDULE_KEY, "event_schedule_info": INFO_KEY}
-# Columns only the archive tables have: not part of a row's content.
-ARCHIVE_ONLY_COLUMNS = ("ds_replication_reason", "ds_replication_archived_at")
+# Columns only the archive tables have, and the backup's saying who deleted a captured row: not
+# part of a row's content.
+ARCHIVE_ONLY_COLUMNS = ("ds_replication_reason", "ds_replication_archived_at",
+                        *(name for name, _, _ in CAPTURED_BY))  # fmt: skip
 
 
 def _content(row: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,11 @@
 -- reason). Names of our own: the seed article's script drops event_schedule_backup.
 -- A column the DS added to a live table later (a service pack) is added to both; one it made
 -- longer or wider is widened in both; either with the live column's collation (without COLLATE
--- it would take the database's default, and comparing the two would fail: Msg 468).
--- Context: database, tables, missing and widened {table name: [catalog.Column]}.
+-- it would take the database's default, and comparing the two would fail: Msg 468). The backup
+-- has columns of its own saying who deleted a captured row (history_table.CAPTURED_BY), added to
+-- a backup made by an older version (NULL: its rows keep every value).
+-- Context: database, tables, missing and widened {table name: [catalog.Column]}, captured_by
+-- {backup table name: [(column, type)] it lacks}.
 USE {{ database }};
 SET XACT_ABORT ON;
 SET NOCOUNT ON;
@@ -35,6 +38,9 @@ IF OBJECT_ID(N'dbo.{{ t.archive }}', N'U') IS NULL
 {{ h.key_index(t, table) }}
 {% endfor %}
 {% endif %}
+{% for name, type in captured_by.get(t.backup, []) %}
+ALTER TABLE {{ t.q(t.backup) }} ADD {{ name | qn }} {{ type }} NULL;
+{% endfor %}
 {% for table in (t.backup, t.archive) %}
 {% for c in missing.get(table, []) %}
 ALTER TABLE {{ t.q(table) }} ADD {{ c.name | qn }} {{ c.type_sql() }}{{ c.collate_sql() }} NULL;

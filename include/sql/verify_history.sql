@@ -77,6 +77,10 @@ IF @lost_rows = 0 AND @lost_detail_rows = 0
                 DROP TABLE {{ t.q(t.uncaptured) }};
             END;
 {% endfor %}        DROP TABLE [dbo].[ds_replication_fingerprint];
+        IF OBJECT_ID(N'dbo.ds_replication_import_window', N'U') IS NOT NULL
+            BEGIN
+                DROP TABLE [dbo].[ds_replication_import_window];
+            END;
     END;
 COMMIT TRANSACTION;
 SELECT

@@ -35,6 +35,10 @@ JobFolder = dict[str, Any]
 IMPORT_TOOL = "aximport.exe"
 
 
+class ImportFailed(AirflowException):
+    """aximport exited with an error: it ran and has ended (unlike a timeout or a lost poll)."""
+
+
 def _folder_args(folders: list[JobFolder]) -> list[tuple[str, bool]]:
     return [(f["name"], f["subfolders"]) for f in folders]
 
@@ -119,12 +123,25 @@ class DsHost:
         """`aximport <file> /o` from its DS folder: the folder's jobs become the file's."""
         result = self.run(aximport_command(self.ds_path, file_name), timeout_seconds)
         if result.return_code != 0:
-            raise AirflowException(
+            raise ImportFailed(
                 f"aximport of {file_name} (folder {folder['name']!r}) failed: "
                 f"{failure_text('aximport', result.return_code, result.stdout, result.stderr)}; the history "
                 "backup is kept and restore_history will put it back after a successful import"
             )
         return result
+
+    def computer_name(self, timeout_seconds: float) -> str:
+        """Its Windows computer name (%COMPUTERNAME%): the HOST_NAME() a program running on it
+        gives SQL Server (ODBC and OLE DB send the computer name as the workstation)."""
+        result = self.run("echo %COMPUTERNAME%", timeout_seconds)
+        name = result.stdout.strip()
+        if result.return_code != 0 or not name or "%" in name:
+            raise AirflowException(f"cannot read the computer name of {self.role} {self.name}: {result.stdout!r}")
+        return name
+
+    def import_running(self, timeout_seconds: float) -> list[int]:
+        """The process ids of aximport running here now (tasklist); raises when it cannot be told."""
+        return self.shell_hook().running_processes(IMPORT_TOOL, timeout_seconds)
 
     def wait_for_no_import(self, wait_seconds: float) -> float:
         """Wait (bounded) until no aximport runs here; the seconds waited."""

@@ -231,7 +231,12 @@ def _arguments(estate: Estate, slave: SlaveConfig) -> dict[str, dict[str, Any]]:
         "wait_for_import": {"slave": host},
         "restore_history": {"slave": host, "restore_changed_jobs": slave.restore_changed_jobs},
         "verify_history": {"slave": host},
-        "cleanup": {"master": master, "slave": host, "retention": slave.retention},
+        "cleanup": {
+            "master": master,
+            "slave": host,
+            "retention": slave.retention,
+            "command_timeout_seconds": command_timeout,
+        },
     }
 
 

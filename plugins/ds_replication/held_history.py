@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException
 from pymssql import Connection
 
-from ds_replication import history
+from ds_replication import capture_sessions, history
 from ds_replication.catalog import read_history_tables
 from ds_replication.ds_host import DsHost, JobFolder
 from ds_replication.run_files import selected_folders
@@ -19,7 +19,8 @@ from ds_replication.sql_server import SqlServer, data_mb
 def take_stock(conn: Connection, database: str, dry_run: bool) -> dict[str, Any]:
     """`leftover_rows`, `legacy_tables` (their rows adopted unless `dry_run`), `adopted_rows`,
     `armed_capture_triggers` and `captured_while_left_armed` (rows they caught since, by table);
-    `restored_rows` 0 until a restore."""
+    `restored_rows` 0 until a restore; the held rows other sessions than aximport deleted
+    (capture_sessions.report)."""
     # Reading the catalog refuses history tables that cannot be kept safely, before any change.
     read_history_tables(conn)
     found: dict[str, Any] = {"legacy_tables": [], "adopted_rows": 0}
@@ -32,6 +33,8 @@ def take_stock(conn: Connection, database: str, dry_run: bool) -> dict[str, Any]
         "adopted_rows": found["adopted_rows"],
         "armed_capture_triggers": history.capture_triggers(conn),
         "captured_while_left_armed": history.left_armed(conn),
+        # held rows deleted by another session than aximport (a capture left armed catches any)
+        **capture_sessions.report(conn),
     }
 
 

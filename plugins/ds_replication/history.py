@@ -23,7 +23,7 @@ import logging
 from typing import Any
 
 from ds_replication.catalog import CatalogError, existing_tables, read_history_tables, table_columns
-from ds_replication.history_table import Column, HistoryTable
+from ds_replication.history_table import CAPTURED_BY, Column, HistoryTable
 from ds_replication.job_content import job_fingerprints
 from ds_replication.sql import execute, query, run_script
 from ds_replication.templates import render
@@ -91,17 +91,20 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     drifted = drift(conn, tables)
     if drifted:
         raise CatalogError(f"{'; '.join(drifted)}. {DRIFT_ADVICE}")
-    missing, widened = {}, {}
+    missing, widened, captured_by = {}, {}, {}
     for t in tables:
         live = table_columns(conn, t.live)
         for name in (t.backup, t.archive):
             present = {c.name.lower(): c for c in table_columns(conn, name)}
+            if name == t.backup:  # who deleted a captured row: added to a backup of an older version
+                captured_by[name] = [(c, kind) for c, kind, _ in CAPTURED_BY if c.lower() not in present]
             if present:
                 missing[name] = [c for c in live if c.name.lower() not in present]
                 if missing[name]:
                     log.warning("adding column(s) %s, new in %s, to %s", [c.name for c in missing[name]], t.live, name)
                 widened[name] = _widened(t, live, present, name)
-    sql = render("history_tables.sql", database=database, tables=tables, missing=missing, widened=widened)
+    context = {"tables": tables, "missing": missing, "widened": widened, "captured_by": captured_by}
+    sql = render("history_tables.sql", database=database, **context)
     run_script(conn, sql)
 
 

@@ -27,6 +27,16 @@ GENERATED_TYPES = frozenset({"timestamp", "rowversion"})
 PREFIX = "ds_replication_"
 # A collation's name as sys.columns gives it (e.g. Latin1_General_CS_AS): letters, digits, underscores.
 _COLLATION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+# Who deleted a row the capture trigger copied into the backup, as SQL Server reports the deleting
+# session (all of SQL Server 2005): its program and host (the client's LOGIN7 AppName and
+# HostName), its login, its session id, and when. NULL for a row the backup's snapshot copied.
+CAPTURED_BY = (
+    ("ds_replication_captured_at", "datetime", "GETDATE()"),
+    ("ds_replication_deleted_by_program", "nvarchar(128)", "APP_NAME()"),
+    ("ds_replication_deleted_by_host", "nvarchar(128)", "HOST_NAME()"),
+    ("ds_replication_deleted_by_login", "nvarchar(128)", "SUSER_SNAME()"),
+    ("ds_replication_deleted_by_spid", "int", "@@SPID"),
+)
 INTEGER_ORDER = ("tinyint", "smallint", "int", "bigint")
 
 
@@ -172,6 +182,15 @@ class HistoryTable:
     def column_list(self, alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
         return ", ".join(prefix + quote_name(c) for c in self.columns)
+
+    def captured_by_list(self) -> str:
+        """The backup's columns saying who deleted a captured row (CAPTURED_BY)."""
+        return ", ".join(quote_name(name) for name, _, _ in CAPTURED_BY)
+
+    @staticmethod
+    def captured_by_values() -> str:
+        """What the capture trigger writes into them: the deleting session's, read in the trigger."""
+        return ", ".join(f"{value} AS {quote_name(name)}" for name, _, value in CAPTURED_BY)
 
     def create_list(self) -> str:
         """Select list for `SELECT ... INTO`: the IDENTITY column inside an expression, so the

@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from ds_replication.history_table import Column, HistoryTable
+from ds_replication.history_table import CAPTURED_BY, Column, HistoryTable
 from ds_replication.sql import quote_name
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,13 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         tables[1], lob_casts=(("message", "nvarchar(MAX)"),), unreadable_types=(("message", "ntext"),)
     )
     scripts = {
-        "history_tables": render("history_tables.sql", missing={t.archive: []}, widened={t.backup: [status]}, **common),
+        "history_tables": render(
+            "history_tables.sql",
+            missing={t.archive: []},
+            widened={t.backup: [status]},
+            captured_by={t.backup: [(name, kind) for name, kind, _ in CAPTURED_BY]},
+            **common,
+        ),
         "backup_history": render("backup_history.sql", fingerprints={2020549: "ab" * 32}, **common),
         "capture_trigger": render("capture_trigger.sql", t=t, children=tables[1:]),
         "capture_off": render("capture_off.sql", **common),
@@ -160,6 +166,10 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "capture_trigger_detail": render("capture_trigger.sql", t=lob, children=[]),
         "lob_refresh": render("lob_refresh.sql", t=lob),
         "lob_uncaptured": render("lob_uncaptured.sql", t=lob),
+        "import_window_open": render("import_window.sql", action="open", database="express").replace("%s", "N'SLAVE1'"),
+        "import_window_close": render("import_window.sql", action="close", database="express"),
+        "captured_sessions": render("captured_sessions.sql", t=t, windows=True),
+        "captured_sessions_no_window": render("captured_sessions.sql", t=t, windows=False),
     }
     keyless = dataclasses.replace(tables[1], key=tables[1].columns, key_source="every column (no key)")
     for table, stem in (*((x, x.live) for x in tables), (keyless, f"{keyless.live}_keyless")):

@@ -120,6 +120,11 @@ def test_capture_triggers_a_killed_import_left_are_found_and_removed(estate):
     mails = [m for m in lab.mail() if "capture trigger" in m["body"]]
     assert mails and result["run_id"] in mails[-1]["body"], lab.mail()[-1:]
     assert f"1 from event_schedule, {details} from event_schedule_info" in mails[-1]["body"], mails[-1]["body"]
+    # deleted outside any aximport window: named with its session (docs/history.md, "Who deleted a captured row")
+    outside = (preflight["outside_import_rows"], preflight["outside_import_detail_rows"])
+    assert outside == (1, details), why(result, preflight)
+    assert [s["rows"] for s in preflight["outside_import_sessions"]] == [1], why(result, preflight)
+    assert "were deleted by another session than aximport" in mails[-1]["body"], mails[-1]["body"]
     assert not lab.sql(SLAVE, "SELECT name FROM sys.triggers WHERE name LIKE 'ds_replication%'")
     accounting = account(before, snapshot(lab, SLAVE))
     assert accounting.lost == 0 and accounting.held == 0, why(result, accounting)

@@ -16,13 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.lab import ds_schema
-from tests.lab.tsql import firing
+from tests.lab.tsql import firing, who
 from tests.lab.tsql.errors import SqlError
 
 MAGIC = "AXLAB1"
 JOB_TABLES = ("event_condition", "install_task", "script_task")
 HISTORY_TABLES = ("event_schedule", "event_schedule_info")
 CRASH_EXIT = 3221225477  # 0xC0000005, access violation, as Windows reports it
+# The program name the simulated aximport sends in its LOGIN7 (what APP_NAME() gives in the DS's
+# triggers). A real DS's is not documented: the package must not know it (it learns it, see
+# docs/history.md); a test may give the tool another with set_program.
+AXIMPORT_PROGRAM = "Altiris Deployment Server Import"
 Fault = Callable[[str, str], bool]
 
 
@@ -122,7 +126,25 @@ def read_export(path: Path) -> dict | None:
         return None
 
 
-def aximport(db_path: str, in_file: Path, overwrite: bool, fault: Fault, line: str) -> ToolResult:
+def set_program(db_path: str | Path, name: str) -> None:
+    """The program name aximport connects with from now on (lab_settings `aximport_program`)."""
+    db = ds_schema.connect(db_path)
+    try:
+        db.execute("INSERT OR REPLACE INTO lab_settings (name, value) VALUES ('aximport_program', ?)", (name,))
+    finally:
+        db.close()
+
+
+def _identity(db: sqlite3.Connection, host_name: str) -> who.Identity:
+    """aximport's session: its program name, the host it runs on, the Windows login it runs as
+    (a WinRM shell's user, `whoami`: <host>\\lab)."""
+    row = db.execute("SELECT value FROM lab_settings WHERE name = 'aximport_program'").fetchone()
+    return who.Identity(who.next_spid(), row[0] if row else AXIMPORT_PROGRAM, host_name, f"{host_name}\\lab")
+
+
+def aximport(
+    db_path: str, in_file: Path, overwrite: bool, fault: Fault, line: str, host_name: str = "DSLAB"
+) -> ToolResult:
     if not in_file.exists():
         return ToolResult(1, f"axImport: cannot open file '{in_file.name}'.\r\n")
     export = read_export(in_file)
@@ -132,6 +154,7 @@ def aximport(db_path: str, in_file: Path, overwrite: bool, fault: Fault, line: s
         return ToolResult(1, "axImport: failed to connect to the Deployment Server database.\r\n")
     db = ds_schema.connect(db_path)
     try:
+        who.open_session(db, _identity(db, host_name))  # the session its deletes fire the triggers as
         db.execute("BEGIN IMMEDIATE")
         result = _import(db, export, overwrite, fault, line)
         if result.exit_code == CRASH_EXIT:

@@ -81,7 +81,7 @@ class Shell:
         out, err = [], []
         code = 0
         self.no_cwd_lookup = self.fault("cmd_no_cwd_lookup", line)
-        expanded = _expand(line)
+        expanded = _expand(line, {**ENVIRONMENT, "COMPUTERNAME": self.hostname})
         for operator, command in _split_commands(expanded):
             if (operator == "&&" and code != 0) or (operator == "||" and code == 0):
                 continue
@@ -279,15 +279,15 @@ class Shell:
             # a large folder: the tool runs a while; a terminate (Signal) ends it before it imports
             if self.fault("aximport_slow", line) and self.stop.wait(SLOW_TOOL_SECONDS):
                 return 1, "", "^C"
-            result = ax_tools.aximport(self.db_path, source, overwrite, self.fault, line)
+            result = ax_tools.aximport(self.db_path, source, overwrite, self.fault, line, self.hostname)
         return (result.exit_code, result.output, "") if result.exit_code == 0 else (result.exit_code, "", result.output)
 
 
-def _expand(line: str) -> str:
+def _expand(line: str, environment: dict[str, str]) -> str:
     """%NAME% expansion, before anything else is parsed (undefined names stay as they are)."""
 
     def value(m: re.Match) -> str:
-        return ENVIRONMENT.get(m.group(1).upper(), m.group(0))
+        return environment.get(m.group(1).upper(), m.group(0))
 
     return re.sub(r"%([^%\s]+)%", value, line)
 

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tests.lab.tsql import collation, firing, keys, server
+from tests.lab.tsql import collation, firing, keys, server, who
 
 
 @dataclass(frozen=True)
@@ -228,6 +228,8 @@ CATALOG_COLUMNS = (
     "table_name, ordinal, column_name, data_type, max_length, is_nullable, is_identity, identity_seed, "
     "identity_increment, pk_ordinal, is_computed, collation_name"
 )
+# APP_NAME() of a lab tool's plain connection (the seed, the tests' own deletes)
+LAB_TOOL_PROGRAM = "DS lab tool"
 SETTINGS_DDL = "CREATE TABLE lab_settings (name TEXT NOT NULL PRIMARY KEY, value TEXT)"
 
 _SQLITE_TYPES = {"int": "INTEGER", "bigint": "INTEGER", "datetime": "TEXT", "nvarchar": "TEXT", "timestamp": "INTEGER",
@@ -335,8 +337,11 @@ def next_schedule_id(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COALESCE(MAX(schedule_id), 0) + 1 FROM event_schedule").fetchone()[0]
 
 
-def connect(db_path: str | Path) -> sqlite3.Connection:
-    """A connection for the simulated tools: waits on locks, enforces nothing else."""
+def connect(db_path: str | Path, identity: who.Identity | None = None) -> sqlite3.Connection:
+    """A connection for the simulated tools: waits on locks, enforces nothing else. `identity`:
+    the session a trigger sees delete through it (APP_NAME(), ...: tsql/who.py); by default a
+    lab tool's own, named as such."""
     db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA recursive_triggers=ON")
+    who.open_session(db, identity or who.Identity(who.next_spid(), LAB_TOOL_PROGRAM, "DSLAB", "sa"))
     return db

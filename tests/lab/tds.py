@@ -338,6 +338,8 @@ class _Connection:
             return raw.decode("utf-16-le")
 
         user, password, database = field(40), field(44, password=True), field(68)
+        # MS-TDS 2.2.6.4 LOGIN7: ibHostName at 36, ibAppName at 48; what APP_NAME() and HOST_NAME() return
+        host_name, app_name = field(36), field(48)
         writer = TokenWriter(self.tds_version)
         if user != self.server.user or password != self.server.password:
             writer.error(SqlError(18456, f"Login failed for user '{user}'.", severity=14), self.server.server_name)
@@ -353,7 +355,7 @@ class _Connection:
             writer.done(DONE_ERROR)
             self._send(REPLY, bytes(writer.buf))
             return False
-        self.session = engine.session(hook=self._hook)
+        self.session = engine.session(hook=self._hook, app_name=app_name, host_name=host_name, login=user)
         writer.envchange(1, _b_varchar(engine.database), _b_varchar("master"))
         writer.envchange(7, bytes([5]) + COLLATION, b"\x00")
         writer.envchange(2, _b_varchar(self.session.language), _b_varchar(""))

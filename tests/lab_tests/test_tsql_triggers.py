@@ -189,7 +189,7 @@ def test_create_trigger_errors(s):
         ("AFTER DELETE", "DELETE FROM computer WHERE name = (SELECT name + N'x' FROM deleted)", "'+'"),
         ("AFTER DELETE", "DELETE FROM computer WHERE computer_id = (SELECT 1 / 0 FROM deleted)", "'/'"),
         ("AFTER DELETE", "DELETE FROM computer WHERE name IN (SELECT name FROM sys.tables)", "catalog views"),
-        ("AFTER DELETE", "DELETE FROM computer WHERE computer_id = @@SPID", "variables"),
+        ("AFTER DELETE", "DELETE FROM computer WHERE computer_id = @@ROWCOUNT", "variables"),
     ],
 )
 def test_trigger_constructs_outside_the_subset_are_refused(s, header, body, construct):

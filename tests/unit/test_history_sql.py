@@ -78,10 +78,13 @@ def test_the_capture_trigger_copies_deleted_rows_into_the_backup():
     assert "AFTER DELETE" in sql
     assert (
         "INSERT INTO [dbo].[ds_replication_event_schedule_backup] ([schedule_id], [computer_id], [event_id], "
-        "[status], [start_time], [end_time])\n"
-        "    SELECT d.[schedule_id], d.[computer_id], d.[event_id], d.[status], d.[start_time], d.[end_time] "
-        "FROM deleted AS d;\n" in sql
-    )
+        "[status], [start_time], [end_time], [ds_replication_captured_at], [ds_replication_deleted_by_program], "
+        "[ds_replication_deleted_by_host], [ds_replication_deleted_by_login], [ds_replication_deleted_by_spid])\n"
+        "    SELECT d.[schedule_id], d.[computer_id], d.[event_id], d.[status], d.[start_time], d.[end_time], "
+        "GETDATE() AS [ds_replication_captured_at], APP_NAME() AS [ds_replication_deleted_by_program], "
+        "HOST_NAME() AS [ds_replication_deleted_by_host], SUSER_SNAME() AS [ds_replication_deleted_by_login], "
+        "@@SPID AS [ds_replication_deleted_by_spid] FROM deleted AS d;\n" in sql
+    )  # with who deleted each row: the deleting session, as SQL Server reports it
     # and records what it captured, for the check at disarm (its row identity: key, parent, fixed columns)
     assert sql.rstrip().endswith(
         "INSERT INTO [dbo].[ds_replication_event_schedule_captured] ([schedule_id], [event_id], [computer_id], "

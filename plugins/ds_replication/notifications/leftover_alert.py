@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ds_replication import history
+from ds_replication import capture_sessions, history
 
 
 def headline(figures: dict[str, Any]) -> str:
@@ -41,7 +41,7 @@ def findings(figures: dict[str, Any]) -> list[str]:
             f"Rows put back now (their jobs exist): {figures['restored_rows']}. This run goes on and keeps the "
             "backup until its import and restore succeed."
         )
-    return lines
+    return lines + capture_sessions.report_lines(figures)
 
 
 def _caught(by_table: dict[str, int]) -> str:

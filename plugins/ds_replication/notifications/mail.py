@@ -74,6 +74,20 @@ def held_rows(mssql_conn_id: str, database: str) -> int | None:
         return None
 
 
+def outside_import_lines(mssql_conn_id: str, database: str) -> list[str]:
+    """The held rows another session than aximport deleted, per session (capture_sessions); none
+    when there are none or the slave cannot be read (the held count says so already)."""
+    from ds_replication import capture_sessions
+
+    try:
+        with DsDatabaseHook(mssql_conn_id, database).connect() as conn:
+            report = capture_sessions.report(conn)
+    except Exception as error:
+        log.warning("slave database not reachable for the captured rows' sessions: %s", type(error).__name__)
+        return []
+    return capture_sessions.report_lines(report)
+
+
 def held_text(held: int | None) -> str:
     return "unknown (slave database not reachable)" if held is None else str(held)
 
@@ -151,6 +165,7 @@ class SlaveAlertNotifier(BaseNotifier):
         lines = [
             *situation,
             f"History rows held in {history.BACKUP_TABLE}: {held_text(held)}",
+            *outside_import_lines(self.mssql_conn_id, self.database),
             *link_lines(dag_id, run_id, base_url()),
             "",
             RECOVERY,

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from ds_replication import retention
+from ds_replication import capture_end, retention
 from ds_replication.config import Retention
 from ds_replication.ds_host import DsHost
 from ds_replication.run_files import slave_file_pattern
@@ -23,21 +23,33 @@ class CleanupSharesOperator(BaseOperator):
     retention removes nothing while a history backup is held, on a dry run, or after a night
     that `verify_history` did not complete.
 
+    A capture still armed (the night failed after import_jobs armed it, before restore_history
+    disarmed it) is disarmed first, once no aximport runs on the slave (`capture_end`).
+
     :param master: the master; :param slave: the slave; :param retention: the slave's `retention`.
+    :param command_timeout_seconds: the bound of the remote command that asks whether aximport runs.
     """
 
-    def __init__(self, *, master: DsHost, slave: DsHost, retention: Retention, **kwargs: Any) -> None:
+    def __init__(
+        self, *, master: DsHost, slave: DsHost, retention: Retention, command_timeout_seconds: float, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.master = master
         self.slave = slave
         self.retention = retention
+        self.command_timeout_seconds = command_timeout_seconds
 
     def execute(self, context: Context) -> dict[str, Any]:
+        capture = None
+        if not context["params"].get("dry_run"):  # a dry run changes nothing on the slave
+            capture = capture_end.end_capture(self.slave, self.command_timeout_seconds)
         pattern = slave_file_pattern(self.slave.name)
         removed: dict[str, Any] = {
             "master": self.master.remove_matching(pattern),
             "slave": self.slave.remove_matching(pattern),
         }
+        if capture is not None:
+            removed["capture"] = capture
         self.log.info("removed %s", removed)
         if context["params"].get("dry_run"):  # a dry run changes nothing on the slave
             self.log.info("dry run: the retention removes nothing")

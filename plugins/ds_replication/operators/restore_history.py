@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import Context
 from pymssql import Connection
 
-from ds_replication import history
+from ds_replication import capture_sessions, history
 from ds_replication.operators.slave_sql import SlaveSqlOperator
 
 
@@ -25,4 +25,7 @@ class RestoreHistoryOperator(SlaveSqlOperator):
         # The import is over (wait_for_import saw every job): stop copying deletes into the backup.
         history.disarm_capture(conn, self.slave.database)
         wanted = context["params"].get("restore_changed_jobs")
-        return history.restore(conn, self.slave.database, self.restore_changed_jobs if wanted is None else bool(wanted))
+        restore_changed = self.restore_changed_jobs if wanted is None else bool(wanted)
+        figures = history.restore(conn, self.slave.database, restore_changed)
+        # the held rows another session than aximport deleted: named here, restored like the others
+        return {**figures, **capture_sessions.report(conn)}

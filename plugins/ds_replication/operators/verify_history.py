@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import Context
 from pymssql import Connection
 
-from ds_replication import history, local_changes
+from ds_replication import capture_sessions, history, local_changes
 from ds_replication.ds_host import DsHost
 from ds_replication.operators.slave_sql import SlaveSqlOperator
 
@@ -32,6 +32,7 @@ class VerifyHistoryOperator(SlaveSqlOperator):
         self.export = export
 
     def run(self, conn: Connection, context: Context) -> dict[str, Any]:
+        captured = capture_sessions.report(conn)  # read before verify drops the backup
         try:
             figures = history.verify(conn, self.slave.database)
         except history.HistoryLost as error:
@@ -40,5 +41,6 @@ class VerifyHistoryOperator(SlaveSqlOperator):
             raise
         return {
             **figures,
+            **captured,
             "recorded_jobs": local_changes.record_imported(conn, self.slave.database, self.export["folders"]),
         }

@@ -72,6 +72,8 @@ class RunFigures:
     errors: dict[str, str]  # failed task -> its error text, as the task recorded it
     master_jobs: dict[str, int]  # folder -> jobs exported from the master (export_jobs)
     copied_bytes: int | None  # bytes copied to the slave's share (copy_to_slave)
+    # held rows another session than aximport deleted (the DS console's...), kept and restored
+    outside_import: int | None = None
 
     @property
     def never_deleted(self) -> int | None:
@@ -154,6 +156,7 @@ def figures(record: RunRecord) -> RunFigures:
         errors=errors_of(record),
         master_jobs=master_jobs,
         copied_bytes=copied,
+        outside_import=_figure(record, "restore_history", "outside_import_rows"),
     )
 
 

@@ -26,6 +26,12 @@ def _figure_rows(f: RunFigures) -> list[tuple[str, str, Any, str]]:
         ("lost", "Rows lost", f.lost, "verify_history: lost_rows"),
         ("held", "Rows held in the backup at the end", f.held, f"recorded by {f.held_at or 'no step'}"),
         ("changed_jobs", "Changed jobs", f.changed_jobs, "restore_history: changed_jobs"),
+        (
+            "outside_import",
+            "Held rows deleted by another session than aximport",
+            f.outside_import,
+            "restore_history: outside_import_rows (restored like the others; its log names each session)",
+        ),
     ]
 
 

@@ -21,5 +21,12 @@ class Engine:
         finally:
             db.close()
 
-    def session(self, hook: Callable[[str, str, str], None] | None = None) -> Session:
-        return Session(self, hook)
+    def session(
+        self,
+        hook: Callable[[str, str, str], None] | None = None,
+        app_name: str = "",
+        host_name: str = "",
+        login: str = "sa",
+    ) -> Session:
+        """A new session; `app_name`, `host_name` as the client's LOGIN7 gave them, `login` its login."""
+        return Session(self, hook, app_name, host_name, login)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from tests.lab.tsql import who
 from tests.lab.tsql.errors import SqlError, unsupported
 from tests.lab.tsql.firing import DELETED
 
@@ -52,6 +53,13 @@ def rewrite(
     """`tree` (a checked copy) for native SQLite, in place. `table` resolves a table reference to
     its stored name; `deleted`, when given, are the columns of the pseudo table `deleted`."""
     for node in list(tree.walk()):
+        session_value = who.native(node)  # APP_NAME(), HOST_NAME(), SUSER_SNAME(), @@SPID
+        if session_value is not None:
+            session_value.meta["lab_session"] = True
+            node.replace(session_value)
+    for node in list(tree.walk(prune=lambda n: n.meta.get("lab_session"))):
+        if node.meta.get("lab_session"):
+            continue
         if isinstance(node, exp.Table):
             _table(node, table, context, deleted)
         elif isinstance(node, exp.Column) and node.args.get("db") is not None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from tests.lab.tsql import catalog, constraints, functions, procedures, server, statements, triggers
+from tests.lab.tsql import catalog, constraints, functions, procedures, server, statements, triggers, who
 from tests.lab.tsql.batch import Block, If, Simple, parse_batch
 from tests.lab.tsql.errors import (
     ConnectionDropped,
@@ -43,8 +43,6 @@ Hook = Callable[[str, str, str], None]
 Output = ResultSet | int | SqlError
 LOCK_WAIT_SECONDS = 30.0
 LOCK_POLL_SECONDS = 0.05  # SQLite's own busy wait per try; between tries the session checks for cancel
-SPID = iter(range(51, 10**6))
-SPID_LOCK = threading.Lock()
 # SET options clients send on connect (pymssql/FreeTDS, the mssql provider): accepted, no effect.
 IGNORED_SET_OPTIONS = {
     "TEXTSIZE", "ANSI_NULLS", "ANSI_NULL_DFLT_ON", "ANSI_NULL_DFLT_OFF", "ANSI_PADDING", "ANSI_WARNINGS",
@@ -64,11 +62,12 @@ class _Cancelled(Exception):
 
 
 class Session:
-    def __init__(self, engine: Engine, hook: Hook | None = None) -> None:
+    def __init__(self, engine: Engine, hook: Hook | None = None, app_name: str = "", host_name: str = "",
+                 login: str = "sa") -> None:  # fmt: skip
         self.engine = engine
         self.database = engine.database
         self.hook = hook
-        self.spid = _next_spid()
+        self.spid = who.next_spid()
         # A login waits out a brief lock on the file (WAL recovery, a closing connection's
         # checkpoint) as SQL Server's does; a session that failed to start dropped the connection
         # ("Unexpected EOF" in the client). Statements then poll, so a cancel can stop a wait.
@@ -77,6 +76,8 @@ class Session:
         )
         self.db.execute("PRAGMA recursive_triggers=ON")
         self.db.execute("PRAGMA foreign_keys=ON")  # only tables that declare one have any (SUBSET.md)
+        # APP_NAME(), HOST_NAME(), SUSER_SNAME(), @@SPID of this session (the login's, tds.py)
+        who.open_session(self.db, who.Identity(self.spid, app_name, host_name, login))
         # The login's default language (ALTER LOGIN ... WITH DEFAULT_LANGUAGE), read when the
         # session starts, as SQL Server does; SET LANGUAGE / SET DATEFORMAT change the session's.
         self.language = login_language(self.db)
@@ -618,8 +619,3 @@ def _split_top_level(text: str) -> list[str]:
         else:
             current += char
     return [*parts, current] if current.strip() else parts
-
-
-def _next_spid() -> int:
-    with SPID_LOCK:
-        return next(SPID)

@@ -18,7 +18,7 @@ from sqlglot.dialects.tsql import TSQL
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from tests.lab.tsql import catalog, collation, server
+from tests.lab.tsql import catalog, collation, server, who
 from tests.lab.tsql.errors import SqlError, invalid_object, syntax_error, unsupported
 from tests.lab.tsql.functions import DATETIME_STYLES
 from tests.lab.tsql.infer import ColType, Typer, type_name
@@ -28,7 +28,15 @@ STATEMENTS = (exp.Select, exp.SetOperation, exp.Insert, exp.Update, exp.Delete, 
 # Functions of the subset (sqlglot's classes); any other function is refused by name.
 FUNCTIONS = (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg, exp.Coalesce, exp.Case, exp.If, exp.Cast,
              exp.Convert, exp.Length, exp.Upper, exp.Lower, exp.ObjectId, exp.CurrentTimestamp, exp.Exists)  # fmt: skip
-ANONYMOUS = {"GETUTCDATE", "COLUMNPROPERTY", "SERVERPROPERTY", "DATABASEPROPERTYEX"}
+ANONYMOUS = {
+    "GETUTCDATE",
+    "COLUMNPROPERTY",
+    "SERVERPROPERTY",
+    "DATABASEPROPERTYEX",
+    "APP_NAME",
+    "HOST_NAME",
+    "SUSER_SNAME",
+}
 REFUSED_NODES = {
     exp.With: "common table expressions (WITH)",
     exp.Merge: "MERGE",
@@ -200,6 +208,11 @@ class LabTSQL(TSQL):
     class Tokenizer(TSQL.Tokenizer):
         KEYWORDS = {**TSQL.Tokenizer.KEYWORDS, "NTEXT": TokenType.MEDIUMTEXT}
 
+    class Parser(TSQL.Parser):
+        # sqlglot reads SUSER_SNAME() as CURRENT_USER (a database user): kept apart (tsql/who.py)
+        FUNCTIONS = {**TSQL.Parser.FUNCTIONS, "SUSER_SNAME": lambda args: exp.Anonymous(this="SUSER_SNAME",
+                                                                                       expressions=args)}  # fmt: skip
+
 
 def parse(text: str) -> exp.Expression:
     """One statement as sqlglot's T-SQL tree; SqlError 102 when it does not parse."""
@@ -345,6 +358,9 @@ class Translator:
 
     def _function(self, node: exp.Expression, typer: Typer) -> exp.Expression | None:
         call = exp.Anonymous
+        session_value = who.native(node)  # APP_NAME(), HOST_NAME(), SUSER_SNAME(): this session's
+        if session_value is not None and isinstance(node, exp.Anonymous):
+            return session_value
         if isinstance(node, exp.Add):
             return call(this="lab_add", expressions=[node.this, node.expression])
         if isinstance(node, exp.Div):
