@@ -56,11 +56,14 @@ class Lab:
 
     def live_start(self, hosts: list[str] | None = None, rate: float | None = None) -> None:
         """Start the live DS engine (tests/lab/ds_engine.py) on the hosts, default every host."""
-        args = ["live", "start", *[a for h in hosts or [] for a in ("--host", h)]]
-        self._run(*args, *(["--rate", str(rate)] if rate is not None else []))
+        from tests.lab import control
+
+        self._in_process("live", control.live_start, self.dir, hosts or None, rate)
 
     def live_stop(self, hosts: list[str] | None = None) -> None:
-        self._run("live", "stop", *[a for h in hosts or [] for a in ("--host", h)])
+        from tests.lab import control
+
+        self._in_process("live", control.live_stop, self.dir, hosts or None)
 
     def down(self) -> None:
         self._run("down", timeout=120)
@@ -83,7 +86,8 @@ class Lab:
     def _in_process(self, command: str, function: Callable[..., Any], *args: Any) -> Any:
         """What `python -m tests.lab COMMAND` prints, parsed, from the same function run in this
         process: the tests call sql and mail thousands of times, and each command line's
-        interpreter start costs about 0.4 s of CPU."""
+        interpreter start costs about 0.4 s of CPU. A live engine started here is a child of
+        the test process (it was the short-lived command's)."""
         from tests.lab import control
         from tests.lab.__main__ import _json_default
 
