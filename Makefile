@@ -52,8 +52,11 @@ lint: install
 	PYTHONPATH=plugins $(BIN)/python -m ds_replication.templates build/sql >/dev/null
 	$(BIN)/sqlfluff lint build/sql
 
+# pytest-xdist workers: the tests wait on servers much of the time, so more workers than cores
+# pay; the summary's "work units by xdist worker" shows the tail (`make test TEST_WORKERS=4`).
+TEST_WORKERS ?= 3
 test: lint
-	$(BIN)/python -m pytest -n 3 --dist loadscope --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 demo: install
 	$(BIN)/python -m tests.demo $(DEMO_ARGS)

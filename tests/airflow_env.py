@@ -182,7 +182,7 @@ class DagRunner:
             proc.stdin.close()  # the runner's loop ends at the end of its input
         try:
             proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # between runs nothing is lost: Airflow's exit hooks are slow
+        except subprocess.TimeoutExpired:  # a runner that does not end: nothing of a finished run is lost
             proc.terminate()
             try:
                 proc.wait(timeout=10)

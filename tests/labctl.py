@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +56,14 @@ class Lab:
 
     def live_start(self, hosts: list[str] | None = None, rate: float | None = None) -> None:
         """Start the live DS engine (tests/lab/ds_engine.py) on the hosts, default every host."""
-        args = ["live", "start", *[a for h in hosts or [] for a in ("--host", h)]]
-        self._run(*args, *(["--rate", str(rate)] if rate is not None else []))
+        from tests.lab import control
+
+        self._in_process("live", control.live_start, self.dir, hosts or None, rate)
 
     def live_stop(self, hosts: list[str] | None = None) -> None:
-        self._run("live", "stop", *[a for h in hosts or [] for a in ("--host", h)])
+        from tests.lab import control
+
+        self._in_process("live", control.live_stop, self.dir, hosts or None)
 
     def down(self) -> None:
         self._run("down", timeout=120)
@@ -80,8 +83,24 @@ class Lab:
     def slaves(self) -> list[str]:
         return [h for h in self.info["hosts"] if h != "master"]
 
+    def _in_process(self, command: str, function: Callable[..., Any], *args: Any) -> Any:
+        """What `python -m tests.lab COMMAND` prints, parsed, from the same function run in this
+        process: the tests call sql and mail thousands of times, and each command line's
+        interpreter start costs about 0.4 s of CPU. A live engine started here is a child of
+        the test process (it was the short-lived command's)."""
+        from tests.lab import control
+        from tests.lab.__main__ import _json_default
+
+        try:
+            value = function(*args)
+        except control.LabError as error:
+            raise RuntimeError(f"lab {command} failed: lab {command}: {error}") from None
+        return json.loads(json.dumps(value, default=_json_default, ensure_ascii=False))
+
     def sql(self, host: str, batch: str) -> list[dict[str, Any]]:
-        return json.loads(self._run("sql", host, batch).stdout or "[]")
+        from tests.lab import control
+
+        return self._in_process("sql", control.sql, self.dir, host, batch)
 
     def scalar(self, host: str, batch: str) -> Any:
         rows = self.sql(host, batch)
@@ -91,17 +110,18 @@ class Lab:
         return self._run("shell", host, command, check=False, timeout=300)
 
     def fault(self, host: str, name: str, times: int = 1, match: str = "") -> None:
-        args = ["fault", host, name, "--times", str(times)]
-        if match:
-            args += ["--match", match]
-        self._run(*args)
+        from tests.lab import faults
+
+        self._in_process("fault", faults.arm, self.dir, host, name, times, match)
 
     def server(self, host: str, *args: str) -> dict[str, Any]:
         """Change what `host`'s SQL Server says about itself, e.g. ("--version", "8.00.2039")."""
         return json.loads(self._run("server", host, *args).stdout)
 
     def mail(self) -> list[dict[str, Any]]:
-        return json.loads(self._run("mail").stdout or "[]")
+        from tests.lab import control
+
+        return self._in_process("mail", control.mail, self.dir)
 
     @contextlib.contextmanager
     def connect(self, host: str, database: str = "express") -> Iterator[Any]:

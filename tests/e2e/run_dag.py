@@ -98,7 +98,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         serve()
-        return
+        # every result is written and flushed; Airflow's exit hooks took over 5 s here (the
+        # caller then stopped the runner with a signal) and have nothing left to keep
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     result = run_once(args.dag_id, json.loads(args.conf))
     print(MARKER + json.dumps(result, default=str), flush=True)
 

@@ -6,8 +6,9 @@ LocalExecutor) for the module, `approval: on_local_changes`. In order, on slave1
 night asks (the seed's slave has a job the master lacks) and is approved; the next night has no
 local change and asks nothing; a job edited on the slave is asked about and rejected (nothing
 imported, nothing changed). On slave2, whose timeout is short: its first night's question left
-unanswered times out like a reject, with a mail. On Airflow
-3.3 a waiting task is `awaiting_input` (no triggerer): the scheduler's sweep ends the wait.
+unanswered times out like a reject, with a mail; that night starts with the module and waits
+out its timeout beside slave1's nights (test_4 reads its end). On Airflow 3.3 a waiting task is
+`awaiting_input` (no triggerer): the scheduler's sweep ends the wait.
 """
 
 from __future__ import annotations
@@ -91,7 +92,11 @@ class ApprovalEstate(SchedulerEstate):
 
 @pytest.fixture(scope="module")
 def gate(request):
-    return scheduler_estate(request, ApprovalEstate)
+    gate = scheduler_estate(request, ApprovalEstate)
+    # test_4's night waits out its timeout: it runs beside slave1's nights, not after them
+    gate.unanswered_before = {"jobs": jobs(gate.lab, UNANSWERED), "mails": len(gate.lab.mail())}
+    gate.trigger("timeout_4", UNANSWERED)
+    return gate
 
 
 IMPORT_STEPS = (
@@ -166,17 +171,14 @@ def test_3_a_job_edited_on_the_slave_is_asked_about_and_reject_changes_nothing(g
 
 
 def test_4_no_answer_in_time_ends_like_a_reject_with_a_mail(gate):
-    # slave2, whose question times out after UNANSWERED_TIMEOUT_MINUTES: its first night asks
-    # (the seed's slave has a job the master lacks) and nobody answers
-    before_jobs = jobs(gate.lab, UNANSWERED)
-    mails = len(gate.lab.mail())
-    gate.trigger("timeout_4", UNANSWERED)
-    gate.question("timeout_4")
+    # slave2, whose question times out after UNANSWERED_TIMEOUT_MINUTES: its first night (started
+    # by `gate`) asks (the seed's slave has a job the master lacks) and nobody answers
     result = gate.finish("timeout_4")
     assert result["state"] == "success", result["why"]
     assert {result["tasks"][t] for t in IMPORT_STEPS} == {"skipped"}, result["why"]
     outcome = result["xcom"]["approve_changes"]
+    assert outcome["asked"] is True, result
     assert outcome["approved"] is False and outcome["timed_out"] is True, result
-    assert jobs(gate.lab, UNANSWERED) == before_jobs
-    new = gate.lab.mail()[mails:]
+    assert jobs(gate.lab, UNANSWERED) == gate.unanswered_before["jobs"]
+    new = gate.lab.mail()[gate.unanswered_before["mails"] :]
     assert any("no approval in time, nothing imported" in m["subject"] and UNANSWERED in m["subject"] for m in new), new

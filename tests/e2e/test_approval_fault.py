@@ -5,7 +5,7 @@ the next night, the fault gone, asks nothing (no job changed on the slave) and i
 
 The matrix's estate runs with `approval: never`; here the first night does too (it brings the
 slave in line with the master and records its jobs), then the estate file says
-`on_local_changes`: each night parses the DAG file anew (`dag.test()` in a fresh process).
+`on_local_changes`: each night parses the DAG file anew (tests.e2e.conftest.Estate).
 """
 
 from __future__ import annotations

@@ -42,14 +42,24 @@ def why(result: dict, audit) -> str:
     return f"run {result['state']}, tasks {states}\n{audit.summary()}"
 
 
+def wait_for_a_write(lab, since: str, timeout: float = 60) -> None:
+    """Until the live engine has written at `since` or later (ISO text, as its journal has it)."""
+    deadline = time.monotonic() + timeout
+    while not any(entry.at >= since for entry in ds_engine.journal(lab.dir, SLAVE)):
+        assert time.monotonic() < deadline, f"the live engine wrote nothing since {since} within {timeout} s"
+        time.sleep(0.1)
+
+
 def test_history_written_during_the_run_is_kept_in_its_last_version(estate):
     lab = estate.lab
     lab.live_start([SLAVE], rate=ENGINE_RATE)
     try:
+        wait_for_a_write(lab, "")  # writing before the run starts
         before = snapshot(lab, SLAVE)
         started = _now().isoformat(sep=" ", timespec="milliseconds")
         result = estate.run(SLAVE)
         ended = _now().isoformat(sep=" ", timespec="milliseconds")
+        wait_for_a_write(lab, ended)  # and still after it ended
     finally:
         lab.live_stop([SLAVE])
     written = ds_engine.journal(lab.dir, SLAVE)

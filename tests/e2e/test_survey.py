@@ -30,7 +30,7 @@ import yaml
 from ds_replication import history, survey
 from ds_replication.catalog import read_history_tables
 from ds_replication.config import load_estate
-from tests.airflow_env import PYTHON, REPO, run_dag
+from tests.airflow_env import PYTHON, REPO
 from tests.e2e.conftest import _estate
 
 SMB1_SLAVE = "slave2"  # its smbd speaks SMB1 only (Windows Server 2003)
@@ -300,7 +300,7 @@ def test_a_host_that_does_not_answer_is_no_go_at_the_deadline(lab_estate, monkey
 
 
 def test_the_survey_dag_runs_one_task_per_host(lab_estate):
-    result = run_dag(lab_estate.env, "survey_estate")
+    result = lab_estate.run_dag("survey_estate")
     states = {task: ti["state"] for task, ti in result["tasks"].items()}
     assert states == {"survey_master": "success", f"survey_{SLAVE}": "success", f"survey_{SMB1_SLAVE}": "failed"}
     assert result["xcom"][f"survey_{SLAVE}"]["verdict"] == "go", result["xcom"]

@@ -392,15 +392,23 @@ def _alive(pid: int) -> bool:
 
 
 def _stop_group(pid: int, timeout: float = 10) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    _stop_groups([pid], timeout)
+
+
+def _stop_groups(pids: list[int], timeout: float = 10) -> None:
+    """SIGTERM to each process group at once, then wait for them all: a host takes seconds to
+    stop its servers, and the hosts need not wait for each other."""
+    signalled = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+            signalled.append(pid)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and any(_alive(pid) for pid in signalled):
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    for pid in signalled:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def _port_in_use(port: int) -> bool:
@@ -424,9 +432,10 @@ def down(lab_dir: Path) -> list[str]:
     """Stop every process of the lab; what is still alive or listening afterwards."""
     info = _info(lab_dir)
     engines = [h["engine_pid"] for h in info["hosts"].values() if h.get("engine_pid")]
-    pids = [*engines, info["smtp_pid"], *[h["pid"] for h in info["hosts"].values()]]
-    for pid in pids:
-        _stop_group(pid)
+    servers = [info["smtp_pid"], *[h["pid"] for h in info["hosts"].values()]]
+    _stop_groups(engines)  # the live engines write to the hosts: stopped first
+    _stop_groups(servers)
+    pids = [*engines, *servers]
     _unmount_shares([Path(h["share_dir"]) for h in info["hosts"].values()])
     left = [f"pid {p}" for p in pids + [h.get("smbd_pid") for h in info["hosts"].values()] if p and _alive(p)]
     ports = [info["smtp_port"]] + [h[k] for h in info["hosts"].values() for k in ("sql_port", "winrm_port", "smb_port")]
