@@ -24,7 +24,8 @@ class CleanupSharesOperator(BaseOperator):
     that `verify_history` did not complete.
 
     A capture still armed (the night failed after import_jobs armed it, before restore_history
-    disarmed it) is disarmed first, once no aximport runs on the slave (`capture_end`).
+    disarmed it) is disarmed first, once no aximport runs on the slave (`capture_end`); not after
+    a night preflight refused, which armed nothing.
 
     :param master: the master; :param slave: the slave; :param retention: the slave's `retention`.
     :param command_timeout_seconds: the bound of the remote command that asks whether aximport runs.
@@ -41,7 +42,9 @@ class CleanupSharesOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         capture = None
-        if not context["params"].get("dry_run"):  # a dry run changes nothing on the slave
+        # A dry run changes nothing on the slave; a night preflight refused armed nothing, and
+        # its server may lack what the check reads (SQL Server 2000 has no sys.* views).
+        if not context["params"].get("dry_run") and context["ti"].xcom_pull(task_ids="preflight") is not None:
             capture = capture_end.end_capture(self.slave, self.command_timeout_seconds)
         pattern = slave_file_pattern(self.slave.name)
         removed: dict[str, Any] = {
