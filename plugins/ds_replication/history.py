@@ -71,14 +71,29 @@ DRIFT_ADVICE = (
 )
 
 
+# Per history table: its live columns and, for its backup and its archive, their columns by
+# lower-cased name (empty: not made yet).
+PackageColumns = list[tuple[HistoryTable, list[Column], dict[str, dict[str, Column]]]]
+
+
+def _package_columns(conn: Any, tables: list[HistoryTable]) -> PackageColumns:
+    out = []
+    for t in tables:
+        held = {name: {c.name.lower(): c for c in table_columns(conn, name)} for name in (t.backup, t.archive)}
+        out.append((t, table_columns(conn, t.live), held))
+    return out
+
+
 def drift(conn: Any, tables: list[HistoryTable]) -> list[str]:
     """Columns of the package's backup and archive tables that the DS has since changed beyond
     what ensure_tables follows: another type (not a widening) or another collation; by name."""
+    return _drifted(_package_columns(conn, tables))
+
+
+def _drifted(columns: PackageColumns) -> list[str]:
     out = []
-    for t in tables:
-        live = table_columns(conn, t.live)
-        for name in (t.backup, t.archive):
-            present = {c.name.lower(): c for c in table_columns(conn, name)}
+    for t, live, held in columns:
+        for name, present in held.items():
             out += _retyped(t, live, present, name) + _recollated(t, live, present, name)
     return out
 
@@ -88,14 +103,13 @@ def ensure_tables(conn: Any, database: str, tables: list[HistoryTable]) -> None:
     table since they were made (a service pack), and widen a column the DS widened, so copies
     never fail on a new or longer value. A column the DS retyped or gave another collation is
     refused by name (drift) before anything changes."""
-    drifted = drift(conn, tables)
+    columns = _package_columns(conn, tables)  # read once: the drift check and the changes share it
+    drifted = _drifted(columns)
     if drifted:
         raise CatalogError(f"{'; '.join(drifted)}. {DRIFT_ADVICE}")
     missing, widened, captured_by = {}, {}, {}
-    for t in tables:
-        live = table_columns(conn, t.live)
-        for name in (t.backup, t.archive):
-            present = {c.name.lower(): c for c in table_columns(conn, name)}
+    for t, live, held in columns:
+        for name, present in held.items():
             if name == t.backup:  # who deleted a captured row: added to a backup of an older version
                 captured_by[name] = [(c, kind) for c, kind, _ in CAPTURED_BY if c.lower() not in present]
             if present:
