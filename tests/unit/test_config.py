@@ -219,6 +219,19 @@ BAD = [
         "unknown key",
     ),
     ("retention not a mapping", set_at(("defaults", "retention"), 30), "defaults.retention", "mapping"),
+    (
+        "approval not one of the three",
+        set_at(("slaves", 0, "approval"), "sometimes"),
+        "slaves[0].approval",
+        "'always', 'on_local_changes' or 'never'",
+    ),
+    ("approval as bool", set_at(("defaults", "approval"), False), "defaults.approval", "'always'"),
+    (
+        "approval timeout zero",
+        set_at(("slaves", 1, "approval_timeout_minutes"), 0),
+        "slaves[1].approval_timeout_minutes",
+        "greater than 0",
+    ),
 ]
 
 
@@ -364,6 +377,17 @@ def test_retention_comes_from_the_slave_else_defaults_else_30_nights_and_5_archi
     assert (b.retention.nights, b.retention.min_archives) == (7, 2)
     default = parse_estate(estate_text(BASE), "estate.yaml").slave_configs()[0].retention
     assert (default.nights, default.min_archives) == (30, 5)
+
+
+def test_approval_comes_from_the_slave_else_defaults_else_on_local_changes_within_720_minutes():
+    default = parse_estate(estate_text(BASE), "estate.yaml").slave_configs()[0]
+    assert (default.approval, default.approval_timeout_minutes) == ("on_local_changes", 720)
+    config = copy.deepcopy(BASE)
+    config["defaults"].update(approval="always", approval_timeout_minutes=60)
+    config["slaves"][1].update(approval="never", approval_timeout_minutes=5)
+    a, b = parse_estate(estate_text(config), "estate.yaml").slave_configs()
+    assert (a.approval, a.approval_timeout_minutes) == ("always", 60)
+    assert (b.approval, b.approval_timeout_minutes) == ("never", 5)
 
 
 def test_queue_comes_from_the_slave_else_defaults_else_airflows_default():

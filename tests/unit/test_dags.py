@@ -323,6 +323,27 @@ def test_every_task_runs_on_its_slaves_queue_else_airflows_default(load_dagbag):
         assert {t.queue for t in back.tasks} == {queue}, dag_id
 
 
+def test_approve_changes_takes_its_slaves_approval_and_timeout_and_defaults_to_reject(load_dagbag):
+    """approval and approval_timeout_minutes reach each slave's approve_changes (a slave's own
+    value over the defaults); no answer in time is a Reject."""
+    import datetime as dt
+
+    config = yaml.safe_load(estate_yaml(3))
+    config["defaults"].update(approval="always", approval_timeout_minutes=90)
+    config["slaves"][1].update(approval="never")
+    config["slaves"][2].update(approval="on_local_changes", approval_timeout_minutes=15)
+    bag = load_dagbag(yaml.safe_dump(config))
+    assert bag.import_errors == {}
+    tasks = [bag.dags[f"replicate_site_{n}"].get_task("approve_changes") for n in (1, 2, 3)]
+    assert [(t.approval, t.response_timeout) for t in tasks] == [
+        ("always", dt.timedelta(minutes=90)),
+        ("never", dt.timedelta(minutes=90)),
+        ("on_local_changes", dt.timedelta(minutes=15)),
+    ]
+    assert {tuple(t.defaults) for t in tasks} == {("Reject",)}
+    assert {tuple(t.options) for t in tasks} == {("Approve", "Reject")}
+
+
 def test_the_survey_dag_has_one_task_per_host_manual_and_paused_like_the_slaves(load_dagbag):
     """`survey_estate`: no schedule, a task per host (master first), each slave's on its queue;
     paused when new unless every slave says otherwise; serializable."""
