@@ -9,6 +9,10 @@ queue of slave2's (`site_south`); the estate file gives each slave its `queue`. 
 - runs of both slaves, triggered together, succeed with every task on its slave's queue, run by
   a worker of that queue and by no other (which worker ran a task: its Celery task id, the task
   instance's `external_executor_id`, in that worker's log), and lose no history row;
+- the approval gate (issue 20) works on Celery: slave2 has `approval: on_local_changes` (slave1
+  the lab's `never`), so its first night asks about the seed's job the master lacks; answered
+  Approve through Airflow's HITL REST API, the task resumes on a worker of slave2's queue and
+  the night imports;
 - a worker killed with SIGKILL (with everything it started) while `import_jobs` runs an aximport
   is noticed by the scheduler when the task's heartbeats stop (`[scheduler]
   task_instance_heartbeat_timeout`, 30 s here, 300 s by default), the try is failed and retried
@@ -54,9 +58,16 @@ def worker_command(name: str, queue: str) -> list[str]:
     ]
 
 
+# slave2 asks before importing over jobs the master lacks; slave1 keeps the lab's `never`
+ASKS = "slave2"
+NOT_ON_MASTER = "[I] Adobe FlashPlayer v9.0.124 Install"  # the seed's slaves have it, the master not
+
+
 def site_queues(config: dict) -> None:
     for slave in config["slaves"]:
         slave["queue"] = QUEUES[slave["name"]]
+        if slave["name"] == ASKS:
+            slave["approval"] = "on_local_changes"
 
 
 class CeleryEstate(SchedulerEstate):
@@ -66,7 +77,7 @@ class CeleryEstate(SchedulerEstate):
         self.postgres: Postgres | None = None
         self.redis: Redis | None = None
         components = {**COMPONENTS, **{f"worker-{n}": worker_command(n, q) for n, q in WORKERS.items()}}
-        super().__init__(root, slaves=len(QUEUES), configure=site_queues, components=components)
+        super().__init__(root, slaves=len(QUEUES), configure=site_queues, components=components, sign_in=True)
 
     def _start_services(self) -> dict[str, str]:
         self.postgres = Postgres().start()
@@ -118,11 +129,35 @@ def celery_results(airflow: Airflow, celery_task_ids: list[str]) -> list[str]:
         time.sleep(1)
 
 
+def approve_on_celery(estate: CeleryEstate, run_id: str, timeout: float = 300) -> None:
+    """Wait for ASKS's question, then answer Approve through the HITL REST API (what Required
+    actions calls), once the scheduler has seen the asking process end (Airflow 3.3's race:
+    docs/change-control.md)."""
+    airflow, dag_id = estate.airflow, f"replicate_{ASKS}"
+    deadline = time.monotonic() + timeout
+    while True:
+        airflow.check_alive()
+        with contextlib.suppress(*DB_ERRORS):
+            ti = airflow.task_instances(run_id).get("approve_changes")
+            if ti is not None and ti["state"] == "awaiting_input":
+                break
+            assert ti is None or ti["state"] not in ("success", "skipped", "failed"), airflow.describe([run_id])
+        assert time.monotonic() < deadline, f"no question within {timeout}s\n{airflow.describe([run_id])}"
+        time.sleep(1)
+    airflow.wait_worker_reported(dag_id, run_id, "approve_changes")
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approve_changes/-1/hitlDetails"
+    question = airflow.rest("GET", path, estate.token)
+    assert f"| {NOT_ON_MASTER} | Global | not on the master" in question["body"], question
+    body = {"chosen_options": ["Approve"], "params_input": {}}
+    airflow.rest("PATCH", path, estate.token, body)
+
+
 def test_each_slaves_tasks_run_on_the_workers_of_its_queue(celery_estate):
     airflow, lab = celery_estate.airflow, celery_estate.lab
     before = {slave: snapshot(lab, slave) for slave in QUEUES}
     run_ids = {slave: f"celery_{slave}" for slave in QUEUES}
     airflow.cli_together(*(["dags", "trigger", f"replicate_{s}", "--run-id", run_ids[s]] for s in QUEUES))
+    approve_on_celery(celery_estate, run_ids[ASKS])
     runs = airflow.wait_finished(list(run_ids.values()))
 
     ran_on: dict[str, set[str]] = {}
@@ -137,6 +172,19 @@ def test_each_slaves_tasks_run_on_the_workers_of_its_queue(celery_estate):
         ids = [ti["external_executor_id"] for ti in tis.values()]
         assert celery_results(airflow, ids) == ["SUCCESS"] * len(ids)
     print(f"\nworkers by slave: {ran_on}")
+    # slave2 asked and was approved: its approve_changes resumed on a worker of its queue (checked
+    # above with every task) and took the answer; slave1 (`never`) asked nothing
+    answers = {
+        slave: airflow.rest(
+            "GET",
+            f"/api/v2/dags/replicate_{slave}/dagRuns/{run_id}/taskInstances/approve_changes/xcomEntries/return_value",
+            celery_estate.token,
+        )["value"]
+        for slave, run_id in run_ids.items()
+    }
+    assert answers["slave1"] == {"asked": False, "why": "approval: never"}, answers
+    assert answers[ASKS]["approved"] is True and answers[ASKS]["answered_by"] == "admin", answers
+    assert NOT_ON_MASTER not in {r["name"] for r in lab.sql(ASKS, "SELECT name FROM event")}  # imported
 
     for slave in QUEUES:
         audit = account(before[slave], snapshot(lab, slave))
