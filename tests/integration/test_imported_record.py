@@ -53,3 +53,31 @@ def test_a_run_of_some_folders_keeps_the_record_of_the_others():
 
         record(slave, [GLOBAL, DRIVERS])  # the next full night records both
         assert drivers_job not in {c["job"] for c in local_changes.find(slave, master, [GLOBAL, DRIVERS])}
+
+
+def test_jobs_made_on_the_slave_since_the_last_import_are_asked_about():
+    """A job made on the slave after the last import: removed by the import if the master has no
+    job of its name, else replaced by the master's; both are asked about, with what happens."""
+    with lab_in_environ("made-on-slave") as lab:
+        master, slave = host("master", "master"), host("slave", "slave1")
+        record(slave, [GLOBAL, DRIVERS])  # a full night
+        seeded = local_changes.find(slave, master, [GLOBAL, DRIVERS])  # the seed's jobs the master lacks
+        assert {c["change"] for c in seeded} == {local_changes.NOT_ON_MASTER}, seeded
+        replaced_id, replaced_name = first_job_of(lab, "Drivers")
+        (folder,) = lab.sql("slave1", "SELECT folder_id FROM event_folder WHERE name = N'Global'")
+        (drivers,) = lab.sql("slave1", f"SELECT folder_id FROM event WHERE event_id = {replaced_id}")
+        # a new job of the slave's own; a job deleted and made again under its name (a new event_id)
+        lab.sql(
+            "slave1",
+            "INSERT INTO event (event_id, folder_id, name, description, modified) "
+            f"VALUES (9900001, {folder['folder_id']}, N'[I] Site tool 1.0', NULL, '2026-12-01T10:00:00'); "
+            f"DELETE FROM event WHERE event_id = {replaced_id}; "
+            "INSERT INTO event (event_id, folder_id, name, description, modified) "
+            f"VALUES (9900002, {drivers['folder_id']}, N'{replaced_name}', NULL, '2026-12-01T10:00:00')",
+        )
+        changes = local_changes.find(slave, master, [GLOBAL, DRIVERS])
+        assert {"job": "[I] Site tool 1.0", "folder": "Global", "change": local_changes.MADE_REMOVED} in changes
+        assert {"job": replaced_name, "folder": "Drivers", "change": local_changes.MADE_REPLACED} in changes
+        assert len(changes) == len(seeded) + 2 and all(c in changes for c in seeded), changes
+        body = local_changes.as_markdown("slave1", changes)
+        assert "| [I] Site tool 1.0 | Global | made on the slave since the last import, not on the master" in body
