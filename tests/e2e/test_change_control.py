@@ -1,5 +1,6 @@
 """Change control on the DS lab (issue 20): the retention of job archives and archive-table
-rows at the night's cleanup.
+rows at the night's cleanup (and nothing removed while a failed night holds its backup), and
+rolling a night back to the slave's own job archive.
 
 One lab and one Airflow for the module; the nights run with `dag.test()` (real providers, the
 lab's TDS, WinRM and SMB servers).
@@ -14,6 +15,7 @@ import pytest
 from tests.e2e.conftest import FAST_SETTINGS, _estate
 from tests.e2e.scenario_checks import why
 from tests.history_audit import account, snapshot
+from tests.lab import faults
 
 SLAVE = "slave1"
 ARCHIVE_TABLES = ("ds_replication_event_schedule_archive", "ds_replication_event_schedule_info_archive")
@@ -106,6 +108,46 @@ def test_a_dry_run_removes_no_archive(control_estate):
     assert snapshot(estate.lab, SLAVE).archive == before.archive
 
 
+def test_a_failed_night_holds_its_backup_and_the_retention_removes_nothing_until_verified(control_estate):
+    """A night whose import crashes in both tries holds the history in its backup: its cleanup
+    removes no archive file and no archive-table row (a recovery may need any of them); the next
+    night brings the held rows back, is verified, and only then does the retention remove them."""
+    estate, lab = control_estate, control_estate.lab
+    name = old_archive(estate, "20240201", "f")  # older than 30 nights and than the newest 3
+    (row,) = lab.sql(SLAVE, "SELECT TOP 1 schedule_id FROM ds_replication_event_schedule_archive")
+    old_row = str(row["schedule_id"])
+    lab.sql(
+        SLAVE,
+        "UPDATE ds_replication_event_schedule_archive SET ds_replication_archived_at = '2024-01-15T00:00:00' "
+        f"WHERE schedule_id = {old_row}",
+    )
+    before = snapshot(lab, SLAVE)
+
+    lab.fault(SLAVE, "aximport_crash", times=2, match="aximport")  # retries=1: both tries crash
+    try:
+        failed = estate.run(SLAVE)
+    finally:
+        unfired = faults.armed(lab.dir, SLAVE)
+        faults.clear(lab.dir, SLAVE)
+    assert unfired == [], unfired
+    assert failed["state"] == "failed" and failed["tasks"]["import_jobs"]["state"] == "failed", why(failed)
+    assert failed["tasks"]["cleanup"]["state"] == "success", why(failed)
+    held = snapshot(lab, SLAVE)
+    assert held.backup and account(before, held).held > 0, why(failed)  # the backup is held
+    assert (archive_dir(estate) / name).exists(), why(failed)
+    assert old_row in archived_at(estate, ARCHIVE_TABLES[0]), why(failed)
+    assert "the night was not verified: the retention removes nothing" in failed["log"], why(failed)
+
+    recovery = estate.run(SLAVE)
+    assert recovery["state"] == "success", why(recovery)
+    books = account(before, snapshot(lab, SLAVE))
+    assert books.lost == books.detail_lost == books.held == 0, (books, why(recovery))
+    report = recovery["xcom"]["cleanup"]["retention"]
+    assert not (archive_dir(estate) / name).exists(), report
+    assert name in [f for archive in report["removed"] for f in archive["files"]], report
+    assert old_row not in archived_at(estate, ARCHIVE_TABLES[0]), report
+
+
 def slave_jobs(estate) -> list[tuple]:
     rows = estate.lab.sql(
         SLAVE,
@@ -144,6 +186,19 @@ def test_a_rollback_brings_back_what_a_night_renamed_and_removed_and_keeps_histo
     assert audit.lost == 0 and audit.detail_lost == 0, (audit, why(rollback))
     assert all(after.archive.get(k) == row for k, row in archived_by_the_night.items())  # still archived
     assert rollback["xcom"]["verify_history"]["lost_rows"] == 0
+
+    # once that night's archive is gone from the slave (the retention's doing; here by hand),
+    # the same rollback is refused by name, before anything changes
+    for entry in night["xcom"]["import_jobs"]["archive"].values():
+        (archive_dir(estate) / entry["file"].rsplit("\\", 1)[-1]).unlink()
+    jobs_now, history_now = slave_jobs(estate), snapshot(estate.lab, SLAVE)
+    refused = estate.run(SLAVE, {"rollback_to": night["run_id"]})
+    assert refused["state"] == "failed" and refused["tasks"]["export_jobs"]["state"] == "failed", why(refused)
+    assert "params.rollback_to: ds_replication_archive\\" in refused["log"], why(refused)
+    assert "is no longer on the slave (removed by the retention, or by hand); choose a later run" in refused["log"]
+    assert refused["tasks"]["import_jobs"]["state"] != "success", why(refused)
+    assert slave_jobs(estate) == jobs_now
+    assert snapshot(estate.lab, SLAVE).schedule == history_now.schedule
 
 
 def test_a_rollback_to_a_run_without_an_archive_fails_naming_the_param(control_estate):
