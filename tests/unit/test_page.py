@@ -16,6 +16,7 @@ from ds_replication.exit_codes import exit_code_text, failure_text
 from ds_replication.notifications.mail import link_lines
 from ds_replication.page import estate_html, page_html, run_html
 from ds_replication.page.run_figures import STEP_ORDER, DagFacts, RunRecord, figures, held_figure, slave_row
+from ds_replication.run_files import run_key
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGINS = REPO / "plugins"
@@ -215,6 +216,24 @@ def test_the_job_archives_are_listed_newest_first_each_with_a_rollback_button():
     assert {"logical_date": None, "conf": {"rollback_to": "manual__<x>"}} in bodies
     assert "Roll back to these jobs" in item and "param rollback_to" in html
     assert 'data-confirm="Replace the jobs of slave slave1 with those it had before run manual__crash_2?"' in item
+
+
+def test_an_archive_the_retention_removed_is_not_offered_for_a_rollback():
+    """A rollback to it would be refused: the slave no longer has its files."""
+    removed, kept = good_night("manual__old", 1), good_night("manual__kept", 2)
+    newest = good_night("manual__newest", 3)
+    newest.xcoms["cleanup"] = {
+        "return_value": {
+            "retention": {
+                "kept": [{"date": "2026-12-04", "run_key": run_key("manual__newest"), "files": ["n.bin"]}],
+                "removed": [{"date": "2026-12-02", "run_key": run_key("manual__old"), "files": ["o.bin"]}],
+            }
+        }
+    }
+    html = estate_html.estate_page(
+        [slave_row("slave1", "replicate_slave1", [newest, kept, removed], FACTS)], "a", LINKS
+    )
+    assert re.findall(r'data-archive="([^"]*)"', html) == ["manual__newest", "manual__kept"]
 
 
 def test_the_run_page_shows_what_the_run_did():

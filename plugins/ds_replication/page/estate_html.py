@@ -201,8 +201,8 @@ def job_archives(row: SlaveRow, links: Links) -> str:
         "<h3>Job archives</h3>"
         '<p class="hint">The slave\'s own jobs as each run found them before its import, newest first. '
         '"Roll back to these jobs" triggers a run that imports them instead of the master\'s (param '
-        "rollback_to: the run id); history is kept as on any night. An archive the retention has removed "
-        "is refused by name.</p>"
+        "rollback_to: the run id); history is kept as on any night. Archives the retention has removed are "
+        "not listed (a rollback to one is refused by name).</p>"
         f"<ul>{items}</ul>"
     )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ds_replication.config import STEP_IDS
+from ds_replication.run_files import run_key
 
 # XCom keys beside return_value: the alert a task sent (with the rows held when it was sent),
 # the figures of a verification that found rows lost (notifications/mail.py, verify_history.py),
@@ -251,12 +252,21 @@ DRY_RUNS_SHOWN = 5
 ARCHIVES_SHOWN = 10
 
 
+def removed_archives(records: list[RunRecord]) -> set[str]:
+    """The run keys of the archives a cleanup's retention removed: no rollback can import them."""
+    reports = [(r.value("cleanup") or {}).get("retention") for r in records]
+    return {a["run_key"] for report in reports if isinstance(report, dict) for a in report.get("removed", [])}
+
+
 def slave_row(slave: str, dag_id: str, records: list[RunRecord], dag: DagFacts | None = None) -> SlaveRow:
     """`records`: the DAG's runs, newest first."""
     last = last_real_run(records)
     held, held_run = held_now(records)
     dry = [r for r in records if r.dry_run][:DRY_RUNS_SHOWN]
-    archives = [r for r in records if not r.dry_run and figures(r).archive_files][:ARCHIVES_SHOWN]
+    gone = removed_archives(records)
+    archives = [r for r in records if not r.dry_run and figures(r).archive_files and run_key(r.run_id) not in gone][
+        :ARCHIVES_SHOWN
+    ]
     last_figures = figures(last) if last else None
     return SlaveRow(
         slave, dag_id, last, last_figures, held, held_run, nights(records), dry, dag, len(records), archives
