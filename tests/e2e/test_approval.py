@@ -5,10 +5,12 @@ One lab (master, slave1, slave2) and one Airflow (api-server, scheduler, dag-pro
 LocalExecutor) for the module, `approval: on_local_changes`. In order, on slave1: the first
 night asks (the seed's slave has a job the master lacks) and is approved; the next night has no
 local change and asks nothing; a job edited on the slave is asked about and rejected (nothing
-imported, nothing changed). On slave2, whose timeout is short: its first night's question left
-unanswered times out like a reject, with a mail; that night starts with the module and waits
-out its timeout beside slave1's nights (test_4 reads its end). On Airflow 3.3 a waiting task is
-`awaiting_input` (no triggerer): the scheduler's sweep ends the wait.
+imported, nothing changed; the run's page says so); with the edit undone and the slave's own
+`approval: always` in the estate file, a night with no local change asks all the same. On
+slave2, whose timeout is short: its first night's question left unanswered times out like a
+reject, with a mail; that night starts with the module and waits out its timeout beside slave1's
+nights (test_4 reads its end). On Airflow 3.3 a waiting task is `awaiting_input` (no
+triggerer): the scheduler's sweep ends the wait.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import yaml
 
 from tests.e2e.conftest import SchedulerEstate, scheduler_estate
-from tests.history_audit import snapshot
+from tests.history_audit import account, snapshot
 from tests.labctl import Lab
 
 SLAVE = "slave1"
@@ -77,6 +80,13 @@ class ApprovalEstate(SchedulerEstate):
     def answer(self, run_id: str, option: str) -> None:
         body = {"chosen_options": [option], "params_input": {}}
         self.airflow.rest("PATCH", self._path(run_id, "approve_changes") + "/-1/hitlDetails", self.token, body)
+
+    def run_page(self, run_id: str) -> str:
+        """The replication page's view of the run ("What this run did")."""
+        url = f"{self.base}/ds-replication/runs/{self.dag_of[run_id]}/{quote(run_id, safe='')}"
+        response = httpx.get(url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
+        response.raise_for_status()
+        return response.text
 
     def finish(self, run_id: str) -> dict:
         """The run's state, task states and the return values of approve_changes and cleanup."""
@@ -168,6 +178,9 @@ def test_3_a_job_edited_on_the_slave_is_asked_about_and_reject_changes_nothing(g
         before.tables,
     )
     assert not after.backup  # no backup was taken
+    page = gate.run_page("reject_3")
+    assert '<p data-approval="rejected">rejected by admin: nothing imported, nothing changed on the slave</p>' in page
+    assert f"Global\\{name}: edited on the slave since the last import" in page
 
 
 def test_4_no_answer_in_time_ends_like_a_reject_with_a_mail(gate):
@@ -182,3 +195,44 @@ def test_4_no_answer_in_time_ends_like_a_reject_with_a_mail(gate):
     assert jobs(gate.lab, UNANSWERED) == gate.unanswered_before["jobs"]
     new = gate.lab.mail()[gate.unanswered_before["mails"] :]
     assert any("no approval in time, nothing imported" in m["subject"] and UNANSWERED in m["subject"] for m in new), new
+    page = gate.run_page("timeout_4")
+    assert "not answered in time: nothing imported, nothing changed on the slave" in page, page
+
+
+def test_5_the_slaves_own_approval_always_asks_with_no_local_change(gate):
+    event_id, _ = EDITED_JOB
+    # undo test_3's edit: the slave's jobs are again as the last import left them
+    (master,) = gate.lab.sql("master", f"SELECT arguments FROM install_task WHERE event_id = {event_id}")
+    assert master["arguments"] is None, master  # the seed's install tasks have no arguments
+    gate.lab.sql(SLAVE, f"UPDATE install_task SET arguments = NULL WHERE event_id = {event_id}")
+    # slave1's own `approval: always` over the defaults' on_local_changes; each task process
+    # parses the DAG file, so the next run's approve_changes reads it
+    estate = gate.config_path.read_text()
+    config = yaml.safe_load(estate)
+    (slave,) = [s for s in config["slaves"] if s["name"] == SLAVE]
+    slave["approval"] = "always"
+    write_atomically(gate.config_path, yaml.safe_dump(config, sort_keys=False))
+    try:
+        before = snapshot(gate.lab, SLAVE)
+        gate.trigger("always_5")
+        question = gate.question("always_5")
+        assert question["body"] == (
+            f"No job of slave `{SLAVE}` was edited there since the last import (approval: always)."
+        ), question
+        gate.answer("always_5", "Approve")
+        result = gate.finish("always_5")
+    finally:
+        write_atomically(gate.config_path, estate)
+    assert result["state"] == "success", result["why"]
+    assert {result["tasks"][t] for t in IMPORT_STEPS} == {"success"}, result["why"]
+    outcome = result["xcom"]["approve_changes"]
+    assert (outcome["asked"], outcome["approved"], outcome["local_changes"]) == (True, True, []), result
+    books = account(before, snapshot(gate.lab, SLAVE))
+    assert books.lost == books.detail_lost == 0, books
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """The DAG processor may parse the estate file at any moment: it never sees half of it."""
+    part = path.with_suffix(".part")
+    part.write_text(text)
+    part.replace(path)

@@ -47,6 +47,10 @@ def test_a_failed_read_in_approve_changes_changes_nothing_and_the_next_night_rec
     lab = fault_estate.lab
     first = fault_estate.run(SLAVE)
     assert first["state"] == "success", (first["tasks"], first["log"][-5000:])
+    # `approval: never` asks nothing, though the seed's slave has jobs the master lacks (the
+    # import removes them): on_local_changes would have asked (tests/e2e/test_approval.py)
+    assert first["xcom"]["approve_changes"] == {"asked": False, "why": "approval: never"}, first["xcom"]
+    assert {first["tasks"][t]["state"] for t in CHANGING_STEPS} == {"success"}, first["tasks"]
     set_approval(fault_estate, "on_local_changes")
     before, before_jobs = snapshot(lab, SLAVE), jobs(lab)
 
