@@ -8,7 +8,7 @@ the Required Actions list (imported, no history lost); a job edited on the slave
 about and rejected on the task instance's panel (nothing changes on the slave); the same
 edit asked again and approved (the master's job replaces the edit, no history lost); then
 the replication page's job archives roll the slave back to before that night (the edit is
-back, no history lost).
+back, no history lost; the run's page calls it a rollback).
 """
 
 from __future__ import annotations
@@ -270,6 +270,12 @@ def test_4_the_replication_page_rolls_back_to_the_jobs_before_a_night(page, airf
     result = outcome(airflow_ui, run_id)
     assert result["state"] == "success", result["why"]
     assert result["answer"]["asked"] is False, result  # whoever triggered a rollback chose it
+    # the run's page says it was a rollback, and to which run's jobs
+    page.goto(f"{airflow_ui.url}/ds-replication/runs/{DAG}/{quote(run_id, safe='')}")
+    said = page.locator('[data-rollback="approve_ui_3"]')
+    said.wait_for()
+    assert "A rollback: this run imported the slave's own jobs as run approve_ui_3 kept them" in said.inner_text()
+    screenshot(page, "08-rollback-run")
     slave = lab.sql(SLAVE, f"SELECT arguments FROM install_task WHERE event_id = {event_id}")
     assert slave == [{"arguments": "/silent /site-edit"}], slave  # the slave's edit is back
     books = account(before, snapshot(lab, SLAVE))
