@@ -229,6 +229,11 @@ def test_5_the_slaves_own_approval_always_asks_with_no_local_change(gate):
     assert (outcome["asked"], outcome["approved"], outcome["local_changes"]) == (True, True, []), result
     books = account(before, snapshot(gate.lab, SLAVE))
     assert books.lost == books.detail_lost == 0, books
+    # the run's page: the question approved, and what the retention kept (the job archives of
+    # approve_1, approve_2 and this run; reject_3 imported nothing, so kept none)
+    page = gate.run_page("always_5")
+    assert '<p data-approval="approved">approved by admin: imported</p>' in page, page
+    assert '<p data-retention="kept">Job archives kept: 3 (' in page and "; removed: 0." in page, page
 
 
 def write_atomically(path: Path, text: str) -> None:
