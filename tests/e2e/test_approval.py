@@ -6,7 +6,8 @@ LocalExecutor) for the module, `approval: on_local_changes`. In order, on slave1
 night asks (the seed's slave has a job the master lacks) and is approved; the next night has no
 local change and asks nothing; a job edited on the slave is asked about and rejected (nothing
 imported, nothing changed; the run's page says so); with the edit undone and the slave's own
-`approval: always` in the estate file, a night with no local change asks all the same. On
+`approval: always` in the estate file, a night with no local change asks all the same; with a
+new edit, a dry run and a rollback ask nothing (the rollback's page says it was one). On
 slave2, whose timeout is short: its first night's question left unanswered times out like a
 reject, with a mail; that night starts with the module and waits out its timeout beside slave1's
 nights (test_4 reads its end). On Airflow 3.3 a waiting task is `awaiting_input` (no
@@ -16,6 +17,7 @@ triggerer): the scheduler's sweep ends the wait.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -54,9 +56,10 @@ class ApprovalEstate(SchedulerEstate):
         )
         self.dag_of: dict[str, str] = {}
 
-    def trigger(self, run_id: str, slave: str = SLAVE) -> None:
+    def trigger(self, run_id: str, slave: str = SLAVE, conf: dict | None = None) -> None:
         self.dag_of[run_id] = f"replicate_{slave}"
-        self.airflow.cli("dags", "trigger", self.dag_of[run_id], "--run-id", run_id)
+        extra = ("--conf", json.dumps(conf)) if conf else ()
+        self.airflow.cli("dags", "trigger", self.dag_of[run_id], "--run-id", run_id, *extra)
 
     def _path(self, run_id: str, task_id: str) -> str:
         return f"/api/v2/dags/{self.dag_of[run_id]}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
@@ -234,6 +237,31 @@ def test_5_the_slaves_own_approval_always_asks_with_no_local_change(gate):
     page = gate.run_page("always_5")
     assert '<p data-approval="approved">approved by admin: imported</p>' in page, page
     assert '<p data-retention="kept">Job archives kept: 3 (' in page and "; removed: 0." in page, page
+
+
+def test_6_a_dry_run_and_a_rollback_ask_nothing_though_the_slave_has_an_edit(gate):
+    """approval: on_local_changes and a job edited on the slave, which a night would ask about: a
+    dry run imports nothing, and a rollback was chosen by whoever triggered it."""
+    event_id, _ = EDITED_JOB
+    gate.lab.sql(SLAVE, f"UPDATE install_task SET arguments = '/silent /site-edit-6' WHERE event_id = {event_id}")
+    before = snapshot(gate.lab, SLAVE)
+    gate.trigger("dry_6", conf={"dry_run": True})
+    gate.trigger("rollback_6", conf={"rollback_to": "approve_2"})  # max_active_runs=1: after the dry run
+    dry, rollback = gate.finish("dry_6"), gate.finish("rollback_6")
+    assert dry["state"] == "success", dry["why"]
+    assert dry["xcom"]["approve_changes"] == {"asked": False, "why": "dry run: nothing is imported"}, dry
+    assert rollback["state"] == "success", rollback["why"]
+    assert rollback["xcom"]["approve_changes"] == {
+        "asked": False,
+        "why": "a rollback: chosen by whoever triggered the run",
+    }, rollback
+    assert {rollback["tasks"][t] for t in IMPORT_STEPS} == {"success"}, rollback["why"]
+    # approve_2's archive: the job as the first night's import left it, without the edit
+    (job,) = gate.lab.sql(SLAVE, f"SELECT arguments FROM install_task WHERE event_id = {event_id}")
+    assert job["arguments"] is None, job
+    books = account(before, snapshot(gate.lab, SLAVE))
+    assert books.lost == books.detail_lost == 0, books
+    assert 'data-rollback="approve_2"' in gate.run_page("rollback_6")
 
 
 def write_atomically(path: Path, text: str) -> None:
