@@ -15,6 +15,7 @@ are put back by the next night.
 
 from __future__ import annotations
 
+import html
 import logging
 import shutil
 from collections import Counter
@@ -28,6 +29,8 @@ import winrm
 from ds_replication import capture_end, capture_sessions, held_history, history
 from ds_replication.catalog import HISTORY_PARENTS
 from ds_replication.ds_host import DsHost
+from ds_replication.hooks.database import DsDatabaseHook
+from ds_replication.notifications.mail import SlaveAlertNotifier
 from ds_replication.operators.restore_history import RestoreHistoryOperator
 from ds_replication.operators.verify_history import FIGURES_XCOM_KEY, VerifyHistoryOperator
 from tests.lab import ax_tools, faults
@@ -396,3 +399,31 @@ def test_verify_finds_a_row_lost_after_restore_whatever_restore_reported(lab, ca
         assert ti.xcom[FIGURES_XCOM_KEY]["lost_rows"] == 1, ti.xcom
         assert lab.table_exists(SLAVE, history.BACKUP_TABLE)
         assert rendered(caplog)["captured_sessions.sql"] == (0 if result else len(LIVE))
+
+
+def test_the_alert_mail_reads_the_held_rows_and_their_sessions_over_one_connection(lab, monkeypatch):
+    """The history alert mail names the rows held and who deleted them, both read over one
+    connection to the slave (it opened a second one for the sessions)."""
+    slave = slave_host()
+    arm(slave)
+    console_deletes_history(lab, "Local", 1)  # outside aximport: the mail names the session
+    opened = []
+    connect = DsDatabaseHook.connect
+
+    def counted(hook: DsDatabaseHook) -> Any:
+        opened.append(hook.mssql_conn_id)
+        return connect(hook)
+
+    monkeypatch.setattr(DsDatabaseHook, "connect", counted)
+    notifier = SlaveAlertNotifier(slave_name=SLAVE, mssql_conn_id=slave.mssql_conn_id, database=DATABASE,
+                                  to=["ds-admins@ds-lab.local"], smtp_conn_id="smtp_default",
+                                  from_email="airflow@ds-lab.local")  # fmt: skip
+    mails = len(lab.mail())
+    sent = notifier.send_held_alert(dag_id=f"replicate_{SLAVE}", run_id="manual__one_connection",
+                                    what="import_jobs failed", situation=["a test of the mail"])  # fmt: skip
+    assert opened == [slave.mssql_conn_id], opened
+    held = lab.scalar(SLAVE, f"SELECT COUNT(*) AS n FROM {history.BACKUP_TABLE}")
+    assert sent is not None and sent["held_rows"] == held > 0, sent
+    (mail,) = lab.mail()[mails:]
+    assert f"{held} history rows held" in mail["subject"], mail["subject"]
+    assert f"deleted by program {CONSOLE!r}" in html.unescape(mail["body"]), mail["body"]
