@@ -21,6 +21,7 @@ from typing import Any
 
 from ds_replication.catalog import existing_tables, read_history_tables
 from ds_replication.history import BACKUP_TABLE
+from ds_replication.history_table import HistoryTable
 from ds_replication.sql import query, run_script
 from ds_replication.templates import render
 
@@ -51,19 +52,30 @@ def _window(row: dict[str, Any]) -> dict[str, str]:
     return {k: (v.isoformat(sep=" ") if hasattr(v, "isoformat") else _text(v)) for k, v in row.items()}
 
 
-def report(conn: Any) -> dict[str, Any]:
+KEYS = ("outside_import_rows", "outside_import_detail_rows", "outside_import_sessions", "import_sessions")
+
+
+def report(conn: Any, tables: list[HistoryTable] | None = None) -> dict[str, Any]:
     """`outside_import_rows` and `outside_import_detail_rows` (captured rows not deleted by
     aximport), `outside_import_sessions` (program, host, login and counts of each such session)
-    and `import_sessions` (the program and host taken for aximport's in each window)."""
+    and `import_sessions` (the program and host taken for aximport's in each window).
+    `tables`: the history tables as the caller has just read them; without them (the alert mail)
+    the catalog is read here, once a backup is found."""
     empty: dict[str, Any] = {"outside_import_rows": 0, "outside_import_detail_rows": 0,
                              "outside_import_sessions": [], "import_sessions": []}  # fmt: skip
-    if not existing_tables(conn, (BACKUP_TABLE,)):
+    if tables is None:
+        if not existing_tables(conn, (BACKUP_TABLE,)):
+            return empty
+        tables = read_history_tables(conn)
+    # one look at the catalog for every table the report reads
+    names = tuple(dict.fromkeys((BACKUP_TABLE, WINDOW_TABLE, *(t.backup for t in tables))))
+    present = set(existing_tables(conn, names))
+    if BACKUP_TABLE not in present:
         return empty
-    tables = read_history_tables(conn)
-    windows = bool(existing_tables(conn, (WINDOW_TABLE,)))
+    windows = WINDOW_TABLE in present
     counts: list[tuple[int, str | None, str, Session, int]] = []  # table index, window, window host, session, rows
     for i, t in enumerate(tables):
-        if not existing_tables(conn, (t.backup,)):
+        if t.backup not in present:
             continue
         for r in query(conn, render("captured_sessions.sql", t=t, windows=windows)):
             window = r.get("window_started_at")
@@ -71,6 +83,19 @@ def report(conn: Any) -> dict[str, Any]:
             counts.append((i, None if window is None else str(window), _text(r.get("window_host")), session,
                            int(r["captured_rows"])))  # fmt: skip
     figures = classify(counts)
+    warn(figures)
+    return figures
+
+
+def carried(figures: dict[str, Any]) -> dict[str, Any] | None:
+    """The report within a step's result (restore_history's XCom), None when it holds none."""
+    if not all(key in figures for key in KEYS):
+        return None
+    return {key: figures[key] for key in KEYS}
+
+
+def warn(figures: dict[str, Any]) -> None:
+    """Name in the task log the held rows another session than aximport deleted (none: nothing)."""
     if figures["outside_import_rows"] or figures["outside_import_detail_rows"]:
         log.warning(
             "%d history rows (+%d detail rows) held in the backup were deleted by another session than aximport's "
@@ -80,7 +105,6 @@ def report(conn: Any) -> dict[str, Any]:
             ", ".join(figures["import_sessions"]) or "none",
             "; ".join(session_text(s) for s in figures["outside_import_sessions"]),
         )
-    return figures
 
 
 def classify(counts: list[tuple[int, str | None, str, Session, int]]) -> dict[str, Any]:

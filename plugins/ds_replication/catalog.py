@@ -37,6 +37,10 @@ def _columns(conn: Any, table: str) -> list[dict[str, Any]]:
 
 def table_columns(conn: Any, table: str) -> list[Column]:
     """The stored columns of a table (computed and rowversion columns left out)."""
+    return _stored(_columns(conn, table))
+
+
+def _stored(rows: list[dict[str, Any]]) -> list[Column]:
     return [
         Column(
             str(r["name"]),
@@ -47,7 +51,7 @@ def table_columns(conn: Any, table: str) -> list[Column]:
             bool(r["is_nullable"]),
             str(r["collation_name"]) if r.get("collation_name") else None,
         )
-        for r in _columns(conn, table)
+        for r in rows
         if not r["is_computed"] and str(r["type_name"]).lower() not in GENERATED_TYPES
     ]
 
@@ -76,7 +80,7 @@ def read_history_tables(conn: Any) -> list[HistoryTable]:
         raw = _columns(conn, live)
         if not raw:
             raise CatalogError(f"table {live} not found in the database (is this a DS 'express' database?)")
-        columns = table_columns(conn, live)
+        columns = _stored(raw)  # one read of the catalog for both
         names = tuple(c.name for c in columns)
         for name in names:
             quote_name(name)

@@ -121,7 +121,7 @@ STEPS = (
         VerifyHistoryOperator,
         "every backup row live or archived; only then is the backup dropped.",
         alerts=True,
-        takes={"export": "export_jobs"},
+        takes={"export": "export_jobs", "restore": "restore_history"},
     ),
     Step(
         "cleanup",

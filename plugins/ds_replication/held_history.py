@@ -21,20 +21,22 @@ def take_stock(conn: Connection, database: str, dry_run: bool) -> dict[str, Any]
     `armed_capture_triggers` and `captured_while_left_armed` (rows they caught since, by table);
     `restored_rows` 0 until a restore; the held rows other sessions than aximport deleted
     (capture_sessions.report)."""
-    # Reading the catalog refuses history tables that cannot be kept safely, before any change.
-    read_history_tables(conn)
+    # Reading the catalog refuses history tables that cannot be kept safely, before any change;
+    # every step below takes this one read.
+    tables = read_history_tables(conn)
     found: dict[str, Any] = {"legacy_tables": [], "adopted_rows": 0}
     if not dry_run:
-        found = history.adopt_legacy(conn, database)
+        found = history.adopt_legacy(conn, database, tables)
+    armed = history.capture_triggers(conn, tables)
     return {
         "leftover_rows": history.held_rows(conn),
         "restored_rows": 0,
         "legacy_tables": found["legacy_tables"],
         "adopted_rows": found["adopted_rows"],
-        "armed_capture_triggers": history.capture_triggers(conn),
-        "captured_while_left_armed": history.left_armed(conn),
+        "armed_capture_triggers": armed,
+        "captured_while_left_armed": history.left_armed(conn, tables, armed),
         # held rows deleted by another session than aximport (a capture left armed catches any)
-        **capture_sessions.report(conn),
+        **capture_sessions.report(conn, tables),
     }
 
 

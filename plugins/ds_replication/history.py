@@ -185,12 +185,13 @@ def capture_triggers(conn: Any, tables: list[HistoryTable] | None = None) -> lis
     return sorted(str(r["name"]) for r in rows)
 
 
-def left_armed(conn: Any, tables: list[HistoryTable] | None = None) -> dict[str, int]:
+def left_armed(conn: Any, tables: list[HistoryTable] | None = None, armed: list[str] | None = None) -> dict[str, int]:
     """Capture triggers armed already, before tonight arms them: left by a run that failed or was
     killed after arming (restore_history never disarmed them). Each with the rows it captured since
-    (deletes by anyone, the DS console's own among them): held in the backup, restored tonight."""
+    (deletes by anyone, the DS console's own among them): held in the backup, restored tonight.
+    `tables` and `armed` (capture_triggers): what the caller has just read, else read here."""
     tables = tables or read_history_tables(conn)
-    armed = set(capture_triggers(conn, tables))
+    armed = set(capture_triggers(conn, tables) if armed is None else armed)
     left = {}
     for t in tables:
         if t.capture_trigger in armed:
@@ -248,10 +249,11 @@ def _capture_first(conn: Any, t: HistoryTable) -> None:
         execute(conn, render("capture_first.sql", t=t))
 
 
-def disarm_capture(conn: Any, database: str) -> dict[str, int]:
+def disarm_capture(conn: Any, database: str, tables: list[HistoryTable] | None = None) -> dict[str, int]:
     """Drop the capture triggers, checking first that every row live when they were armed is
-    live or was captured; the rest are kept in the uncaptured tables for verify to report."""
-    tables = read_history_tables(conn)
+    live or was captured; the rest are kept in the uncaptured tables for verify to report.
+    `tables`: the history tables as the caller has just read them, else read here."""
+    tables = tables or read_history_tables(conn)
     figures = _ints(run_script(conn, render("capture_check.sql", database=database, tables=tables)))
     if figures["armed"]:
         raise RuntimeError(f"{figures['armed']} capture trigger(s) still armed on the slave after dropping them")
@@ -344,11 +346,14 @@ def _restore_row_by_row(conn: Any, context: dict[str, Any]) -> tuple[int, int]:
     return restored, refused
 
 
-def restore(conn: Any, database: str, restore_changed_jobs: bool) -> dict[str, Any]:
+def restore(
+    conn: Any, database: str, restore_changed_jobs: bool, tables: list[HistoryTable] | None = None
+) -> dict[str, Any]:
+    """`tables`: the history tables as the caller has just read them, else read here."""
     if not backup_present(conn):
         log.info("no history backup on the slave: nothing to restore")
         return {"backup_present": False, "restored_rows": 0, "restored_detail_rows": 0, "changed_jobs": 0}
-    tables = read_history_tables(conn)
+    tables = tables or read_history_tables(conn)
     ensure_tables(conn, database, tables)
     changed = _changed_jobs(conn)
     run_script(conn, render("mark_changed_jobs.sql", database=database, changed_event_ids=changed))
@@ -458,8 +463,9 @@ def refuse_an_incomplete_capture(conn: Any, tables: list[HistoryTable]) -> None:
 
 
 def verify(conn: Any, database: str) -> dict[str, int]:
-    disarm_capture(conn, database)  # already done by restore_history: then a no-op
-    refuse_an_incomplete_capture(conn, read_history_tables(conn))
+    tables = read_history_tables(conn)  # once for the whole step: the DS's tables do not change in it
+    disarm_capture(conn, database, tables)  # already done by restore_history: then a no-op
+    refuse_an_incomplete_capture(conn, tables)
     if not backup_present(conn):
         log.info("no history backup on the slave: verified by an earlier attempt")
         return {
@@ -469,7 +475,6 @@ def verify(conn: Any, database: str) -> dict[str, int]:
             "lost_rows": 0,
             "lost_detail_rows": 0,
         }
-    tables = read_history_tables(conn)
     ensure_tables(conn, database, tables)
     sql = render("verify_history.sql", database=database, tables=tables)
     figures = _ints(run_script(conn, sql))
@@ -487,11 +492,11 @@ def verify(conn: Any, database: str) -> dict[str, int]:
     return figures
 
 
-def adopt_legacy(conn: Any, database: str) -> dict[str, Any]:
+def adopt_legacy(conn: Any, database: str, tables: list[HistoryTable] | None = None) -> dict[str, Any]:
     """Copy the rows of tables under the old names (the seed article's event_schedule_backup, this
     package's old backup and archive names) into this package's tables; the old tables are left
-    as they are. Returns what was found and adopted."""
-    tables = read_history_tables(conn)
+    as they are. Returns what was found and adopted. `tables`: as the caller has just read them."""
+    tables = tables or read_history_tables(conn)
     olds = [name for t in tables for name in (t.legacy_backup, t.legacy_archive)]
     found = existing_tables(conn, tuple(olds))
     if not found:

@@ -77,7 +77,19 @@ class CeleryEstate(SchedulerEstate):
         self.postgres: Postgres | None = None
         self.redis: Redis | None = None
         components = {**COMPONENTS, **{f"worker-{n}": worker_command(n, q) for n, q in WORKERS.items()}}
-        super().__init__(root, slaves=len(QUEUES), configure=site_queues, components=components, sign_in=True)
+        # Each worker's pool (billiard) makes a multiprocessing temp dir, pymp-*, that the worker
+        # removes as it exits: the one the kill test kills cannot. Under the estate's root, the
+        # module's end removes it with the rest (in /tmp it was left by every suite).
+        self.tmp = root / "tmp"
+        self.tmp.mkdir()
+        super().__init__(
+            root,
+            slaves=len(QUEUES),
+            configure=site_queues,
+            components=components,
+            extra_env={"TMPDIR": str(self.tmp)},
+            sign_in=True,
+        )
 
     def _start_services(self) -> dict[str, str]:
         self.postgres = Postgres().start()
@@ -244,6 +256,8 @@ def test_a_worker_killed_during_import_jobs_is_replaced_by_another_of_its_queue(
     first = task_instances(airflow, run_id)["import_jobs"]
     killed = _kill_worker_of(celery_estate, task_process)
     assert celery_estate.worker_of(first["external_executor_id"]) == killed
+    # the workers' multiprocessing temp dirs, the killed one's among them, are where the module's end removes them
+    assert list(celery_estate.tmp.glob("pymp-*")), "the workers' multiprocessing temp dirs are not under the root"
     # an ordinary retry in the same run: restore_history's first try loses its SQL connection at
     # COMMIT (armed now: the loop above waits for the aximport fault to be used up)
     lab.fault(slave, "sql_drop_before_commit", times=1, match="INSERT INTO [dbo].[event_schedule] (")

@@ -15,7 +15,10 @@ are put back by the next night.
 
 from __future__ import annotations
 
+import html
+import logging
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,13 @@ import pymssql
 import pytest
 import winrm
 
-from ds_replication import capture_end, capture_sessions, history
+from ds_replication import capture_end, capture_sessions, held_history, history
+from ds_replication.catalog import HISTORY_PARENTS
 from ds_replication.ds_host import DsHost
+from ds_replication.hooks.database import DsDatabaseHook
+from ds_replication.notifications.mail import SlaveAlertNotifier
+from ds_replication.operators.restore_history import RestoreHistoryOperator
+from ds_replication.operators.verify_history import FIGURES_XCOM_KEY, VerifyHistoryOperator
 from tests.lab import ax_tools, faults
 from tests.lab.cmdexe import DS_PATH
 from tests.labctl import Lab, lab_in_environ
@@ -279,3 +287,143 @@ def test_cleanup_disarms_a_capture_left_by_a_failed_import_once_no_aximport_runs
     assert verified["lost_rows"] == 0 == verified["lost_detail_rows"], verified
     # the failed night's aximport deleted in its own window: not named as another session's
     assert report["outside_import_rows"] == 0, report
+
+
+# What reads the history tables' catalog (catalog.read_history_tables): their columns and keys.
+LIVE = tuple(live for live, _, _ in HISTORY_PARENTS)
+FOLDERS = [{"name": "Global", "subfolders": True}, {"name": "Drivers", "subfolders": False}]
+
+
+def rendered(caplog: pytest.LogCaptureFixture) -> Counter[str]:
+    """The scripts sent since caplog was cleared, by template (templates.render logs each one
+    before it runs), with the reads of each live history table's columns counted apart."""
+    out: Counter[str] = Counter()
+    for record in caplog.records:
+        if record.name == "ds_replication.templates" and record.msg.startswith("SQL "):
+            name, sql = record.args
+            out[name] += 1
+            if name == "catalog_columns.sql":
+                out.update(f"columns of {live}" for live in LIVE if f"N'dbo.{live}'" in sql)
+    return out
+
+
+def read_once(step: str, counts: Counter[str], columns: int) -> None:
+    """The step read the history tables' catalog once (read_history_tables: each table's keys,
+    read by nothing else here), and each table's columns `columns` times."""
+    found = {
+        "history catalog": counts["catalog_unique_keys.sql"] / len(LIVE),
+        **{f"columns of {live}": counts[f"columns of {live}"] for live in LIVE},
+    }
+    assert found == {"history catalog": 1, **{f"columns of {live}": columns for live in LIVE}}, (step, counts)
+
+
+def restore_step(slave: DsHost, conn: Any) -> dict[str, Any]:
+    operator = RestoreHistoryOperator(task_id="restore_history", slave=slave, restore_changed_jobs=True)
+    return operator.run(conn, {"params": {}})
+
+
+def verify_step(slave: DsHost, conn: Any, restored: dict[str, Any], ti: Any = None) -> dict[str, Any]:
+    operator = VerifyHistoryOperator(task_id="verify_history", slave=slave, export={"folders": FOLDERS},
+                                     restore=restored)  # fmt: skip
+    return operator.run(conn, {"params": {}, "ti": ti})
+
+
+def test_each_history_step_reads_the_catalog_once_and_verify_takes_restores_report(lab, caplog):
+    """Work done twice on every night, found by the review of issue 17 (measured here: take_stock
+    read the history tables' catalog 5 times, restore_history 3 and verify_history 4, each read
+    querying every table's columns twice): each step now reads it once and hands it on (to
+    capture_sessions.report, the disarm, the restore, verify), and verify_history returns
+    restore_history's report of the captured rows' sessions instead of counting them again."""
+    slave = slave_host()
+    arm(slave)
+    remote = console_deletes_history(lab, "Local", 1)  # another session than aximport's: every step names it
+    aximport(lab, master_file(lab, "Global"))
+    with slave.connect() as conn:
+        capture_sessions.close_window(conn, DATABASE)
+    caplog.set_level(logging.INFO, logger="ds_replication.templates")
+    with slave.connect() as conn:
+        caplog.clear()
+        stock = held_history.take_stock(conn, DATABASE, dry_run=False)  # a capture left armed, rows held
+        read_once("take_stock", rendered(caplog), columns=1)
+        caplog.clear()
+        restored = restore_step(slave, conn)
+        # restore and verify read the live columns once more, with their types, in ensure_tables
+        # (the widening and drift checks of the package's tables)
+        read_once("restore_history", rendered(caplog), columns=2)
+        caplog.clear()
+        verified = verify_step(slave, conn, restored)
+        verifying = rendered(caplog)
+        read_once("verify_history", verifying, columns=2)
+    assert verifying["captured_sessions.sql"] == 0, verifying
+    assert verifying["verify_history.sql"] == 1  # verified against the slave all the same
+    assert stock["outside_import_rows"] == restored["outside_import_rows"] == len(remote), (stock, restored)
+    assert stock["leftover_rows"] > 0 and stock["armed_capture_triggers"], stock
+    assert {k: verified[k] for k in capture_sessions.KEYS} == {k: restored[k] for k in capture_sessions.KEYS}
+    assert verified["lost_rows"] == 0 == verified["lost_detail_rows"], verified
+    assert not lab.table_exists(SLAVE, history.BACKUP_TABLE)
+
+
+class Pushed:
+    """What verify_history pushes to XCom when it finds rows lost (Airflow's task instance's
+    `xcom_push`, kept here): the test runs the operator's step outside a DAG run."""
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+def test_verify_finds_a_row_lost_after_restore_whatever_restore_reported(lab, caplog):
+    """verify_history takes restore_history's report of who deleted the held rows, never its word
+    that the history is back: a restored row deleted again (the capture disarmed: nothing keeps
+    it) is lost, and the backup stays. A result without the report (a restore of an older
+    version) has the report read from the slave, before the backup could go."""
+    slave = slave_host()
+    arm(slave)
+    aximport(lab, master_file(lab, "Global"))
+    with slave.connect() as conn:
+        capture_sessions.close_window(conn, DATABASE)
+        restored = restore_step(slave, conn)
+    assert restored["restored_rows"] > 0, restored
+    gone = lab.scalar(SLAVE, "SELECT TOP 1 b.schedule_id FROM ds_replication_event_schedule_backup AS b "
+                      "WHERE b.ds_replication_captured_at IS NOT NULL ORDER BY b.schedule_id")  # fmt: skip
+    lab.sql(SLAVE, f"DELETE FROM event_schedule_info WHERE schedule_id = {gone}")
+    lab.sql(SLAVE, f"DELETE FROM event_schedule WHERE schedule_id = {gone}")
+    caplog.set_level(logging.INFO, logger="ds_replication.templates")
+    for result in (restored, {}):
+        ti = Pushed()
+        caplog.clear()
+        with slave.connect() as conn, pytest.raises(history.HistoryLost):
+            verify_step(slave, conn, result, ti)
+        assert ti.xcom[FIGURES_XCOM_KEY]["lost_rows"] == 1, ti.xcom
+        assert lab.table_exists(SLAVE, history.BACKUP_TABLE)
+        assert rendered(caplog)["captured_sessions.sql"] == (0 if result else len(LIVE))
+
+
+def test_the_alert_mail_reads_the_held_rows_and_their_sessions_over_one_connection(lab, monkeypatch):
+    """The history alert mail names the rows held and who deleted them, both read over one
+    connection to the slave (it opened a second one for the sessions)."""
+    slave = slave_host()
+    arm(slave)
+    console_deletes_history(lab, "Local", 1)  # outside aximport: the mail names the session
+    opened = []
+    connect = DsDatabaseHook.connect
+
+    def counted(hook: DsDatabaseHook) -> Any:
+        opened.append(hook.mssql_conn_id)
+        return connect(hook)
+
+    monkeypatch.setattr(DsDatabaseHook, "connect", counted)
+    notifier = SlaveAlertNotifier(slave_name=SLAVE, mssql_conn_id=slave.mssql_conn_id, database=DATABASE,
+                                  to=["ds-admins@ds-lab.local"], smtp_conn_id="smtp_default",
+                                  from_email="airflow@ds-lab.local")  # fmt: skip
+    mails = len(lab.mail())
+    sent = notifier.send_held_alert(dag_id=f"replicate_{SLAVE}", run_id="manual__one_connection",
+                                    what="import_jobs failed", situation=["a test of the mail"])  # fmt: skip
+    assert opened == [slave.mssql_conn_id], opened
+    held = lab.scalar(SLAVE, f"SELECT COUNT(*) AS n FROM {history.BACKUP_TABLE}")
+    assert sent is not None and sent["held_rows"] == held > 0, sent
+    (mail,) = lab.mail()[mails:]
+    assert f"{held} history rows held" in mail["subject"], mail["subject"]
+    assert f"deleted by program {CONSOLE!r}" in html.unescape(mail["body"]), mail["body"]

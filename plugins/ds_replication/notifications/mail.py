@@ -74,16 +74,26 @@ def held_rows(mssql_conn_id: str, database: str) -> int | None:
         return None
 
 
-def outside_import_lines(mssql_conn_id: str, database: str) -> list[str]:
+def held_and_sessions(mssql_conn_id: str, database: str) -> tuple[int | None, list[str]]:
+    """The held rows (held_rows) and the lines naming those another session than aximport deleted
+    (outside_import_lines), over one connection to the slave."""
+    try:
+        with DsDatabaseHook(mssql_conn_id, database).connect() as conn:
+            return history.held_rows(conn), outside_import_lines(conn)
+    except Exception as error:  # the alert must go out even when the slave is unreachable
+        log.warning("slave database not reachable for the held row count: %s", type(error).__name__)
+        return None, []
+
+
+def outside_import_lines(conn: Any) -> list[str]:
     """The held rows another session than aximport deleted, per session (capture_sessions); none
-    when there are none or the slave cannot be read (the held count says so already)."""
+    when there are none or they cannot be read (the mail still goes out)."""
     from ds_replication import capture_sessions
 
     try:
-        with DsDatabaseHook(mssql_conn_id, database).connect() as conn:
-            report = capture_sessions.report(conn)
+        report = capture_sessions.report(conn)
     except Exception as error:
-        log.warning("slave database not reachable for the captured rows' sessions: %s", type(error).__name__)
+        log.warning("slave database not readable for the captured rows' sessions: %s", type(error).__name__)
         return []
     return capture_sessions.report_lines(report)
 
@@ -160,12 +170,12 @@ class SlaveAlertNotifier(BaseNotifier):
         if not self.to:
             log.warning("no alert_emails configured for slave %s: alert not sent", self.slave_name)
             return None
-        held = self.held_rows()
+        held, sessions = held_and_sessions(self.mssql_conn_id, self.database)
         subject = f"[DS replication] {self.slave_name}: {what}, {held_text(held)} history rows held"
         lines = [
             *situation,
             f"History rows held in {history.BACKUP_TABLE}: {held_text(held)}",
-            *outside_import_lines(self.mssql_conn_id, self.database),
+            *sessions,
             *link_lines(dag_id, run_id, base_url()),
             "",
             RECOVERY,

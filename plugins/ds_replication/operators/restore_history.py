@@ -8,6 +8,7 @@ from airflow.sdk import Context
 from pymssql import Connection
 
 from ds_replication import capture_sessions, history
+from ds_replication.catalog import read_history_tables
 from ds_replication.operators.slave_sql import SlaveSqlOperator
 
 
@@ -22,10 +23,12 @@ class RestoreHistoryOperator(SlaveSqlOperator):
         self.restore_changed_jobs = restore_changed_jobs
 
     def run(self, conn: Connection, context: Context) -> dict[str, Any]:
+        tables = read_history_tables(conn)  # once for the step: the disarm, the restore and the report
         # The import is over (wait_for_import saw every job): stop copying deletes into the backup.
-        history.disarm_capture(conn, self.slave.database)
+        history.disarm_capture(conn, self.slave.database, tables)
         wanted = context["params"].get("restore_changed_jobs")
         restore_changed = self.restore_changed_jobs if wanted is None else bool(wanted)
-        figures = history.restore(conn, self.slave.database, restore_changed)
+        figures = history.restore(conn, self.slave.database, restore_changed, tables)
         # the held rows another session than aximport deleted: named here, restored like the others
-        return {**figures, **capture_sessions.report(conn)}
+        # (verify_history returns the same report, from this result)
+        return {**figures, **capture_sessions.report(conn, tables)}

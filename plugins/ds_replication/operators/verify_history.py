@@ -23,16 +23,25 @@ class VerifyHistoryOperator(SlaveSqlOperator):
 
     :param slave: the slave.
     :param export: export_jobs' result (templated: an XComArg): its `folders` are the imported ones.
+    :param restore: restore_history's result (templated: an XComArg): its report of the captured
+        rows' sessions is returned again here. restore_history disarmed the capture before it read
+        them, and verify runs only after it succeeded, so the backup's captured rows are still
+        what it counted; verify_history.sql itself trusts nothing restore said.
     """
 
-    template_fields: Sequence[str] = ("export",)
+    template_fields: Sequence[str] = ("export", "restore")
 
-    def __init__(self, *, slave: DsHost, export: Any, **kwargs: Any) -> None:
+    def __init__(self, *, slave: DsHost, export: Any, restore: Any, **kwargs: Any) -> None:
         super().__init__(slave=slave, **kwargs)
         self.export = export
+        self.restore = restore
 
     def run(self, conn: Connection, context: Context) -> dict[str, Any]:
-        captured = capture_sessions.report(conn)  # read before verify drops the backup
+        captured = capture_sessions.carried(self.restore or {})
+        if captured is None:  # a result without the report: read it before verify drops the backup
+            captured = capture_sessions.report(conn)
+        else:
+            capture_sessions.warn(captured)
         try:
             figures = history.verify(conn, self.slave.database)
         except history.HistoryLost as error:
