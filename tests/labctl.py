@@ -144,6 +144,21 @@ class Lab:
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def requests(self, hosts: list[str]) -> Iterator[Callable[[], dict[str, list[dict[str, str]]]]]:
+        """Record what `hosts` are asked while the block runs (tests/lab/requests_journal.py);
+        yields a reader: host -> [{"protocol": "sql"|"winrm", "text": batch or command line}]."""
+        from tests.lab import requests_journal
+
+        dirs = {host: self.dir / "hosts" / host for host in hosts}
+        for host_dir in dirs.values():
+            (host_dir / requests_journal.FILE_NAME).write_text("")
+        try:
+            yield lambda: {host: requests_journal.read(host_dir) for host, host_dir in dirs.items()}
+        finally:
+            for host_dir in dirs.values():
+                (host_dir / requests_journal.FILE_NAME).unlink(missing_ok=True)
+
     def table_exists(self, host: str, table: str) -> bool:
         return bool(self.scalar(host, f"SELECT COUNT(*) AS n FROM sys.tables WHERE name = '{table}'"))
 
