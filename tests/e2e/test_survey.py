@@ -13,7 +13,7 @@
   unreachable host (closed port, wrong password, WinRM down), each within 60 s, and cmd that
   cannot run in the DS folder. Hosts are surveyed at once: two hosts that hang are both asked
   before the deadline. A British login is a note (the package's connections set DATEFORMAT
-  ymd), not a no-go.
+  ymd), the FULL recovery model and a scheduled import.bat are notes, not a no-go.
 - The lab's history table event_schedule_info has no key (schema info_no_key): go without
   large columns.
 - The slave DAG's preflight refuses what the survey calls no-go, with the same words (here: the
@@ -42,7 +42,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from ds_replication import history, survey
+from ds_replication import history, host_checks, survey
 from ds_replication.catalog import read_history_tables
 from ds_replication.config import load_estate
 from ds_replication.ds_tools import in_ds_folder
@@ -155,7 +155,8 @@ def read_only(lab_estate) -> Iterator[None]:
         writes = [w for r in requests if r["protocol"] == "sql" for w in writes_in(r["text"])]
         assert writes == [], f"{host} was sent SQL that writes: {writes}"
         commands = {r["text"] for r in requests if r["protocol"] == "winrm"}
-        assert commands <= {in_ds_folder(ds_paths[host], "dir")}, f"{host} was asked to run {commands}"
+        reads = {in_ds_folder(ds_paths[host], "dir"), host_checks.SCHEDULED_TASKS_COMMAND}
+        assert commands <= reads, f"{host} was asked to run {commands}"
 
 
 def test_the_read_only_proof_sees_a_write():
@@ -188,10 +189,12 @@ def test_a_sound_estate_is_go_and_the_survey_changes_nothing(lab_estate):
         "package's tables",
         "data size",
         "transaction log",
+        "recovery model",
         "DS tools",
         "nested triggers",
         "login language",
         "older procedure's tables",
+        "scheduled import.bat",
         "clock",
     ):
         assert check in out, out
@@ -360,6 +363,46 @@ def test_a_british_login_is_a_note_not_a_no_go(lab_estate, british_login):
     assert hosts[SLAVE]["verdict"] == "go", failing(hosts[SLAVE])
     language = next(c for c in hosts[SLAVE]["checks"] if c["check"] == "login language")
     assert language["ok"] and language["found"] == "British" and "DATEFORMAT ymd" in language["why"], language
+
+
+@pytest.fixture
+def scheduled_import_bat(lab_estate):
+    lab_estate.lab.schedule_task(SLAVE, "\\DS nightly import", "C:\\DSImport\\import.bat")
+    yield
+    lab_estate.lab.unschedule_tasks(SLAVE)
+
+
+def test_a_scheduled_import_bat_is_a_note_naming_the_task(lab_estate, scheduled_import_bat):
+    """The seed article's import.bat, scheduled: read with `schtasks /query /fo csv /v` (the
+    task's name, second field of its row); the survey names it (never a no-go, as its tables)."""
+    _, hosts = surveyed(lab_estate)
+    assert hosts[SLAVE]["verdict"] == "go", failing(hosts[SLAVE])
+    task = next(c for c in hosts[SLAVE]["checks"] if c["check"] == "scheduled import.bat")
+    assert task["ok"] and task["found"] == "\\DS nightly import runs import.bat", task
+    assert "disable that task before the first night" in task["why"], task
+    quiet = next(c for c in hosts[SMB1_SLAVE]["checks"] if c["check"] == "scheduled import.bat")
+    assert quiet == {
+        "check": "scheduled import.bat",
+        "ok": True,
+        "found": "none of 0 scheduled task(s) runs import.bat",
+        "why": "",
+    }
+
+
+@pytest.fixture
+def full_recovery(lab_estate):
+    lab_estate.lab.server(SLAVE, "--recovery-model", "FULL")
+    yield
+    lab_estate.lab.server(SLAVE, "--recovery-model", "SIMPLE")
+
+
+def test_the_full_recovery_model_is_a_note_not_a_no_go(lab_estate, full_recovery):
+    """sys.databases.recovery_model_desc ("sys.databases (Transact-SQL)"): under FULL the log
+    keeps the night's copies until a log backup."""
+    _, hosts = surveyed(lab_estate)
+    assert hosts[SLAVE]["verdict"] == "go", failing(hosts[SLAVE])
+    model = next(c for c in hosts[SLAVE]["checks"] if c["check"] == "recovery model")
+    assert model["ok"] and model["found"] == "FULL" and "until a log backup" in model["why"], model
 
 
 def with_connection(env: dict[str, str], conn_id: str, **changes) -> dict[str, str]:
