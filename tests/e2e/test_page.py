@@ -31,11 +31,17 @@ BACKUP = "ds_replication_event_schedule_backup"
 RESTORE_FAULT = ("sql_drop_before_commit", "INSERT INTO [dbo].[event_schedule] (")
 
 
+def first_deploy_paused(config: dict) -> None:
+    config["defaults"]["paused_on_first_deploy"] = True
+
+
 class PageEstate(SchedulerEstate):
     """A DS lab with two slaves and an Airflow (with the page plugin) replicating it."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__(root, slaves=len(SLAVES), sign_in=True)
+        # created paused, as a real estate's DAGs (the lab's are not): the fixture unpauses the
+        # slave DAGs, survey_estate stays paused until its test
+        super().__init__(root, slaves=len(SLAVES), sign_in=True, configure=first_deploy_paused)
         self.http = httpx.Client(base_url=self.base, timeout=60)
         self.auth = {"Authorization": f"Bearer {self.token}"}
 
