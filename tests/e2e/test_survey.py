@@ -4,8 +4,8 @@
   (rows), trigger, index and share file (content and modification time) is the same before and
   after, and every request it made was a read: each SQL statement the lab received a SELECT
   (none INTO a table, no temp object), a SET of the session, USE or an empty transaction; each
-  command line `cd /d <ds_path> && dir`. Proved on a go run, on runs with no-go hosts, and on
-  the DAG's run.
+  command line `cd /d <ds_path> && dir` or `schtasks /query /fo csv /v`. Proved on every
+  survey of this module (go, each no-go variant, the unreachable hosts) and on the DAG's run.
 - Each no-go the lab can show is reported with its reason, on that host only (the others are
   still surveyed and `go`): SMB1 only, SQL Server 2000 / MSDE 2000, the DS tools missing, a log
   too small for tonight's copies, a database the backup would take past its edition's cap,
@@ -73,7 +73,9 @@ def run_survey(lab_estate, *args: str, env: dict[str, str] | None = None, config
 
 
 def surveyed(lab_estate, **kwargs) -> tuple[int, dict[str, dict]]:
-    code, out, err = run_survey(lab_estate, "--json", **kwargs)
+    """`survey --json` by host name; proved read-only (read_only) whatever the hosts answer."""
+    with read_only(lab_estate, kwargs.get("config")):
+        code, out, err = run_survey(lab_estate, "--json", **kwargs)
     assert code in (0, 1), (code, out, err[-3000:])
     return code, {h["name"]: h for h in json.loads(out)["hosts"]}
 
@@ -101,7 +103,8 @@ def without_smb1_slave(lab_estate) -> Path:
 
 
 def snapshot(lab_estate) -> dict[str, dict]:
-    """Every host's database (schema objects and every table's rows) and share files (content digests)."""
+    """Every host's database (schema objects and every table's rows, the lab's server facts and logins
+    included) and share files (content digests, modification times)."""
     found = {}
     for name, host in lab_estate.lab.info["hosts"].items():
         db = sqlite3.connect(f"file:{host['db_path']}?mode=ro", uri=True, timeout=30)
@@ -139,7 +142,7 @@ def writes_in(batch: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def read_only(lab_estate) -> Iterator[None]:
+def read_only(lab_estate, config: Path | None = None) -> Iterator[None]:
     """The block changes nothing on any host of the lab (tables with their rows, triggers,
     indexes, share files) and sends only reads: every SQL batch and command line every host
     received is recorded by the lab (tests/lab/requests_journal.py) and checked."""
@@ -149,13 +152,15 @@ def read_only(lab_estate) -> Iterator[None]:
         yield
         asked = received()
     assert snapshot(lab_estate) == before, "the survey changed a table, trigger, index or share file"
-    ds_paths = {h.name: h.ds_path for h in survey.hosts(load_estate(lab_estate.config_path))}
+    ds_paths = {h.name: h.ds_path for h in survey.hosts(load_estate(config or lab_estate.config_path))}
     assert any(r["protocol"] == "sql" for rs in asked.values() for r in rs), "the lab recorded no request"
     for host, requests in asked.items():
         writes = [w for r in requests if r["protocol"] == "sql" for w in writes_in(r["text"])]
         assert writes == [], f"{host} was sent SQL that writes: {writes}"
         commands = {r["text"] for r in requests if r["protocol"] == "winrm"}
-        reads = {in_ds_folder(ds_paths[host], "dir"), host_checks.SCHEDULED_TASKS_COMMAND}
+        reads = {host_checks.SCHEDULED_TASKS_COMMAND} | (
+            {in_ds_folder(ds_paths[host], "dir")} if host in ds_paths else set()
+        )
         assert commands <= reads, f"{host} was asked to run {commands}"
 
 
@@ -174,8 +179,9 @@ def test_the_read_only_proof_sees_a_write():
 
 
 def test_a_sound_estate_is_go_and_the_survey_changes_nothing(lab_estate):
-    with read_only(lab_estate):
-        code, out, err = run_survey(lab_estate, config=without_smb1_slave(lab_estate))
+    config = without_smb1_slave(lab_estate)
+    with read_only(lab_estate, config):
+        code, out, err = run_survey(lab_estate, config=config)
     assert code == 0, (out, err[-3000:])
     assert "master master: go" in out and f"slave {SLAVE}: go" in out, out
     assert out.strip().endswith("survey: 2 host(s), 2 go, 0 no-go, 0 warning(s)"), out
@@ -366,17 +372,24 @@ def test_a_british_login_is_a_note_not_a_no_go(lab_estate, british_login):
 
 
 @pytest.fixture
-def scheduled_import_bat(lab_estate):
+def older_procedure(lab_estate):
+    """The seed article's procedure on SLAVE: its scheduled import.bat and its backup table."""
     lab_estate.lab.schedule_task(SLAVE, "\\DS nightly import", "C:\\DSImport\\import.bat")
+    lab_estate.lab.sql(SLAVE, "CREATE TABLE event_schedule_backup (schedule_id int NOT NULL)")
     yield
+    lab_estate.lab.sql(SLAVE, "DROP TABLE event_schedule_backup")
     lab_estate.lab.unschedule_tasks(SLAVE)
 
 
-def test_a_scheduled_import_bat_is_a_note_naming_the_task(lab_estate, scheduled_import_bat):
+def test_an_older_procedures_scheduled_import_bat_and_tables_are_notes(lab_estate, older_procedure):
     """The seed article's import.bat, scheduled: read with `schtasks /query /fo csv /v` (the
-    task's name, second field of its row); the survey names it (never a no-go, as its tables)."""
+    task's name, second field of its row); its table from sys.tables. The survey names both
+    (never a no-go: preflight adopts the rows)."""
     _, hosts = surveyed(lab_estate)
     assert hosts[SLAVE]["verdict"] == "go", failing(hosts[SLAVE])
+    tables = next(c for c in hosts[SLAVE]["checks"] if c["check"] == "older procedure's tables")
+    assert tables["ok"] and tables["found"] == "event_schedule_backup", tables
+    assert "disable its scheduled import.bat" in tables["why"], tables
     task = next(c for c in hosts[SLAVE]["checks"] if c["check"] == "scheduled import.bat")
     assert task["ok"] and task["found"] == "\\DS nightly import runs import.bat", task
     assert "disable that task before the first night" in task["why"], task
