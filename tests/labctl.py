@@ -144,6 +144,34 @@ class Lab:
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def requests(self, hosts: list[str]) -> Iterator[Callable[[], dict[str, list[dict[str, str]]]]]:
+        """Record what `hosts` are asked while the block runs (tests/lab/requests_journal.py);
+        yields a reader: host -> [{"protocol": "sql"|"winrm", "text": batch or command line}]."""
+        from tests.lab import requests_journal
+
+        dirs = {host: self.dir / "hosts" / host for host in hosts}
+        for host_dir in dirs.values():
+            (host_dir / requests_journal.FILE_NAME).write_text("")
+        try:
+            yield lambda: {host: requests_journal.read(host_dir) for host, host_dir in dirs.items()}
+        finally:
+            for host_dir in dirs.values():
+                (host_dir / requests_journal.FILE_NAME).unlink(missing_ok=True)
+
+    def schedule_task(self, host: str, name: str, run: str) -> None:
+        """A scheduled task on `host`, as `schtasks /query` lists it (tests/lab/cmdexe.py)."""
+        from tests.lab.cmdexe import SCHEDULED_TASKS_FILE
+
+        path = self.dir / "hosts" / host / SCHEDULED_TASKS_FILE
+        tasks = json.loads(path.read_text()) if path.exists() else []
+        path.write_text(json.dumps([*tasks, {"name": name, "run": run}]))
+
+    def unschedule_tasks(self, host: str) -> None:
+        from tests.lab.cmdexe import SCHEDULED_TASKS_FILE
+
+        (self.dir / "hosts" / host / SCHEDULED_TASKS_FILE).unlink(missing_ok=True)
+
     def table_exists(self, host: str, table: str) -> bool:
         return bool(self.scalar(host, f"SELECT COUNT(*) AS n FROM sys.tables WHERE name = '{table}'"))
 

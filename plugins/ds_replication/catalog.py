@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ds_replication.history_table import GENERATED_TYPES, LOB_CAST, TRIGGER_UNREADABLE, Column, HistoryTable
+from ds_replication.lasting import LastingError
 from ds_replication.sql import query, quote_name
 from ds_replication.templates import render
 
@@ -26,8 +27,9 @@ HISTORY_PARENTS = (
 )
 
 
-class CatalogError(RuntimeError):
-    pass
+class CatalogError(LastingError, RuntimeError):
+    """What the catalog says cannot be kept (a table or column missing, a keyless table with
+    large columns, a drifted column): a fact of the database, which waiting does not change."""
 
 
 def _columns(conn: Any, table: str) -> list[dict[str, Any]]:

@@ -341,10 +341,10 @@ SURVEY_DOC = """
 One task per host (master `{master}` and every slave) runs every check the slave DAGs'
 preflight refuses a night with, and those it only warns about, without changing anything:
 SQL Server version and edition, the history tables' keys and triggers, room in the data and
-the log for tonight's copies, cmd over WinRM in the DS folder with its tools, SMB 2 and the
-share, the clock. A task fails on a no-go and names the failing checks; its result (XCom
-`survey`) is shown on the replication page. The same survey from a shell:
-`ds-replication survey FILE`.
+the log for tonight's copies, the recovery model, cmd over WinRM in the DS folder with its
+tools, a scheduled import.bat, SMB 2 and the share, the clock. A task fails on a no-go and
+names the failing checks; its result (XCom `survey`) is shown on the replication page. The
+same survey from a shell: `ds-replication survey FILE`.
 """
 
 

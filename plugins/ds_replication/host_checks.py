@@ -10,7 +10,9 @@ a warning: preflight logs it and goes on.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -285,6 +287,22 @@ def transaction_log(conn: Connection, rows: int, history_bytes: int, database: s
     return Check("transaction log", True, found)
 
 
+def recovery_model(conn: Connection, database: str) -> Check:
+    """The database's recovery model: under FULL (or BULK_LOGGED) the log keeps the night's
+    copies until a log backup, so nights add up in it unless the log is backed up."""
+    rows = query(conn, render("recovery_model.sql"), (database,))
+    model = str(rows[0]["recovery_model_desc"]) if rows else "unknown"
+    if model.upper() == "SIMPLE":
+        return Check("recovery model", True, model)
+    return Check(
+        "recovery model",
+        True,
+        model,
+        f"the log of {database} keeps each night's copies of the history until a log backup: back the log up "
+        "(after each night at least), or the room the transaction log check found is used up night after night",
+    )
+
+
 def nested_triggers(conn: Connection, where: str) -> Check:
     """Server option `nested triggers` in use (sql_server.refuse_nested_triggers_off): the
     capture triggers must fire inside the DS's own delete cascade, a trigger's delete."""
@@ -325,6 +343,38 @@ def older_procedure(conn: Connection, tables: list[HistoryTable]) -> Check:
     )
 
 
+SCHEDULED_TASKS_COMMAND = "schtasks /query /fo csv /v"
+OLD_SCRIPT = "import.bat"
+
+
+def scheduled_import(host: DsHost, timeout_seconds: float = REACH_TIMEOUT_SECONDS) -> Check:
+    """A scheduled task that runs the seed article's import.bat (its own aximport of every night,
+    whose deletes no capture trigger of this package is armed for): a note, as its tables are.
+    Read with `schtasks /query /fo csv /v` (each task a CSV row, its name the second field)."""
+    name = "scheduled import.bat"
+    by_hand = "look in the host's Task Scheduler for a task that runs import.bat, and disable it"
+    try:
+        result = host.run(SCHEDULED_TASKS_COMMAND, timeout_seconds)
+    except Exception as error:
+        return Check(name, True, f"not read: {describe(error)}", by_hand)
+    if result.return_code != 0:
+        output = (result.stdout + result.stderr).strip()
+        return Check(
+            name, True, f"not read: '{SCHEDULED_TASKS_COMMAND}' exited {result.return_code}: {output}", by_hand
+        )
+    rows = [row for row in csv.reader(io.StringIO(result.stdout)) if len(row) > 1]
+    tasks = [row[1] for row in rows if any(OLD_SCRIPT in field.lower() for field in row)]
+    if not tasks:
+        return Check(name, True, f"none of {max(len(rows) - 1, 0)} scheduled task(s) runs {OLD_SCRIPT}")
+    return Check(
+        name,
+        True,
+        f"{', '.join(tasks)} runs {OLD_SCRIPT}",
+        "an older procedure's import runs here on a schedule: disable that task before the first night (its "
+        "aximport deletes history that no capture of this package is armed for, and it drops event_schedule_backup)",
+    )
+
+
 def clock(utc_now: dt.datetime, now: dt.datetime | None = None) -> Check:
     """The server's clock against this host's (the history's times are the server's)."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -360,6 +410,7 @@ def database(conn: Connection, server: SqlServer, host: DsHost) -> Iterator[Chec
         return
     yield package_tables(conn, tables)
     yield from space(conn, server, tables, host.database)
+    yield recovery_model(conn, host.database)
     yield older_procedure(conn, tables)
     if utc_now is not None:
         yield clock(utc_now)

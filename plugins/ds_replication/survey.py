@@ -3,7 +3,7 @@ host in its own thread and bounded in time; a verdict per host, `go` or `no-go`.
 
 The checks are host_checks', the ones preflight refuses a night with; the survey runs them all
 (also where preflight would stop at the first host that fails) and adds those preflight only
-logs (warnings).
+logs (warnings), and one note of its own: a scheduled import.bat on a slave (never a no-go).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ def _checks(host: DsHost, out: list[Check]) -> None:
     """Every check of `host`, appended to `out` as each is read (a host cut off at the deadline
     keeps what it answered)."""
     _, server = host_checks.reach(host, COMMAND_SECONDS, out)
+    if host.role == "slave" and any(c.ok and c.check == f"WinRM ({host.winrm_conn_id})" for c in out):
+        out.append(host_checks.scheduled_import(host, COMMAND_SECONDS))  # a note: the survey's own
     if server is None:
         return
     try:

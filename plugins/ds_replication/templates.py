@@ -158,6 +158,7 @@ def sample_scripts(identity: bool) -> dict[str, str]:
         "nested_triggers": render("nested_triggers.sql"),
         "data_size": render("data_size.sql"),
         "log_files": render("log_files.sql"),
+        "recovery_model": render("recovery_model.sql").replace("%s", "N'express'"),
         "server_facts": render("server_facts.sql"),
         "login_language": render("login_language.sql"),
         "table_triggers": render("table_triggers.sql", table=t.live),

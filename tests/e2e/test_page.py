@@ -5,11 +5,13 @@ DS lab with two slaves. After a full run of slave1 the page shows its figures eq
 XComs (read through Airflow's REST API) and to the lab's tables; after a night whose restore
 fails (a lab fault) it shows the rows held in the slave's backup, as counted on the slave, and
 the alert mail received by the lab's SMTP sink links to the run and to the page. An unsigned
-request gets 401; no connection secret is ever on the page.
+request gets 401; no connection secret is ever on the page. Last, the estate survey's DAG, paused
+when new, is run by the scheduler and the page shows its verdicts.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -29,11 +31,17 @@ BACKUP = "ds_replication_event_schedule_backup"
 RESTORE_FAULT = ("sql_drop_before_commit", "INSERT INTO [dbo].[event_schedule] (")
 
 
+def first_deploy_paused(config: dict) -> None:
+    config["defaults"]["paused_on_first_deploy"] = True
+
+
 class PageEstate(SchedulerEstate):
     """A DS lab with two slaves and an Airflow (with the page plugin) replicating it."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__(root, slaves=len(SLAVES), sign_in=True)
+        # created paused, as a real estate's DAGs (the lab's are not): the fixture unpauses the
+        # slave DAGs, survey_estate stays paused until its test
+        super().__init__(root, slaves=len(SLAVES), sign_in=True, configure=first_deploy_paused)
         self.http = httpx.Client(base_url=self.base, timeout=60)
         self.auth = {"Authorization": f"Bearer {self.token}"}
 
@@ -180,3 +188,34 @@ def test_after_a_failed_night_the_page_shows_the_rows_held(page_estate):
     assert f"{page_estate.base}/ds-replication/" in body, body
     # the error the failed task raised, as the page shows it
     assert 'data-error="restore_history"' in row_of(html, SLAVE)
+
+
+def test_the_page_shows_the_last_survey(page_estate):
+    """`survey_estate` is created paused, as the slave DAGs (Airflow's own record); run by the
+    scheduler with slave2's aximport.exe missing, the page's Last survey section shows each
+    host's verdict, the run's date and slave2's failing check with what to do."""
+    assert page_estate.get("/api/v2/dags/survey_estate").json()["is_paused"] is True
+    assert "No survey yet: trigger the DAG survey_estate" in page_estate.get(PAGE).text
+    share = Path(page_estate.lab.info["hosts"]["slave2"]["share_dir"])
+    started = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    (share / "aximport.exe").rename(share / "aximport.exe.moved")
+    try:
+        page_estate.airflow.cli("dags", "unpause", "survey_estate")
+        page_estate.airflow.cli("dags", "trigger", "survey_estate", "--run-id", "survey_page")
+        assert page_estate.airflow.wait_finished(["survey_page"])["survey_page"]["state"] == "failed"
+    finally:
+        (share / "aximport.exe.moved").rename(share / "aximport.exe")
+    ended = dt.datetime.now(dt.UTC)
+    html = page_estate.get(PAGE).text
+    section = html.split("<h2>Last survey</h2>", 1)[1]
+    assert "Run survey_page (failed)" in section, section
+    rows = dict(re.findall(r'<tr data-survey-host="(\w+)">(.*?)</tr>', section))
+    assert list(rows) == ["master", *SLAVES], section
+    for host, row in rows.items():
+        verdict = "no-go" if host == "slave2" else "go"
+        assert f'<span class="state {"failed" if host == "slave2" else "success"}">{verdict}</span>' in row, row
+        when = re.search(r'<td class="when">(\d{4}-\d\d-\d\d \d\d:\d\d) UTC</td>', row)
+        assert when and started <= dt.datetime.strptime(when[1], "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC) <= ended
+    assert "<b>DS tools</b>: axexport.exe in C:\\Program Files" in rows["slave2"], rows["slave2"]
+    assert "aximport.exe not in the DS folder" in rows["slave2"] and "<small>none</small>" in rows["slave1"]
+    assert_no_secret(page_estate, html)

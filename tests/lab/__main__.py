@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument(
         "--nested-triggers", type=int, choices=(0, 1), help="server option 'nested triggers' (configured and in use)"
     )
+    server.add_argument("--recovery-model", choices=("SIMPLE", "FULL", "BULK_LOGGED"), help="the database's")
     mail = commands.add_parser("mail", help="messages the SMTP sink received, as JSON")
     mail.add_argument("--dir", required=True)
     live = commands.add_parser("live", help="start or stop the live DS engine (history written all the time)")
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.log_mb,
                 args.log_growth_mb,
                 args.nested_triggers,
+                args.recovery_model,
             )
             print(json.dumps(facts))
         elif args.command == "mail":

@@ -9,6 +9,7 @@ share directory; builtins and the simulated DS tools run there. Output is code p
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +30,26 @@ NOT_FOUND_PATH = "The system cannot find the path specified.\r\n"
 DS_TOOLS = ("axexport", "aximport")  # programs in the DS folder, not on the PATH
 DS_TOOL_FILES = tuple(f"{tool}.exe" for tool in DS_TOOLS)
 NO_TASKS = "INFO: No tasks are running which match the specified criteria.\r\n"
+# schtasks /query: the host's scheduled tasks, from DIR/hosts/<host>/scheduled_tasks.json
+# ([{"name": "\\DS import", "run": "C:\\...\\import.bat"}]; Lab.schedule_task writes it).
+SCHEDULED_TASKS_FILE = "scheduled_tasks.json"
+NO_SCHEDULED_TASKS = "INFO: There are no scheduled tasks presently available at your access level.\r\n"
+# The first columns of `schtasks /query /fo csv /v` on Windows Server 2008 and later (English);
+# the lab writes these, Windows more after them.
+SCHTASKS_COLUMNS = (
+    "HostName",
+    "TaskName",
+    "Next Run Time",
+    "Status",
+    "Logon Mode",
+    "Last Run Time",
+    "Last Result",
+    "Author",
+    "Task To Run",
+    "Start In",
+    "Comment",
+    "Scheduled Task State",
+)
 SLOW_TOOL_SECONDS = 8  # how long the `aximport_slow` fault holds aximport before it imports
 Fault = Callable[[str, str], bool]
 
@@ -234,6 +255,28 @@ class Shell:
             out = ["", "Image Name                     PID Session Name        Session#    Mem Usage"] if header else []
             out += [f"{name:<25}{pid:>8} Services                   0     10,240 K" for name, pid in rows]
         return 0, "".join(f"{row}\r\n" for row in out), ""
+
+    def _cmd_schtasks(self, args: list[str], line: str) -> tuple[int, str, str]:
+        """`schtasks [/query] [/fo csv] [/v] [/nh]`: the host's scheduled tasks (read only; the
+        lab has no /create: a test writes SCHEDULED_TASKS_FILE)."""
+        options = [a.lower() for a in args]
+        if options[:1] == ["/query"]:
+            options = options[1:]
+        if options not in (["/fo", "csv", "/v"], ["/fo", "csv", "/v", "/nh"]):
+            return (
+                1,
+                "",
+                f"ERROR: Invalid argument/option - '{' '.join(args)}' (DS lab: only /query /fo csv /v [/nh]).\r\n",
+            )
+        path = self.share_dir.parent / SCHEDULED_TASKS_FILE
+        tasks = json.loads(path.read_text()) if path.exists() else []
+        if not tasks:
+            return 0, NO_SCHEDULED_TASKS, ""
+        rows = [] if "/nh" in options else [SCHTASKS_COLUMNS]
+        for task in tasks:
+            values = {"HostName": self.hostname, "TaskName": task["name"], "Task To Run": task["run"]}
+            rows.append(tuple(values.get(c, "N/A") for c in SCHTASKS_COLUMNS))
+        return 0, "".join(",".join(f'"{v}"' for v in row) + "\r\n" for row in rows), ""
 
     def _cmd_axexport(self, args: list[str], line: str) -> tuple[int, str, str]:
         folder, subfolders, files = None, False, []

@@ -314,6 +314,7 @@ def server(
     log_mb: float | None = None,
     log_growth_mb: float | None = None,
     nested_triggers: int | None = None,
+    recovery_model: str | None = None,
 ) -> dict:
     """Change what HOST's SQL Server says about itself (tests/lab/tsql/server.py); the facts now."""
     import re
@@ -344,6 +345,7 @@ def server(
             log_pages=pages(log_mb),
             log_growth_pages=pages(log_growth_mb),
             nested_triggers=None if nested_triggers is None else str(nested_triggers),
+            recovery_model=recovery_model,
         )
     finally:
         db.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.lab import ds_schema, faults
 from tests.lab.cmdexe import DS_TOOL_FILES
+from tests.lab.requests_journal import RequestsJournal
 from tests.lab.smb import SmbServer
 from tests.lab.tds import TdsServer
 from tests.lab.tsql import Engine
@@ -55,11 +56,19 @@ def main() -> None:
         ds_schema.create_express(paths["db"], identity=args.identity, schema=args.schema)
     fault = functools.partial(faults.take, lab_dir, args.name)
     armed = functools.partial(faults.armed, lab_dir, args.name)
+    journal = RequestsJournal(paths["dir"])
 
     smb = SmbServer(paths["dir"], paths["share"], user, password, fault, armed, args.name, smb1=args.smb1)
     smb.start()
     install_ds_tools(paths["share"])
-    tds = TdsServer(Engine(str(paths["db"])), user, password, fault=fault, server_name=args.name.upper())
+    tds = TdsServer(
+        Engine(str(paths["db"])),
+        user,
+        password,
+        fault=fault,
+        server_name=args.name.upper(),
+        journal=functools.partial(journal.record, "sql"),
+    )
     tds.start()
     winrm = WinRMServer(
         str(paths["share"]),
@@ -69,6 +78,7 @@ def main() -> None:
         state_dir=str(paths["dir"]),
         fault=fault,
         hostname=args.name.upper(),
+        journal=functools.partial(journal.record, "winrm"),
     )
     winrm.start()
 

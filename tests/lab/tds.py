@@ -169,9 +169,11 @@ class TdsServer:
         port: int = 0,
         fault: Fault | None = None,
         server_name: str = "LAB",
+        journal: Callable[[str], None] | None = None,
     ) -> None:
         self.engine, self.user, self.password = engine, user, password
         self.fault = fault or (lambda name, subject: False)
+        self.journal = journal or (lambda text: None)  # every batch received (requests_journal)
         self.server_name = server_name
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -383,6 +385,7 @@ class _Connection:
             payload = payload[struct.unpack("<I", payload[:4])[0] :]  # skip ALL_HEADERS
         text = payload.decode("utf-16-le", errors="replace")
         log.debug("batch: %s", text[:200])
+        self.server.journal(text)
         self.attention.clear()
         if self.server.fault("sql_hang", text):
             # As on a lock wait: no reply until the client cancels or leaves.

@@ -92,10 +92,12 @@ class WinRMServer:
         port: int = 0,
         fault: Fault | None = None,
         hostname: str = "DSLAB",
+        journal: Callable[[str], None] | None = None,
     ) -> None:
         self.share_dir, self.db_path = Path(share_dir), db_path
         self.user, self.password, self.hostname = user, password, hostname
         self.fault = fault or (lambda name, subject: False)
+        self.journal = journal or (lambda line: None)  # every command line run (requests_journal)
         self.shells: dict[str, ShellState] = {}
         self.processes = Processes()  # the host's running tools, seen by every shell
         self.stopping = threading.Event()
@@ -147,6 +149,7 @@ class WinRMServer:
     def command(self, shell_id: str, line: str) -> str:
         state = self.shells[shell_id]
         command_id = str(uuid.uuid4()).upper()
+        self.journal(line)
 
         def run() -> None:
             try:

@@ -117,3 +117,23 @@ def test_installed_command_runs_from_any_folder_without_pythonpath(tmp_path):
     usage = subprocess.run([str(command)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2
     assert usage.stderr.startswith("usage: ds-replication ")
+
+
+def test_survey_exits_2_for_a_bad_file_or_usage(tmp_path):
+    """`ds-replication survey`: 2 (not 1, which means a no-go host) when the file is missing,
+    not YAML or not a valid estate, or the command line is wrong; nothing is surveyed."""
+    missing = ds_replication("survey", str(tmp_path / "nope.yaml"))
+    assert (missing.returncode, missing.stdout) == (
+        2,
+        "",
+    ) and "nope.yaml: cannot read the estate file" in missing.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("master:\n  name: hq\n slaves: []\n")
+    result = ds_replication("survey", str(broken), "--json")
+    assert (result.returncode, result.stdout) == (2, "") and "not valid YAML at line 3" in result.stderr
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text("master: {name: hq}\nslaves:\n  - name: site a\n")
+    result = ds_replication("survey", str(invalid))
+    assert (result.returncode, result.stdout) == (2, "") and "slaves[0].name (line 3)" in result.stderr
+    assert ds_replication("survey").returncode == 2
+    assert ds_replication("survey", str(invalid), "--no-such-option").returncode == 2

@@ -47,3 +47,45 @@ def test_the_tools_a_host_needs_depend_on_its_role():
     Host.role = "slave"
     missing = ds_tools(Host(), ["axexport.exe"])
     assert not missing.ok and missing.why.startswith("aximport.exe not in the DS folder C:\\DS")
+
+
+class TaskListHost:
+    """A slave whose `schtasks /query /fo csv /v` answers `result` (the lab's answers are in
+    tests/e2e/test_survey.py; these are the ones it does not make)."""
+
+    role, ds_path = "slave", "C:\\DS"
+
+    def __init__(self, result):
+        self.result = result
+
+    def run(self, command, timeout_seconds):
+        assert command == "schtasks /query /fo csv /v"
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def test_a_scheduled_import_bat_is_found_in_any_column_layout_and_never_a_no_go():
+    from ds_replication.hooks.shell import CommandResult
+    from ds_replication.host_checks import scheduled_import
+
+    # Windows Server 2003's verbose CSV: other columns after TaskName, the header repeated
+    header = '"HostName","TaskName","Next Run Time","Status","Last Run Time","Last Result","Creator","Schedule",'
+    header += '"Task To Run"\r\n'
+    rows = '"DS1","DS import","02:00:00, 07/12/2026","","Never","0","admin","At 02:00 every day",'
+    rows += '"C:\\Scripts\\IMPORT.BAT"\r\n"DS1","Defrag","N/A","","Never","0","admin","Weekly","defrag.exe"\r\n'
+    found = scheduled_import(TaskListHost(CommandResult(0, header + rows + header, "", 0.1)))
+    assert found.ok and found.warning and found.found == "DS import runs import.bat", found
+    none = scheduled_import(TaskListHost(CommandResult(0, header + rows.split("\r\n")[1] + "\r\n", "", 0.1)))
+    assert none == Check("scheduled import.bat", True, "none of 1 scheduled task(s) runs import.bat")
+    denied = scheduled_import(TaskListHost(CommandResult(1, "", "ERROR: Access is denied.\r\n", 0.1)))
+    assert denied.ok and denied.warning, "a task list that cannot be read is a note: look by hand"
+    assert denied.found == "not read: 'schtasks /query /fo csv /v' exited 1: ERROR: Access is denied.", denied
+    lost = scheduled_import(TaskListHost(ConnectionResetError("connection reset")))
+    assert lost.ok and lost.found == "not read: connection reset" and "Task Scheduler" in lost.why
+
+
+def test_the_survey_bounds_each_host_within_60_seconds():
+    from ds_replication import survey
+
+    assert survey.HOST_SECONDS <= 60 and survey.COMMAND_SECONDS < survey.HOST_SECONDS

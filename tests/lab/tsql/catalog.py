@@ -211,6 +211,7 @@ VIEWS = {
     "FROM lab_catalog AS c WHERE c.pk_ordinal IS NOT NULL",
     "sys_database_files": server.DATABASE_FILES_VIEW,
     "sys_configurations": server.CONFIGURATIONS_VIEW,
+    "sys_databases": server.DATABASES_VIEW,
 }
 VIEW_OF = {
     ("sys", "tables"): "sys_tables",
@@ -230,10 +231,14 @@ VIEW_OF = {
     ("information_schema", "key_column_usage"): "information_schema_key_column_usage",
     ("sys", "database_files"): "sys_database_files",
     ("sys", "configurations"): "sys_configurations",
+    ("sys", "databases"): "sys_databases",
 }
 # T-SQL types of the views' columns, for result sets (anything not listed: nvarchar). The sys views
 # name their columns in lower case, INFORMATION_SCHEMA in upper case: IS_NULLABLE is 'YES'/'NO'.
 VIEW_COLUMN_TYPES = {
+    "database_id": "int",
+    "recovery_model": "tinyint",
+    "compatibility_level": "tinyint",
     "object_id": "int",
     "schema_id": "int",
     "column_id": "int",

@@ -1,13 +1,15 @@
 """What the lab's SQL Server says about itself: its version and edition (`@@VERSION`), and the
-size of its database files (`sys.database_files`), and its one server option, `nested triggers`
-(`sp_configure`, `RECONFIGURE`, `sys.configurations`).
+size of its database files (`sys.database_files`), its database's recovery model
+(`sys.databases`), and its one server option, `nested triggers` (`sp_configure`, `RECONFIGURE`,
+`sys.configurations`).
 
 The facts live in the `lab_server` table of the host's database, so a test can change them
 while the host runs (`python -m tests.lab server`): `product_version` (e.g. 9.00.5000.00),
 `edition` (e.g. Express Edition, or Desktop Engine for MSDE 2000), `data_pages` (the data
 file's size in 8-KB pages; unset: the SQLite file's own size), `log_pages` (the log file's
-size; unset: 1 MB), `log_growth_pages` (its autogrowth in pages, 0: none; unset: 10 percent)
-and `nested_triggers` (0 or 1, value and value in use at once; T-SQL's sp_configure sets the
+size; unset: 1 MB), `log_growth_pages` (its autogrowth in pages, 0: none; unset: 10 percent),
+`recovery_model` (SIMPLE, FULL or BULK_LOGGED; SIMPLE as SQL Server Express's model database
+gives a new database) and `nested_triggers` (0 or 1, value and value in use at once; T-SQL's sp_configure sets the
 value, RECONFIGURE puts it in use). A version older than 9 (SQL Server 2000, MSDE 2000) has no
 `sys.*` views: naming one fails with 208, as there.
 """
@@ -22,6 +24,7 @@ DEFAULTS = {
     "collation": "SQL_Latin1_General_CP1_CI_AS",  # the server's and the database's default collation
     "nested_triggers": "1",  # sp_configure's value (sys.configurations.value)
     "nested_triggers_in_use": "1",  # ... and what the server runs with (value_in_use), set by RECONFIGURE
+    "recovery_model": "SIMPLE",
 }
 # sys.configurations: the one option the lab has (configuration_id 115, 'nested triggers': 0-1,
 # dynamic, not advanced; its value is sql_variant in SQL Server, int here).
@@ -49,7 +52,25 @@ LOG_PAGES = 128  # the log file: 1 MB, as a new database's
 # SQL Server 2005's defaults for a new database: data grows by 1 MB (128 pages), the log by 10 percent
 DATA_GROWTH_PAGES = 128
 LOG_GROWTH_PERCENT = 10
-FACTS = ("product_version", "edition", "data_pages", "log_pages", "log_growth_pages", "nested_triggers")
+FACTS = (
+    "product_version",
+    "edition",
+    "data_pages",
+    "log_pages",
+    "log_growth_pages",
+    "nested_triggers",
+    "recovery_model",
+)
+# sys.databases ("sys.databases (Transact-SQL)"): recovery_model 1 FULL, 2 BULK_LOGGED, 3 SIMPLE.
+# The lab lists its one database (database_id 5, the first a user creates), not the system ones.
+RECOVERY_MODELS = {"FULL": 1, "BULK_LOGGED": 2, "SIMPLE": 3}
+_RECOVERY = "COALESCE((SELECT s.value FROM lab_server AS s WHERE s.name = 'recovery_model'), 'SIMPLE')"
+DATABASES_VIEW = (
+    "SELECT 'express' COLLATE NOCASE AS name, 5 AS database_id, 90 AS compatibility_level, "
+    f"'ONLINE' AS state_desc, CASE {_RECOVERY} "
+    + " ".join(f"WHEN '{name}' THEN {number}" for name, number in RECOVERY_MODELS.items())
+    + f" END AS recovery_model, {_RECOVERY} AS recovery_model_desc"
+)
 
 _DATA_PAGES = (
     "COALESCE((SELECT CAST(s.value AS INTEGER) FROM lab_server AS s WHERE s.name = 'data_pages'), "
@@ -80,6 +101,8 @@ def set_facts(db: sqlite3.Connection, **facts: str | None) -> dict[str, str | No
     unknown = set(facts) - set(FACTS)
     if unknown:
         raise ValueError(f"no server fact {sorted(unknown)}")
+    if facts.get("recovery_model") not in (None, *RECOVERY_MODELS):
+        raise ValueError(f"recovery model {facts['recovery_model']!r}: one of {', '.join(RECOVERY_MODELS)}")
     prepare(db)
     chosen = {name: value for name, value in facts.items() if value is not None}
     if "nested_triggers" in chosen:  # the server runs with it: configured and installed (RECONFIGURE)
