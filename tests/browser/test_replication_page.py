@@ -115,15 +115,20 @@ def test_the_empty_state_triggers_a_dry_run_which_the_page_lists(page, airflow_u
     assert "paused" in section.locator('[data-fact="paused"]').inner_text()
     assert section.locator('[data-fact="folders"]').inner_text() == "folders Global, Drivers"
     screenshot(tab, "01-empty-state")
+    section.get_by_role("link", name="its DAG page").click()  # the hint's link to the paused DAG
+    landed(tab, f"{airflow_ui.url}/dags/{dag_id}")
+    tab.go_back()
     with tab.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/dagRuns")) as posted:
         section.get_by_role("button", name="Trigger a dry run").click()
     run_id = posted.value.json()["dag_run_id"]
     section.get_by_text(f"run {run_id} queued (the DAG is paused").wait_for()
+    section.get_by_role("link", name="its Airflow run page").click()
+    landed(tab, f"{airflow_ui.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}")
     run = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
     assert (run["conf"], run["run_type"], run["triggering_user_name"]) == ({"dry_run": True}, "manual", "admin")
     airflow_ui.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
     assert airflow_ui.wait_run(dag_id, run_id)["state"] == "success", airflow_ui.describe(dag_id, run_id)
-    tab.reload()
+    tab.goto(f"{airflow_ui.url}/ds-replication/")
     item = tab.locator(f'[data-dry-run="{run_id}"]')
     master_jobs = xcom(airflow_ui, dag_id, quote(run_id, safe=""), "export_jobs")["master_jobs"]
     jobs = sum(master_jobs.values())
@@ -225,6 +230,9 @@ def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_r
     tab.set_viewport_size({"width": 400, "height": 900})
     assert tab.evaluate("document.documentElement.scrollWidth") <= 400  # usable at 400 px: no sideways scroll
     screenshot(tab, "05-after-a-crashed-import-400px")
+    tab.goto(f"{airflow_ui.url}/ds-replication/runs/{dag_id}/{CRASH}")  # the run view too
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 400
+    screenshot(tab, "05-the-crashed-run-400px")
     tab.set_viewport_size({"width": 1400, "height": 1000})
     # the failed run's "What this run did" tab inside Airflow: the same error and archive
     frame = run_view_in_airflow(tab, airflow_ui, dag_id, CRASH)
@@ -277,6 +285,8 @@ def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_r
     run = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
     assert (run["run_type"], run["triggering_user_name"], run["conf"]) == ("manual", "admin", {})
     screenshot(tab, "07-a-new-run-triggered")
+    section.get_by_role("link", name="its Airflow run page").click()
+    landed(tab, f"{airflow_ui.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}")
     # ... and the mail's command, as printed, after `. <the file make ui names>`
     before = {r["dag_run_id"] for r in airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]}
     script = f". {airflow_ui.info['cli_env']} && {printed.group(1)}"
@@ -290,8 +300,9 @@ def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_r
 
 def test_every_link_of_the_page_and_of_the_run_view_in_airflow_leads_where_it_says(page, airflow_ui, full_night):
     """Every link, after a dry run, a full night, a crashed night and two new runs: on the page
-    opened directly (Browse -> DS replication), then in the crashed run's "What this run did"
-    tab, Airflow's sandboxed frame, where each must navigate the whole window."""
+    opened directly (Browse -> DS replication), on the crashed run's view opened directly, then
+    on that view in its "What this run did" tab, Airflow's sandboxed frame, where each must
+    navigate the whole window."""
     tab = open_page(page, airflow_ui)
     estate = tab.url
     links = links_of(tab)
@@ -300,8 +311,16 @@ def test_every_link_of_the_page_and_of_the_run_view_in_airflow_leads_where_it_sa
         tab.goto(estate)
         tab.locator(f'a[href="{raw}"]').first.click()
         landed(tab, url)
+    view = f"{airflow_ui.url}/ds-replication/runs/{full_night}/{CRASH}"  # the run view opened directly
+    tab.goto(view)
+    links = links_of(tab)
+    for raw, url in links:
+        tab.goto(view)
+        tab.locator(f'a[href="{raw}"]').first.click()
+        landed(tab, url)
     frame = run_view_in_airflow(tab, airflow_ui, full_night, CRASH)
     run_page = tab.url
+    assert links_of(frame) == links
     links = links_of(frame)
     assert len(links) >= 15, links  # every slave, the DAG, the run page, a log per task
     for raw, url in links:
