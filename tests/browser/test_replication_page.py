@@ -1,12 +1,15 @@
 """The operator's night in the browser (issue 19), through the real Airflow UI of `make ui`:
-Browse -> DS replication opens the page at its own address; its links lead into Airflow's pages,
-and the run view shown inside Airflow's sandboxed frame ("What this run did") leads out of it;
-signed out, the page sends to Airflow's login; the empty state triggers a dry run, which the page
-then lists with what it would have done; after a full night the figures add up; after a night
-whose aximport crashed the page shows the error as Windows gives it, the job archive kept
-before the import and "Trigger a new run", which triggers one as the signed-in user; the alert
-mail links to the failed run and its command runs as printed; times follow the time zone
-chosen in Airflow's UI; the page fits 400 px; the trigger form offers no Backfill.
+Browse -> DS replication opens the page at its own address; every link of it and of the run
+view, opened directly and inside Airflow's sandboxed frame ("What this run did"), lands where
+it says; signed out, the page sends to Airflow's login; Airflow's home shows the triggerer
+healthy and the DAG list each DAG's description; the empty state triggers a dry run, which
+the page then lists with what it would have done; after a full night the figures add up and
+each slave shows its folders, schedule, next run, state and DAG; after a night whose aximport
+crashed the page and the run's tab show the error as Windows gives it and the job archive kept
+before the import; "Trigger a new run" triggers one as the signed-in user, and a viewer is
+refused with a plain reason; the alert mail's links open the failed run and the page, and its
+command runs as printed; times follow the browser's zone as Airflow's UI does, then the zone
+chosen there; the page and the run view fit 400 px; the trigger form offers no Backfill.
 
 One `make ui` (Airflow + lab) for the module; the runs build on each other, in file order.
 (The figures against the lab's tables and the HTTP statuses: tests/e2e/test_page.py.)"""
