@@ -306,6 +306,11 @@ def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_r
     assert done.returncode == 0, done.stdout + done.stderr
     after = {r["dag_run_id"] for r in airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]}
     assert len(after - before) == 1, (before, after)
+    # the run-timeout mail's other command (notifications/run_timeout.py), in the same place
+    pools = subprocess.run(
+        ["bash", "-c", f". {airflow_ui.info['cli_env']} && airflow pools list"], capture_output=True, text=True
+    )
+    assert pools.returncode == 0 and "ds_export_master" in pools.stdout, pools.stdout + pools.stderr
     for new_run in (run_id, *(after - before)):  # both end before the next test reads the page
         assert airflow_ui.wait_run(dag_id, new_run)["state"] == "success", airflow_ui.describe(dag_id, new_run)
 
