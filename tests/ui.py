@@ -37,6 +37,9 @@ from tests.lab.smb import free_port
 from tests.labctl import Lab
 
 USER = "admin"
+# A second user with Airflow's "viewer" role: reads every DAG and the page, may trigger nothing
+# (to see what an operator without the rights meets).
+VIEWER = "viewer"
 # Short waits and one retry, so a run by hand ends in a minute on the lab (production: 30 s polls).
 SETTINGS = {"sensor_poke_seconds": 3, "retries": 1, "retry_delay_minutes": 0.1}
 # As `airflow standalone` runs it: the triggerer too (deferred tasks; Airflow's home page shows it).
@@ -63,6 +66,7 @@ class AirflowUi:
         self.home = home or root / "airflow"
         self.airflow: Airflow | None = None
         self.password = ""
+        self.viewer_password = ""
         # Airflow's settings, as shell exports: `. <file>` and the `airflow` CLI (the alert
         # mails' commands) talks to this Airflow
         self.cli_env = root / "airflow.env"
@@ -89,6 +93,7 @@ class AirflowUi:
         # the address users open the UI at: the alert mails link to the failed run and the page
         self.airflow.env["AIRFLOW__API__BASE_URL"] = self.airflow.url
         self.password = self.airflow.add_user(USER)
+        self.viewer_password = self.airflow.add_user(VIEWER, "viewer")
         master = estate["master"]
         pool = f"ds_export_{master['name']}"
         self.airflow.cli("pools", "set", pool, str(master.get("export_slots", 2)), "DS exports on the master")
@@ -113,6 +118,8 @@ class AirflowUi:
             "url": self.airflow.url,
             "user": USER,
             "password": self.password,
+            "viewer": VIEWER,
+            "viewer_password": self.viewer_password,
             "root": str(self.root),
             "lab_dir": str(self.lab.dir),
             "config": str(self.config_path),
@@ -161,7 +168,8 @@ def main() -> int:
             tmp.replace(args.ready_file)
         print(
             f"\nAirflow is up ({time.monotonic() - started:.0f} s): {ui.airflow.url}\n"
-            f"  sign in as {USER}, password {ui.password}\n"
+            f"  sign in as {USER}, password {ui.password} (or as {VIEWER}, password {ui.viewer_password}: "
+            "reads everything, may trigger nothing)\n"
             f"  DAGs {', '.join(ui.dag_ids)}"
             + (
                 ', paused as on a first deploy: trigger one with "Dry run" on '

@@ -5,7 +5,8 @@ Fixtures (any module under tests/browser/ may use them; each module starts one A
 - `airflow_ui` (module): `make ui`'s launcher (tests/ui.py) started as a subprocess: a seeded
   DS lab (master, slave1, slave2) and Airflow replicating it, DAGs created paused (a module
   may override it, e.g. `AirflowUi(work, ("--lab", dir, "--estate", file))`). Its
-  attributes: `url`, `user`, `password`, `lab` (tests.labctl.Lab), `dag_ids`; `token()` (a
+  attributes: `url`, `user`, `password` (an admin), `viewer`, `viewer_password` (Airflow's
+  viewer role: may read, not trigger), `lab` (tests.labctl.Lab), `dag_ids`; `token()` (a
   bearer token), `api(method, path, body=None)` (REST with that token, JSON back),
   `wait_run(dag_id, run_id)` (the finished run, or a failure with the task states and logs),
   `wait_worker_reported(dag_id, run_id, task_id, try_number)` (the scheduler has handled the
@@ -15,7 +16,9 @@ Fixtures (any module under tests/browser/ may use them; each module starts one A
 - `browser` (module): Chromium launched with the flags this machine needs; Playwright gives
   each launch a fresh, empty profile (its own --user-data-dir) and removes it on close.
 - `page` (function): a page in a new browser context already signed in to `airflow_ui`
-  (the session cookie of one sign-in per module, reused).
+  (the session cookie of one sign-in per module, reused), the browser's time zone UTC.
+- `sign_in(page, ui, user=None, password=None)`: Airflow's sign-in form filled as a person
+  does (default: the admin `make ui` prints; `ui.viewer`/`ui.viewer_password`: its viewer).
 - `screenshot(page, name)` (function): saves `test-artifacts/browser/<module>/<name>.png`
   (git-ignored) for a person to look at; returns its path.
 """
@@ -78,6 +81,7 @@ class AirflowUi:
             time.sleep(1)
         self.info: dict[str, Any] = json.loads(ready.read_text())
         self.url, self.user, self.password = self.info["url"], self.info["user"], self.info["password"]
+        self.viewer, self.viewer_password = self.info["viewer"], self.info["viewer_password"]
         self.dag_ids: list[str] = self.info["dag_ids"]
         self.lab = Lab(Path(self.info["lab_dir"]))
         self._token: str | None = None
@@ -202,11 +206,11 @@ def browser():
         browser.close()
 
 
-def sign_in(page, ui: AirflowUi) -> None:
-    """Airflow's own sign-in form, as a person fills it."""
+def sign_in(page, ui: AirflowUi, user: str | None = None, password: str | None = None) -> None:
+    """Airflow's own sign-in form, as a person fills it (as `make ui`'s admin unless told)."""
     page.goto(ui.url + "/")
-    page.get_by_label("Username").fill(ui.user)
-    page.get_by_label("Password").fill(ui.password)
+    page.get_by_label("Username").fill(user or ui.user)
+    page.get_by_label("Password").fill(password or ui.password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Welcome").wait_for()
 
@@ -224,7 +228,10 @@ def _session_state(browser, airflow_ui):
 
 @pytest.fixture
 def page(browser, _session_state):
-    context = browser.new_context(storage_state=_session_state, viewport={"width": 1400, "height": 1000})
+    # the browser's time zone UTC whatever the machine's (a test may open a context in another)
+    context = browser.new_context(
+        storage_state=_session_state, viewport={"width": 1400, "height": 1000}, timezone_id="UTC"
+    )
     context.set_default_timeout(60_000)  # a loaded machine: the UI's first render takes seconds
     page = context.new_page()
     yield page

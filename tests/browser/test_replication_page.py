@@ -1,12 +1,15 @@
 """The operator's night in the browser (issue 19), through the real Airflow UI of `make ui`:
-Browse -> DS replication opens the page at its own address; its links lead into Airflow's pages,
-and the run view shown inside Airflow's sandboxed frame ("What this run did") leads out of it;
-signed out, the page sends to Airflow's login; the empty state triggers a dry run, which the page
-then lists with what it would have done; after a full night the figures add up; after a night
-whose aximport crashed the page shows the error as Windows gives it, the job archive kept
-before the import and "Trigger a new run", which triggers one as the signed-in user; the alert
-mail links to the failed run and its command runs as printed; times follow the time zone
-chosen in Airflow's UI; the page fits 400 px; the trigger form offers no Backfill.
+Browse -> DS replication opens the page at its own address; every link of it and of the run
+view, opened directly and inside Airflow's sandboxed frame ("What this run did"), lands where
+it says; signed out, the page sends to Airflow's login; Airflow's home shows the triggerer
+healthy and the DAG list each DAG's description; the empty state triggers a dry run, which
+the page then lists with what it would have done; after a full night the figures add up and
+each slave shows its folders, schedule, next run, state and DAG; after a night whose aximport
+crashed the page and the run's tab show the error as Windows gives it and the job archive kept
+before the import; "Trigger a new run" triggers one as the signed-in user, and a viewer is
+refused with a plain reason; the alert mail's links open the failed run and the page, and its
+command runs as printed; times follow the browser's zone as Airflow's UI does, then the zone
+chosen there; the page and the run view fit 400 px; the trigger form offers no Backfill.
 
 One `make ui` (Airflow + lab) for the module; the runs build on each other, in file order.
 (The figures against the lab's tables and the HTTP statuses: tests/e2e/test_page.py.)"""
@@ -15,15 +18,19 @@ from __future__ import annotations
 
 import re
 import subprocess
-from urllib.parse import quote
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
+from tests.browser.conftest import sign_in
 from tests.browser.test_trigger_form import as_json
+from tests.history_audit import jobs_in_folders, slave_folders, snapshot
 
 pytestmark = pytest.mark.timeout(1800)
 
 FULL, CRASH = "page_full_night", "page_crashed_night"
+OUTSIDE_ROWS: dict[str, int] = {}  # run id -> the slave's history rows outside its folders before it
 
 
 def open_page(page, ui):
@@ -42,6 +49,31 @@ def open_page(page, ui):
 def shown(tab, slave: str) -> dict[str, str]:
     cells = tab.locator(f'section[data-slave="{slave}"] [data-figure][data-value]')
     return {cells.nth(n).get_attribute("data-figure"): cells.nth(n).inner_text() for n in range(cells.count())}
+
+
+def landed(tab, url: str) -> None:
+    """The window shows `url` and what is there: not Airflow's "Not Found" page, and (for a page
+    of the DAGs, runs and tasks) the id the address names."""
+    tab.wait_for_url(url)
+    path = unquote(urlsplit(url).path)
+    if path.startswith("/ds-replication/runs/"):
+        tab.locator("#figures").wait_for()
+    elif path.startswith("/ds-replication/"):
+        tab.locator("#estate").wait_for()
+    elif path.startswith("/dags/"):
+        tab.get_by_text(path.rstrip("/").rsplit("/", 1)[-1]).first.wait_for()
+    else:  # Airflow's home or DAG list
+        tab.get_by_role("link", name="Dags").first.wait_for()
+    body = tab.inner_text("body")
+    assert "Not Found" not in body and "does not exist" not in body, f"{url}: {body[:500]}"
+
+
+def links_of(where) -> list[tuple[str, str]]:
+    """(href as written, absolute URL) of every link in a page or frame, each href once."""
+    found = where.locator("a[href]").evaluate_all(
+        "els => els.map(e => [e.getAttribute('href'), new URL(e.getAttribute('href'), location.href).href])"
+    )
+    return list(dict((raw, (raw, url)) for raw, url in found).values())
 
 
 def xcom(ui, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
@@ -63,6 +95,23 @@ def test_signed_out_the_page_sends_to_airflows_login_and_back(browser, airflow_u
         context.close()
 
 
+def test_make_ui_runs_the_triggerer_and_the_dag_list_describes_each_dag(page, airflow_ui):
+    health = airflow_ui.api("GET", "/api/v2/monitor/health")
+    assert health["triggerer"]["status"] == "healthy", health
+    page.goto(f"{airflow_ui.url}/")
+    badge = page.get_by_test_id("state-badge").filter(has_text="Triggerer")  # Home -> Health
+    badge.hover()
+    assert page.get_by_role("tooltip").inner_text().startswith("Status: Healthy")
+    page.goto(f"{airflow_ui.url}/dags")
+    for dag_id in airflow_ui.dag_ids:
+        description = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}")["description"]
+        slave = dag_id.removeprefix("replicate_")
+        assert description == f"Replicates DS jobs (Global, Drivers) from master to {slave}, keeping its job history"
+        page.mouse.move(0, 0)
+        page.get_by_role("link", name=dag_id, exact=True).hover()  # the DAG list shows it on hover
+        page.get_by_role("tooltip").filter(has_text=description).wait_for()
+
+
 def test_the_empty_state_triggers_a_dry_run_which_the_page_lists(page, airflow_ui, screenshot):
     dag_id = airflow_ui.dag_ids[1]
     slave = dag_id.removeprefix("replicate_")
@@ -72,26 +121,48 @@ def test_the_empty_state_triggers_a_dry_run_which_the_page_lists(page, airflow_u
     assert "paused" in section.locator('[data-fact="paused"]').inner_text()
     assert section.locator('[data-fact="folders"]').inner_text() == "folders Global, Drivers"
     screenshot(tab, "01-empty-state")
+    section.get_by_role("link", name="its DAG page").click()  # the hint's link to the paused DAG
+    landed(tab, f"{airflow_ui.url}/dags/{dag_id}")
+    tab.go_back()
     with tab.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/dagRuns")) as posted:
         section.get_by_role("button", name="Trigger a dry run").click()
     run_id = posted.value.json()["dag_run_id"]
     section.get_by_text(f"run {run_id} queued (the DAG is paused").wait_for()
+    section.get_by_role("link", name="its Airflow run page").click()
+    landed(tab, f"{airflow_ui.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}")
     run = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
     assert (run["conf"], run["run_type"], run["triggering_user_name"]) == ({"dry_run": True}, "manual", "admin")
     airflow_ui.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
     assert airflow_ui.wait_run(dag_id, run_id)["state"] == "success", airflow_ui.describe(dag_id, run_id)
-    tab.reload()
+    tab.goto(f"{airflow_ui.url}/ds-replication/")
     item = tab.locator(f'[data-dry-run="{run_id}"]')
     master_jobs = xcom(airflow_ui, dag_id, quote(run_id, safe=""), "export_jobs")["master_jobs"]
     jobs = sum(master_jobs.values())
     assert "dry run" in item.inner_text() and f"would import {jobs} jobs" in item.inner_text()
     screenshot(tab, "02-dry-run-listed")
+    # ... and its "What this run did" tab inside Airflow says what it would have done
+    frame = run_view_in_airflow(tab, airflow_ui, dag_id, run_id)
+    assert f"This dry run would import {jobs} jobs" in frame.locator(f'[data-dry-run="{run_id}"]').inner_text()
+
+
+def run_view_in_airflow(tab, ui, dag_id: str, run_id: str):
+    """The run's Airflow page, its "What this run did" tab opened: the frame it shows."""
+    tab.goto(f"{ui.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}")
+    tab.get_by_text("What this run did").first.click()
+    frame = tab.frame_locator("iframe")
+    frame.locator("#figures").wait_for()
+    return frame
 
 
 @pytest.fixture(scope="module")
 def full_night(airflow_ui):
     """A full run of the first slave, triggered over REST."""
     dag_id = airflow_ui.dag_ids[0]
+    slave = dag_id.removeprefix("replicate_")
+    # the slave's history rows of jobs outside the folders the night imports: the import leaves them live
+    inside = jobs_in_folders(airflow_ui.lab, slave, slave_folders(Path(airflow_ui.info["config"]), slave))
+    rows = snapshot(airflow_ui.lab, slave).rows["event_schedule"]
+    OUTSIDE_ROWS[FULL] = sum(1 for row in rows if int(row["event_id"]) not in inside)
     airflow_ui.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
     airflow_ui.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": FULL, "logical_date": None})
     run = airflow_ui.wait_run(dag_id, FULL)
@@ -110,6 +181,7 @@ def test_after_a_full_night_the_figures_add_up_and_the_links_lead_into_airflow(
     tab = open_page(page, airflow_ui)
     figures = shown(tab, slave)
     never = backed_up - restored - archived
+    assert never == OUTSIDE_ROWS[FULL]  # what the page says they are: rows of jobs outside the imported folders
     assert (figures["backed_up"], figures["restored"], figures["archived"], figures["never_deleted"]) == (
         str(backed_up),
         str(restored),
@@ -117,12 +189,20 @@ def test_after_a_full_night_the_figures_add_up_and_the_links_lead_into_airflow(
         str(never),
     )
     section = tab.locator(f'section[data-slave="{slave}"]')
+    assert section.locator('[data-fact="paused"]').inner_text() == "active"
+    assert section.locator('[data-fact="schedule"]').inner_text() == "schedule At 02:00 (0 2 * * *)"
+    assert re.fullmatch(r"next run \d{4}-\d\d-\d\d 02:00 UTC", section.locator('[data-fact="next_run"]').inner_text())
     sum_line = f"Backed up {backed_up} = restored {restored} + archived {archived} + never deleted {never}"
     assert sum_line in section.locator("[data-sum]").inner_text()
     assert section.locator('[data-figure="run_id"]').inner_text() == FULL
     assert section.locator("svg.nights text[data-date]").count() >= 1  # the chart has dates
     assert section.get_by_role("button", name="Trigger a new run").count() == 0  # a good night
     screenshot(tab, "03-after-a-full-night")
+    # the link to the slave's DAG
+    section.locator('a[data-link="dag"]').click()
+    landed(tab, f"{airflow_ui.url}/dags/{dag_id}")
+    tab.go_back()
+    tab.locator("#estate").wait_for()
     # the page's link to the run's Airflow page navigates (top-level page: a plain link)
     section.locator('a[data-link="run_page"]').click()
     tab.wait_for_url(f"{airflow_ui.url}/dags/{dag_id}/runs/{FULL}")
@@ -141,7 +221,7 @@ def test_after_a_full_night_the_figures_add_up_and_the_links_lead_into_airflow(
 
 
 def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_run(
-    page, airflow_ui, full_night, screenshot
+    browser, page, airflow_ui, full_night, screenshot
 ):
     dag_id = full_night
     slave = dag_id.removeprefix("replicate_")
@@ -157,12 +237,41 @@ def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_r
     section = tab.locator(f'section[data-slave="{slave}"]')
     error = section.locator('[data-error="import_jobs"] + pre').inner_text()
     assert "aximport exited with 0xC0000005 (access violation); its last output line: (no output)" in error
-    files = section.locator('[data-figure="archive_files"] li')
-    assert sorted(files.all_inner_texts()) == sorted(f"{folder}: {e['file']}" for folder, e in archive.items())
+    files = section.locator('[data-figure="archive_files"] li').all_inner_texts()
+    assert sorted(files) == sorted(f"{folder}: {e['file']}" for folder, e in archive.items())
     tab.set_viewport_size({"width": 400, "height": 900})
     assert tab.evaluate("document.documentElement.scrollWidth") <= 400  # usable at 400 px: no sideways scroll
     screenshot(tab, "05-after-a-crashed-import-400px")
+    tab.goto(f"{airflow_ui.url}/ds-replication/runs/{dag_id}/{CRASH}")  # the run view too
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 400
+    screenshot(tab, "05-the-crashed-run-400px")
     tab.set_viewport_size({"width": 1400, "height": 1000})
+    # the failed run's "What this run did" tab inside Airflow: the same error and archive
+    frame = run_view_in_airflow(tab, airflow_ui, dag_id, CRASH)
+    assert error in frame.locator('[data-error="import_jobs"] + pre').inner_text()
+    in_frame = frame.locator('.error [data-figure="archive_files"] li').all_inner_texts()
+    assert sorted(in_frame) == sorted(files), in_frame
+    tab.goto(f"{airflow_ui.url}/ds-replication/")
+
+    # a user without the right to trigger (Airflow's viewer role) sees the page and is refused
+    runs = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"]
+    viewer = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="UTC")
+    try:
+        viewer_tab = viewer.new_page()
+        viewer_tab.set_default_timeout(60_000)
+        sign_in(viewer_tab, airflow_ui, airflow_ui.viewer, airflow_ui.viewer_password)
+        viewer_tab.goto(f"{airflow_ui.url}/ds-replication/")
+        mine = viewer_tab.locator(f'section[data-slave="{slave}"]')
+        with viewer_tab.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/dagRuns")) as posted:
+            mine.get_by_role("button", name="Trigger a new run").click()
+        assert posted.value.status == 403, posted.value.text()
+        refused = mine.get_by_text("not triggered (403): your Airflow user may not trigger runs of this DAG")
+        refused.wait_for()
+        assert mine.get_by_role("button", name="Trigger a new run").is_enabled()
+        screenshot(viewer_tab, "06-refused-to-a-viewer")
+    finally:
+        viewer.close()
+    assert airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"] == runs
 
     # the alert mail: links to the failed run ([api] base_url set by `make ui`), and its command
     # runs as printed where Airflow's command line is set up (make ui: the file it names)
@@ -172,6 +281,12 @@ def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_r
     assert f"{airflow_ui.url}/dags/{dag_id}/runs/{CRASH}" in body and f"{airflow_ui.url}/ds-replication/" in body
     printed = re.search(r"with its AIRFLOW_HOME\): (airflow [^<\n]+)", body)
     assert printed and printed.group(1) == f"airflow dags trigger {dag_id}", body
+    # the mail's links open the failed run and the page in the signed-in browser
+    tab.goto(f"{airflow_ui.url}/dags/{dag_id}/runs/{CRASH}")
+    landed(tab, f"{airflow_ui.url}/dags/{dag_id}/runs/{CRASH}")
+    tab.goto(f"{airflow_ui.url}/ds-replication/")
+    landed(tab, f"{airflow_ui.url}/ds-replication/")
+    section = tab.locator(f'section[data-slave="{slave}"]')
 
     # "Trigger a new run": through Airflow's REST API as the signed-in user
     with tab.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/dagRuns")) as posted:
@@ -181,14 +296,71 @@ def test_after_a_crashed_import_the_page_shows_the_error_the_archive_and_a_new_r
     section.get_by_text(f"run {run_id} queued").wait_for()
     run = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
     assert (run["run_type"], run["triggering_user_name"], run["conf"]) == ("manual", "admin", {})
-    screenshot(tab, "06-a-new-run-triggered")
+    screenshot(tab, "07-a-new-run-triggered")
+    section.get_by_role("link", name="its Airflow run page").click()
+    landed(tab, f"{airflow_ui.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}")
     # ... and the mail's command, as printed, after `. <the file make ui names>`
-    runs = airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"]
+    before = {r["dag_run_id"] for r in airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]}
     script = f". {airflow_ui.info['cli_env']} && {printed.group(1)}"
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"] == runs + 1
-    assert airflow_ui.wait_run(dag_id, run_id)["state"] == "success", airflow_ui.describe(dag_id, run_id)
+    after = {r["dag_run_id"] for r in airflow_ui.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]}
+    assert len(after - before) == 1, (before, after)
+    # the run-timeout mail's other command (notifications/run_timeout.py), in the same place
+    pools = subprocess.run(
+        ["bash", "-c", f". {airflow_ui.info['cli_env']} && airflow pools list"], capture_output=True, text=True
+    )
+    assert pools.returncode == 0 and "ds_export_master" in pools.stdout, pools.stdout + pools.stderr
+    for new_run in (run_id, *(after - before)):  # both end before the next test reads the page
+        assert airflow_ui.wait_run(dag_id, new_run)["state"] == "success", airflow_ui.describe(dag_id, new_run)
+
+
+def test_every_link_of_the_page_and_of_the_run_view_in_airflow_leads_where_it_says(page, airflow_ui, full_night):
+    """Every link, after a dry run, a full night, a crashed night and two new runs: on the page
+    opened directly (Browse -> DS replication), on the crashed run's view opened directly, then
+    on that view in its "What this run did" tab, Airflow's sandboxed frame, where each must
+    navigate the whole window."""
+    tab = open_page(page, airflow_ui)
+    estate = tab.url
+    links = links_of(tab)
+    assert len(links) >= 10, links
+    for raw, url in links:
+        tab.goto(estate)
+        tab.locator(f'a[href="{raw}"]').first.click()
+        landed(tab, url)
+    view = f"{airflow_ui.url}/ds-replication/runs/{full_night}/{CRASH}"  # the run view opened directly
+    tab.goto(view)
+    links = links_of(tab)
+    for raw, url in links:
+        tab.goto(view)
+        tab.locator(f'a[href="{raw}"]').first.click()
+        landed(tab, url)
+    frame = run_view_in_airflow(tab, airflow_ui, full_night, CRASH)
+    run_page = tab.url
+    assert links_of(frame) == links
+    links = links_of(frame)
+    assert len(links) >= 15, links  # every slave, the DAG, the run page, a log per task
+    for raw, url in links:
+        frame = run_view_in_airflow(tab, airflow_ui, full_night, CRASH) if tab.url != run_page else frame
+        frame.locator(f'a[href="{raw}"]').first.click()
+        landed(tab, url)
+
+
+def test_times_follow_the_browsers_zone_as_in_airflows_ui(browser, _session_state, airflow_ui, full_night):
+    """Airflow 3 has no [webserver] default_ui_timezone (removed in 3.0: `airflow config lint`):
+    its UI shows the browser's zone until the user picks one; the page does the same."""
+    context = browser.new_context(storage_state=_session_state, timezone_id="America/Sao_Paulo")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{airflow_ui.url}/dags")
+        page.get_by_role("button", name="-03:00").wait_for()  # Airflow's clock: the browser's zone
+        tab = open_page(page, airflow_ui)
+        assert tab.locator("[data-zone]").first.inner_text() == "America/Sao_Paulo"
+        next_run = tab.locator(f'section[data-slave="{full_night.removeprefix("replicate_")}"] [data-fact="next_run"]')
+        assert next_run.inner_text().endswith("23:00 GMT-3")  # the schedule's 02:00 UTC, the day before
+    finally:
+        context.close()
 
 
 def test_times_follow_the_zone_chosen_in_airflows_ui(page, airflow_ui, full_night):

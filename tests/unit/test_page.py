@@ -358,3 +358,17 @@ def test_the_survey_section_shows_each_hosts_verdict_date_and_failing_checks_esc
     assert '<span class="state failed">no-go</span>' in site and "2026-12-05 23:40 UTC" in site
     assert "<b>DS tools</b>: &lt;none&gt; <small>(aximport.exe &amp; co)</small>" in site
     assert "clock" not in site, "only the failing checks"
+
+
+def test_user_facing_text_says_trigger_a_new_run_never_re_run():
+    """One word for recovery everywhere a user reads (issue 19): the page, the mails, the DAG
+    docs, the README and docs/ say "trigger a new run"; "re-run" would suggest clearing a task,
+    which after a failed night has nothing left to import (notifications/mail.py, RECOVERY)."""
+    texts = [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "dags").glob("*.py")]
+    texts += [*PLUGINS.rglob("*.py"), *(REPO / "include").rglob("*.yaml")]
+    said = [
+        f"{path.relative_to(REPO)}: {m.group(0)}"
+        for path in texts
+        for m in re.finditer(r"\bre-?run\w*", path.read_text(encoding="utf-8"), re.IGNORECASE)
+    ]
+    assert said == []

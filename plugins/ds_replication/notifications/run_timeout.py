@@ -46,6 +46,6 @@ class RunTimeoutNotifier(SlaveAlertNotifier):
                 f"DAG: {dag_id}  run: {context.get('run_id')}",
                 f"The run was stopped after {self.run_minutes:g} minutes (run_timeout_minutes): longer than one try "
                 "of every step at its bound. Look for a task that never started (is the pool "
-                f"{self.export_pool} there? airflow pools list) or a step that hung.",
+                f"{self.export_pool} there? airflow pools list, where the command below runs) or a step that hung.",
             ],
         )

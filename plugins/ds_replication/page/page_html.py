@@ -107,6 +107,10 @@ SCRIPT = r"""
           var r = rb[0], body = rb[1];
           if (!r.ok) {
             var why = typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail || body);
+            if (r.status === 401) why = 'signed out: reload the page to sign in again (' + why + ')';
+            if (r.status === 403) {
+              why = 'your Airflow user may not trigger runs of this DAG; ask an Airflow admin (' + why + ')';
+            }
             outcome.textContent = 'not triggered (' + r.status + '): ' + why; button.disabled = false; return;
           }
           var paused = button.dataset.paused ? ' (the DAG is paused: it starts once you unpause it)' : '';
