@@ -18,7 +18,7 @@ STYLE = """
 * { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; font-size: 14px; margin: 0; padding: 12px; color: #1a1a1a;
   max-width: 1100px; }
-h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 0 0 6px; }
+h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 0 0 6px; } h2.section { margin-top: 18px; }
 h3 { font-size: 14px; margin: 14px 0 4px; }
 p { margin: 4px 0; } p.meta, .facts { color: #444; } small, .hint { color: #666; }
 a { color: #1565c0; }

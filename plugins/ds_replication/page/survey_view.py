@@ -51,7 +51,7 @@ def _failing_check(check: dict[str, Any]) -> str:
 
 def survey_section(survey: LastSurvey | None, run_page: str = "") -> str:
     """The section's HTML; `run_page`: the Airflow page of that run."""
-    head = "<h2>Last survey</h2>"
+    head = '<h2 class="section">Last survey</h2>'
     if survey is None:
         return head + (
             '<p id="survey" class="meta">No survey yet: trigger the DAG survey_estate (or run '
