@@ -107,7 +107,9 @@ def test_cpu_meter_counts_a_process_tree_and_the_rest_of_the_machine():
     while time.process_time() < deadline:  # burn CPU in this process
         pass
     spent = meter.spent(before, meter.reading())
-    assert spent["me"] >= 0.19
+    # /proc gives utime and stime in 10 ms ticks, each rounded down at both readings: up to two
+    # ticks short of the 0.2 s burnt (the suite once read 0.18999999999999773, as float sums do)
+    assert spent["me"] >= 0.18 - 1e-9
     assert spent["machine"] >= spent["me"] - 0.02  # the machine's busy time holds ours (tick rounding)
     assert spent["others"] == pytest.approx(spent["machine"] - spent["me"])
     assert spent["cores"] == os.cpu_count() and spent["wall"] >= 0.19
