@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from html import escape
+from typing import Any
 
 from ds_replication.page.night_chart import COLOURS, night_chart
 from ds_replication.page.page_html import (
@@ -61,6 +62,14 @@ def slave_head(row: SlaveRow, links: Links) -> str:
     return f'<h2>{escape(row.slave)} <span data-fact="paused">{state}</span></h2><p class="facts">{"".join(parts)}</p>'
 
 
+def action(row: SlaveRow, links: Links, label: str, conf: dict[str, Any], confirm: str = "") -> str:
+    """A trigger button, only for a user who may trigger runs of the DAG (slave_section says
+    why the others see none): Airflow would refuse their click with 403."""
+    if not row.may_trigger:
+        return ""
+    return trigger_button(row.dag_id, links, label, conf, bool(row.dag and row.dag.paused), confirm)
+
+
 def empty_state(row: SlaveRow, links: Links) -> str:
     """No run at all yet: start with a dry run."""
     if row.runs:
@@ -69,7 +78,7 @@ def empty_state(row: SlaveRow, links: Links) -> str:
     return (
         '<div class="empty" data-empty="1"><p><b>No run yet: trigger a dry run first.</b> It exports and copies '
         "the jobs and changes nothing on the slave; its figures show here.</p>"
-        + trigger_button(row.dag_id, links, "Trigger a dry run", {"dry_run": True}, paused)
+        + action(row, links, "Trigger a dry run", {"dry_run": True})
         + (
             '<p class="hint">The DAG is paused: the run waits until you unpause it '
             f'(<a href="{escape(links.dag_page(row.dag_id))}">its DAG page</a>).</p>'
@@ -144,11 +153,8 @@ def last_real_run(row: SlaveRow, links: Links) -> str:
         'data-link="run_page">Airflow run page</a> &middot; '
         f'<a href="{escape(links.run_view(last.dag_id, last.run_id))}">what this run did</a></p>'
     )
-    action = ""
-    if last.state == "failed":
-        paused = bool(row.dag and row.dag.paused)
-        action = trigger_button(row.dag_id, links, "Trigger a new run", {}, paused)
-    return head + figures_list(f, row.held, held_source) + figures_sum(f) + failure(last, f, links) + action
+    new_run = action(row, links, "Trigger a new run", {}) if last.state == "failed" else ""
+    return head + figures_list(f, row.held, held_source) + figures_sum(f) + failure(last, f, links) + new_run
 
 
 def dry_run_outcome(f: RunFigures) -> str:
@@ -182,16 +188,14 @@ def job_archives(row: SlaveRow, links: Links) -> str:
     when the DAG file is parsed) nor be opened prefilled from a link."""
     if not row.archives:
         return ""
-    paused = bool(row.dag and row.dag.paused)
     items = "".join(
         f'<li data-archive="{escape(r.run_id)}"><a href="{escape(links.run_view(r.dag_id, r.run_id))}">'
         f"{escape(r.run_id)}</a> {when(r.when)}: {'; '.join(file_name(f) for f in figures(r).archive_files)}"
-        + trigger_button(
-            row.dag_id,
+        + action(
+            row,
             links,
             "Roll back to these jobs",
             {"rollback_to": r.run_id},
-            paused,
             confirm=f"Replace the jobs of slave {row.slave} with those it had before run {r.run_id}?",
         )
         + "</li>"
@@ -228,6 +232,11 @@ SLAVE_SECTIONS: tuple[Callable[[SlaveRow, Links], str], ...] = (
 
 def slave_section(row: SlaveRow, links: Links) -> str:
     body = "".join(section(row, links) for section in SLAVE_SECTIONS)
+    if not row.may_trigger:
+        body += (
+            '<p class="hint" data-no-trigger="1">Your Airflow user may not trigger runs of this DAG, so the page '
+            "offers no run buttons here (an administrator can give you a role that may).</p>"
+        )
     return f'<section class="slave" data-slave="{escape(row.slave)}">{body}</section>'
 
 

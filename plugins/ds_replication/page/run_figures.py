@@ -235,6 +235,7 @@ class SlaveRow:
     dag: DagFacts | None = None
     runs: int = 0  # runs of any kind
     archives: list[RunRecord] = field(default_factory=list)  # the newest runs that kept a job archive
+    may_trigger: bool = True  # the signed-in user may trigger runs of the DAG (its buttons shown)
 
 
 @dataclass

@@ -5,6 +5,7 @@ is sent to Airflow's login page (and back here after it); any other client gets 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -68,6 +69,17 @@ def _allowed(user: object) -> set[str]:
     return get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
 
 
+def _may_trigger(user: object, dag_id: str) -> bool:
+    """What Airflow's REST API asks before it triggers a run (requires_access_dag, POST on the
+    DAG's runs), so the page shows a run button only where the click would be accepted."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return get_auth_manager().is_authorized_dag(
+        method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user
+    )
+
+
 def _readable_dags(user: object) -> dict[str, str]:
     return run_records.replication_dags(_allowed(user))
 
@@ -87,7 +99,10 @@ def _links(request: Request) -> page_html.Links:
 @app.get("/", response_class=HTMLResponse)
 def estate(request: Request, user: User) -> str:
     rows = [
-        slave_row(slave, dag_id, run_records.runs(dag_id), run_records.dag_facts(dag_id))
+        replace(
+            slave_row(slave, dag_id, run_records.runs(dag_id), run_records.dag_facts(dag_id)),
+            may_trigger=_may_trigger(user, dag_id),
+        )
         for dag_id, slave in _readable_dags(user).items()
     ]
     links = _links(request)
