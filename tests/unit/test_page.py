@@ -9,6 +9,7 @@ import importlib.metadata
 import json
 import re
 import sys
+from dataclasses import replace
 from html import unescape
 from pathlib import Path
 
@@ -234,6 +235,20 @@ def test_an_archive_the_retention_removed_is_not_offered_for_a_rollback():
         [slave_row("slave1", "replicate_slave1", [newest, kept, removed], FACTS)], "a", LINKS
     )
     assert re.findall(r'data-archive="([^"]*)"', html) == ["manual__newest", "manual__kept"]
+
+
+def test_a_user_who_may_not_trigger_is_offered_no_run_button_and_told_why():
+    """A dry run (empty state), a new run (failed night) and a rollback (job archive) alike:
+    Airflow's REST API would refuse the click with 403 (requires_access_dag, POST on DAG runs)."""
+    rows = [
+        slave_row("slave1", "replicate_slave1", [crashed_import(2), good_night()], FACTS),
+        slave_row("slave2", "replicate_slave2", [], FACTS),
+    ]
+    offered = estate_html.estate_page(rows, "a", LINKS)
+    assert offered.count("data-trigger=") == 4 and "data-no-trigger" not in offered  # new run, 2 archives, dry run
+    refused = estate_html.estate_page([replace(r, may_trigger=False) for r in rows], "a", LINKS)
+    assert "data-trigger=" not in refused and "<button" not in refused
+    assert refused.count("Your Airflow user may not trigger runs of this DAG") == 2
 
 
 def test_the_run_page_shows_what_the_run_did():
