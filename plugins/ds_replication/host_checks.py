@@ -96,9 +96,14 @@ def sql_server(host: DsHost) -> tuple[Check, SqlServer | None]:
     return Check(name, True, f"{server.version} {server.edition}, database {host.database}"), server
 
 
+def winrm_check_name(host: DsHost) -> str:
+    """The name of winrm_cmd's check (the survey reads whether it passed by it)."""
+    return f"WinRM ({host.winrm_conn_id})"
+
+
 def winrm_cmd(host: DsHost, timeout_seconds: float = REACH_TIMEOUT_SECONDS) -> tuple[Check, list[str]]:
     """cmd.exe over WinRM, in the DS folder (where the tools run): the folder's listing."""
-    name = f"WinRM ({host.winrm_conn_id})"
+    name = winrm_check_name(host)
     try:
         result = host.run(in_ds_folder(host.ds_path, "dir"), timeout_seconds)
     except Exception as error:

@@ -53,7 +53,7 @@ def _checks(host: DsHost, out: list[Check]) -> None:
     """Every check of `host`, appended to `out` as each is read (a host cut off at the deadline
     keeps what it answered)."""
     _, server = host_checks.reach(host, COMMAND_SECONDS, out)
-    if host.role == "slave" and any(c.ok and c.check == f"WinRM ({host.winrm_conn_id})" for c in out):
+    if host.role == "slave" and any(c.ok and c.check == host_checks.winrm_check_name(host) for c in out):
         out.append(host_checks.scheduled_import(host, COMMAND_SECONDS))  # a note: the survey's own
     if server is None:
         return

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
@@ -64,25 +65,30 @@ def link_lines(dag_id: str, run_id: str | None, base: str | None) -> list[str]:
     return lines
 
 
-def held_rows(mssql_conn_id: str, database: str) -> int | None:
-    """The history rows held in the slave's backup now; None when the slave cannot be read."""
+T = TypeVar("T")
+
+
+def _read_slave(mssql_conn_id: str, database: str, read: Callable[[Any], T], unreadable: T) -> T:
+    """`read` over one connection to the slave; `unreadable` when the slave cannot be reached."""
     try:
         with DsDatabaseHook(mssql_conn_id, database).connect() as conn:
-            return history.held_rows(conn)
+            return read(conn)
     except Exception as error:  # the alert must go out even when the slave is unreachable
         log.warning("slave database not reachable for the held row count: %s", type(error).__name__)
-        return None
+        return unreadable
+
+
+def held_rows(mssql_conn_id: str, database: str) -> int | None:
+    """The history rows held in the slave's backup now; None when the slave cannot be read."""
+    return _read_slave(mssql_conn_id, database, history.held_rows, None)
 
 
 def held_and_sessions(mssql_conn_id: str, database: str) -> tuple[int | None, list[str]]:
     """The held rows (held_rows) and the lines naming those another session than aximport deleted
     (outside_import_lines), over one connection to the slave."""
-    try:
-        with DsDatabaseHook(mssql_conn_id, database).connect() as conn:
-            return history.held_rows(conn), outside_import_lines(conn)
-    except Exception as error:  # the alert must go out even when the slave is unreachable
-        log.warning("slave database not reachable for the held row count: %s", type(error).__name__)
-        return None, []
+    return _read_slave(
+        mssql_conn_id, database, lambda conn: (history.held_rows(conn), outside_import_lines(conn)), (None, [])
+    )
 
 
 def outside_import_lines(conn: Any) -> list[str]:
